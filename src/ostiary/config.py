@@ -1,0 +1,230 @@
+"""Settings: one frozen tree, loaded and validated once at startup.
+
+Sources, later wins: defaults below < TOML file (``OSTIARY_CONFIG`` or ``--config``) < environment
+< command-line overrides. Environment names are ``OSTIARY_<FIELD>`` for top-level fields and
+``OSTIARY_<SECTION>__<FIELD>`` for a section (``OSTIARY_TOKENS__SIGNING_ALG=RS256``). Any variable
+may instead be given as ``<NAME>_FILE``, naming a file that holds the value (container secrets).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+__all__ = [
+    "ClientAuthSettings",
+    "ConfigError",
+    "KeySettings",
+    "RegistrationSettings",
+    "Settings",
+    "TokenSettings",
+    "load_settings",
+]
+
+DEFAULT_DATABASE_URL = "sqlite:///ostiary.db"
+
+
+class ConfigError(ValueError):
+    """A setting is missing, malformed or inconsistent; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSettings:
+    # RFC 9068 JWT access tokens by default; "opaque" gives reference tokens (RFC 7662 to read).
+    access_token_format: Literal["jwt", "opaque"] = "jwt"
+    access_token_lifetime: int = 3600
+    # JWS algorithm for access tokens; a key for it is generated on first start.
+    signing_alg: str = "ES256"
+    # What `scope=openid` on client_credentials does: "accept" keeps it in the token (no ID token
+    # is issued, OIDC needs a user), "ignore" drops it from the granted scope, "reject" is invalid_scope.
+    openid_on_client_credentials: Literal["accept", "ignore", "reject"] = "accept"
+    # `aud` when the request names no resource (RFC 8707) and the client has no audiences; None = issuer.
+    default_audience: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeySettings:
+    # Algorithms for which a key is generated on first start (and a "next" key, published early).
+    generate: tuple[str, ...] = ("ES256", "RS256")
+    # A key to import on start (PEM, with its X.509 chain; or PKCS#12). Idempotent: kid = thumbprint.
+    key_file: str | None = None
+    cert_file: str | None = None
+    pkcs12_file: str | None = None
+    passphrase: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAuthSettings:
+    # RFC 7523 §3: an assertion's exp must lie at most this far ahead (Authlib signs for 3600 s).
+    assertion_max_lifetime: int = 3600
+    # Client keys by jwks_uri: fetch timeout and cache time.
+    jwks_fetch_timeout: float = 5.0
+    jwks_cache_ttl: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationSettings:
+    # RFC 7591 dynamic registration; on when an initial access token is set or `open` is true.
+    initial_access_token: str | None = None
+    open: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # RFC 8414 §2: https, no query or fragment; http is allowed for loopback development.
+    issuer: str = "http://127.0.0.1:8000"
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    # Initial access token for /register (RFC 7591 §3); also OSTIARY_REGISTRATION_TOKEN.
+    registration_token: str | None = None
+    # Seals secrets that must be recoverable (client_secret_jwt HMAC keys). Unset: one is generated
+    # and kept in the database, which is weaker; set it in production.
+    secret_key: str | None = None
+    # How long a node trusts its cached clients and keys before reading them again (seconds).
+    cache_ttl: float = 5.0
+    # Create a demo client on first start. None: only on the default SQLite database.
+    demo: bool | None = None
+    # Log level for the `ostiary` loggers.
+    log_level: str = "info"
+    tokens: TokenSettings = field(default_factory=TokenSettings)
+    keys: KeySettings = field(default_factory=KeySettings)
+    client_auth: ClientAuthSettings = field(default_factory=ClientAuthSettings)
+    registration: RegistrationSettings = field(default_factory=RegistrationSettings)
+
+    @property
+    def demo_enabled(self) -> bool:
+        return self.database_url == DEFAULT_DATABASE_URL if self.demo is None else self.demo
+
+    @property
+    def registration_enabled(self) -> bool:
+        return bool(self.registration_token or self.registration.initial_access_token or self.registration.open)
+
+    def replace(self, **changes: Any) -> Settings:
+        return validate(dataclasses.replace(self, **changes))
+
+
+def _convert(name: str, value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value == ""):
+            if type(None) in args:
+                return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(name, value, inner[0])
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{name} must be one of {', '.join(map(str, args))}, not {value!r}")
+        return value
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.replace(",", " ").split() if v]
+        return tuple(str(v) for v in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        low = str(value).strip().lower()
+        if low in {"1", "true", "yes", "on"}:
+            return True
+        if low in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{name} must be true or false, not {value!r}")
+    if hint in (int, float):
+        try:
+            return hint(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number, not {value!r}") from None
+    if hint is str:
+        return str(value)
+    raise ConfigError(f"{name}: unsupported setting type {hint!r}")  # pragma: no cover
+
+
+def _env_value(env: Mapping[str, str], name: str) -> str | None:
+    if name in env:
+        return env[name]
+    path = env.get(name + "_FILE")
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE: cannot read {path}: {exc.strerror}") from None
+    return None
+
+
+def _build(cls: type[Any], data: Mapping[str, Any], env: Mapping[str, str], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        env_name = f"{prefix}{f.name.upper()}"
+        if dataclasses.is_dataclass(hint):
+            section = data.get(f.name, {})
+            if not isinstance(section, Mapping):
+                raise ConfigError(f"[{f.name}] must be a table")
+            kwargs[f.name] = _build(hint, section, env, f"{env_name}__")  # type: ignore[arg-type]
+            continue
+        raw = _env_value(env, env_name)
+        if raw is not None:
+            kwargs[f.name] = _convert(env_name, raw, hint)
+        elif f.name in data:
+            kwargs[f.name] = _convert(f.name, data[f.name], hint)
+    unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    return cls(**kwargs)
+
+
+def validate(settings: Settings) -> Settings:
+    """Fail fast on settings that cannot work; returns the settings unchanged."""
+    parts = urlsplit(settings.issuer)
+    if parts.scheme not in {"https", "http"} or not parts.hostname:
+        raise ConfigError(f"issuer must be an absolute https URL, not {settings.issuer!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError("issuer must have no query or fragment (RFC 8414 §2)")
+    if parts.scheme == "http" and parts.hostname not in {"localhost", "127.0.0.1", "::1"} and not (
+        parts.hostname.endswith(".localhost")
+    ):
+        raise ConfigError("an http issuer is only allowed on loopback; use https (RFC 8414 §2)")
+    if settings.issuer.endswith("/"):
+        raise ConfigError("issuer must not end with '/'")
+    from .keys import ASYMMETRIC_ALGS
+
+    if settings.tokens.signing_alg not in ASYMMETRIC_ALGS:
+        raise ConfigError(f"tokens.signing_alg must be one of {', '.join(ASYMMETRIC_ALGS)}")
+    for alg in settings.keys.generate:
+        if alg not in ASYMMETRIC_ALGS:
+            raise ConfigError(f"keys.generate: unknown algorithm {alg!r}")
+    if settings.tokens.access_token_lifetime <= 0:
+        raise ConfigError("tokens.access_token_lifetime must be positive")
+    if not settings.database_url.split(":", 1)[0].startswith(("sqlite", "postgres")):
+        raise ConfigError("database_url must be sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
+    return settings
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Settings from defaults, an optional TOML file, the environment and overrides (in that order)."""
+    env = os.environ if env is None else env
+    path = config_file or _env_value(env, "OSTIARY_CONFIG")
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+    settings: Settings = _build(Settings, data, env, "OSTIARY_")
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return settings.replace(**clean) if clean else validate(settings)

@@ -1,0 +1,144 @@
+"""The OAuth error tree: one class per registered error code.
+
+OAuthError
+ +-- InvalidRequest, InvalidClient, InvalidGrant, UnauthorizedClient,
+ |   UnsupportedGrantType, InvalidScope, InvalidTarget            RFC 6749 §5.2, RFC 8707
+ +-- AccessDenied, UnsupportedResponseType, ServerError,
+ |   TemporarilyUnavailable                                        RFC 6749 §4.1.2.1
+ +-- UnsupportedTokenType                                          RFC 7009 §2.2.1
+ +-- InvalidToken, InsufficientScope                               RFC 6750 §3.1
+ +-- InvalidRedirectUri, InvalidClientMetadata                     RFC 7591 §3.2.2
+ +-- LoginRequired, ConsentRequired, InteractionRequired, ...      OIDC Core §3.1.2.6
+
+The web layer alone turns these into HTTP; protocol code only raises them.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class OAuthError(Exception):
+    """An error with a registered OAuth code, a status and a human-readable description."""
+
+    error: ClassVar[str] = "invalid_request"
+    status_code: ClassVar[int] = 400
+
+    def __init__(self, description: str | None = None) -> None:
+        super().__init__(description or self.error)
+        self.description = description
+
+    def as_dict(self) -> dict[str, str]:
+        body = {"error": self.error}
+        if self.description:
+            body["error_description"] = self.description
+        return body
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    error = "invalid_client"
+    status_code = 401
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    error = "invalid_target"
+
+
+class AccessDenied(OAuthError):
+    error = "access_denied"
+    status_code = 403
+
+
+class UnsupportedResponseType(OAuthError):
+    error = "unsupported_response_type"
+
+
+class UnsupportedTokenType(OAuthError):
+    error = "unsupported_token_type"
+
+
+class ServerError(OAuthError):
+    error = "server_error"
+    status_code = 500
+
+
+class TemporarilyUnavailable(OAuthError):
+    error = "temporarily_unavailable"
+    status_code = 503
+
+
+class InvalidToken(OAuthError):
+    error = "invalid_token"
+    status_code = 401
+
+
+class InsufficientScope(OAuthError):
+    error = "insufficient_scope"
+    status_code = 403
+
+
+class InvalidRedirectUri(OAuthError):
+    error = "invalid_redirect_uri"
+
+
+class InvalidClientMetadata(OAuthError):
+    error = "invalid_client_metadata"
+
+
+class LoginRequired(OAuthError):
+    error = "login_required"
+
+
+class ConsentRequired(OAuthError):
+    error = "consent_required"
+
+
+class InteractionRequired(OAuthError):
+    error = "interaction_required"
+
+
+class AccountSelectionRequired(OAuthError):
+    error = "account_selection_required"
+
+
+class InvalidRequestObject(OAuthError):
+    error = "invalid_request_object"
+
+
+class RequestNotSupported(OAuthError):
+    error = "request_not_supported"
+
+
+class RequestUriNotSupported(OAuthError):
+    error = "request_uri_not_supported"
+
+
+class RegistrationNotSupported(OAuthError):
+    error = "registration_not_supported"
+
+
+class NotFound(OAuthError):
+    """Not an OAuth code: a missing resource on a management endpoint."""
+
+    error = "not_found"
+    status_code = 404

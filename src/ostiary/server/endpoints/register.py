@@ -1,0 +1,95 @@
+"""Dynamic client registration (RFC 7591) and client configuration (RFC 7592)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ...errors import InvalidClientMetadata, InvalidToken, RegistrationNotSupported
+from ...store import Client, ClientStore
+from ..credentials import matches
+from ..registration import ClientRegistry, describe
+
+__all__ = ["RegistrationEndpoint"]
+
+# RFC 7592 §2.2: the server ignores these in an update request.
+_SERVER_FIELDS = ("registration_access_token", "registration_client_uri", "client_secret_expires_at",
+                  "client_id_issued_at", "client_id", "client_secret")
+
+
+def bearer(authorization: str | None) -> str | None:
+    if not authorization or authorization[:7].lower() != "bearer ":
+        return None
+    return authorization[7:].strip() or None
+
+
+class RegistrationEndpoint:
+    def __init__(self, registry: ClientRegistry, store: ClientStore, *, initial_tokens: Sequence[str],
+                 open_registration: bool, endpoint_url: str, unseal: Callable[[str], str | None]) -> None:
+        self._registry = registry
+        self._store = store
+        self._initial = tuple(t for t in initial_tokens if t)
+        self._open = open_registration
+        self._url = endpoint_url
+        self._unseal = unseal
+
+    @property
+    def enabled(self) -> bool:
+        return self._open or bool(self._initial)
+
+    def _response(self, client: Client, secret: str | None, rat: str | None) -> dict[str, Any]:
+        body = describe(client)
+        if secret:
+            body["client_secret"] = secret
+        if rat is None and client.sealed_registration_token:
+            rat = self._unseal(client.sealed_registration_token)
+        if rat:
+            body["registration_access_token"] = rat
+            body["registration_client_uri"] = f"{self._url}/{client.client_id}"
+        return body
+
+    async def register(self, authorization: str | None, metadata: Any) -> dict[str, Any]:
+        """RFC 7591 §3: 201 body; raises InvalidToken without a valid initial access token."""
+        if not self.enabled:
+            raise RegistrationNotSupported("dynamic registration is disabled")
+        if self._initial:
+            presented = bearer(authorization)
+            if presented is None or not any(
+                hmac.compare_digest(presented.encode(), t.encode()) for t in self._initial
+            ):
+                raise InvalidToken("a valid initial access token is required")
+        if not isinstance(metadata, dict):
+            raise InvalidClientMetadata("client metadata must be a JSON object")
+        client, issued = await self._registry.create(
+            metadata, registration_token=True, allow_audiences=bool(self._initial)
+        )
+        return self._response(client, issued.client_secret, issued.registration_access_token)
+
+    async def _authorized(self, client_id: str, authorization: str | None) -> Client:
+        token = bearer(authorization)
+        client = await self._store.get(client_id)
+        # RFC 7592 §2: unknown client and wrong token look the same (401), to not reveal ids.
+        if token is None or client is None or not matches(token, client.registration_token_digest):
+            raise InvalidToken("the registration access token is not valid for this client")
+        return client
+
+    async def read(self, client_id: str, authorization: str | None) -> dict[str, Any]:
+        client = await self._authorized(client_id, authorization)
+        return self._response(client, None, None)
+
+    async def update(self, client_id: str, authorization: str | None, metadata: Any) -> dict[str, Any]:
+        client = await self._authorized(client_id, authorization)
+        if not isinstance(metadata, dict):
+            raise InvalidClientMetadata("client metadata must be a JSON object")
+        if metadata.get("client_id") != client_id:
+            raise InvalidClientMetadata("client_id must be given and match (RFC 7592 §2.2)")
+        if "client_secret" in metadata and not matches(str(metadata["client_secret"]), client.secret_digest):
+            raise InvalidClientMetadata("client_secret does not match (RFC 7592 §2.2)")
+        clean = {k: v for k, v in metadata.items() if k not in _SERVER_FIELDS}
+        changed, issued = await self._registry.update(client_id, clean, allow_audiences=bool(self._initial))
+        return self._response(changed, issued.client_secret, None)
+
+    async def delete(self, client_id: str, authorization: str | None) -> None:
+        await self._authorized(client_id, authorization)
+        await self._registry.delete(client_id)

@@ -1,0 +1,63 @@
+"""client_credentials (RFC 6749 §4.4), with resource indicators (RFC 8707) and the `openid` rule."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from ...errors import InvalidScope, InvalidTarget
+from ...store import Client
+from ..requests import EndpointRequest
+from ..scopes import parse_scope, resolve_scope
+from ..tokens import TokenIssuer
+
+__all__ = ["ClientCredentialsGrant", "resolve_audience"]
+
+
+def resolve_audience(resources: Sequence[str], client: Client, default: str) -> tuple[str, ...]:
+    """The token's `aud`: the requested resources, each registered for the client (RFC 8707 §2)."""
+    for resource in resources:
+        parts = urlsplit(resource)
+        if not parts.scheme or not (parts.netloc or parts.path) or parts.fragment:
+            raise InvalidTarget("resource must be an absolute URI without a fragment (RFC 8707 §2)")
+        if resource not in client.audiences:
+            raise InvalidTarget(f"resource {resource!r} is not allowed for this client")
+    if resources:
+        return tuple(dict.fromkeys(resources))
+    return (client.audiences[0],) if client.audiences else (default,)
+
+
+class ClientCredentialsGrant:
+    grant_type: ClassVar[str] = "client_credentials"
+    public_clients: ClassVar[bool] = False
+
+    def __init__(self, issuer: TokenIssuer, default_audience: str,
+                 openid: Literal["accept", "ignore", "reject"]) -> None:
+        self._issuer = issuer
+        self._default_audience = default_audience
+        self._openid = openid
+
+    async def handle(self, request: EndpointRequest, client: Client) -> dict[str, Any]:
+        requested = parse_scope(request.get("scope"))
+        if "openid" in requested:
+            # OIDC needs an end-user; with none there is no ID token. Many libraries still send
+            # `openid` here, so by default it is kept in the access token and nothing more happens.
+            if self._openid == "reject":
+                raise InvalidScope("openid is not available with client_credentials")
+            if self._openid == "ignore":
+                requested = tuple(s for s in requested if s != "openid")
+        allowed = client.scopes | ({"openid"} if self._openid == "accept" and "openid" in requested else set())
+        granted = resolve_scope(requested, frozenset(allowed), tuple(sorted(client.scopes)))
+        audience = resolve_audience(request.repeated.get("resource", ()), client, self._default_audience)
+        token = await self._issuer.issue_access_token(
+            client, subject=client.client_id, scope=granted, audience=audience
+        )
+        body: dict[str, Any] = {
+            "access_token": token.value,
+            "token_type": "Bearer",
+            "expires_in": token.expires_in,
+        }
+        if granted:
+            body["scope"] = " ".join(granted)
+        return body

@@ -1,0 +1,264 @@
+"""Assembles the authorization server from settings: stores, keys, client auth, grants, endpoints."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..config import Settings
+from ..keys import ASYMMETRIC_ALGS, HMAC_ALGS, KeyError_, signing_key_from_pem, signing_key_from_pkcs12
+from ..store import Client, ReplayCache
+from ..store.redis import RedisReplayCache
+from ..store.sql.engine import make_engine, upgrade
+from ..store.sql.stores import SqlClientStore, SqlKeyStore, SqlReplayCache, SqlStateStore, SqlTokenStore
+from .client_auth import AUTH_METHODS, AssertionRules, ClientAuthenticator
+from .client_keys import ClientKeyResolver
+from .credentials import Sealer, new_secret
+from .endpoints.introspect import IntrospectionEndpoint
+from .endpoints.register import RegistrationEndpoint
+from .endpoints.revoke import RevocationEndpoint
+from .endpoints.token import TokenEndpoint
+from .grants import Grant
+from .grants.client_credentials import ClientCredentialsGrant
+from .inspection import TokenInspector
+from .keyring import KeyRing, ensure_keys
+from .registration import ClientRegistry
+from .tokens import TokenIssuer
+
+__all__ = ["BootstrapReport", "CachedClients", "Provider", "bootstrap", "open_provider"]
+
+log = logging.getLogger("ostiary")
+
+PATHS = {
+    "token_endpoint": "/token",
+    "introspection_endpoint": "/introspect",
+    "revocation_endpoint": "/revoke",
+    "jwks_uri": "/jwks",
+    "registration_endpoint": "/register",
+}
+
+
+class CachedClients:
+    """Client lookups cached per node for `ttl` seconds (DESIGN: hot path has no DB read)."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, store: SqlClientStore, ttl: float) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._cache: dict[str, tuple[float, Client | None]] = {}
+
+    async def get(self, client_id: str) -> Client | None:
+        now = time.monotonic()
+        hit = self._cache.get(client_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        client = await self._store.get(client_id) if len(client_id) <= 255 else None
+        if len(self._cache) >= self.MAX_ENTRIES:
+            self._cache.clear()  # bounded: unknown ids cannot grow it without limit
+        self._cache[client_id] = (now + self._ttl, client)
+        return client
+
+    def invalidate(self, client_id: str | None = None) -> None:
+        if client_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(client_id, None)
+
+
+@dataclass
+class Provider:
+    settings: Settings
+    engine: AsyncEngine
+    clients: SqlClientStore
+    cached_clients: CachedClients
+    key_store: SqlKeyStore
+    keyring: KeyRing
+    tokens: SqlTokenStore
+    replay: ReplayCache
+    state: SqlStateStore
+    sealer: Sealer
+    registry: ClientRegistry
+    authenticator: ClientAuthenticator
+    key_resolver: ClientKeyResolver
+    issuer: TokenIssuer
+    grants: dict[str, Grant]
+    token_endpoint: TokenEndpoint
+    introspection: IntrospectionEndpoint
+    revocation: RevocationEndpoint
+    registration: RegistrationEndpoint
+    inspector: TokenInspector
+    redis: Redis | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return self.settings.issuer + PATHS[name]
+
+    async def aclose(self) -> None:
+        await self.key_resolver.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()
+
+
+def server_metadata(settings: Settings, grants: Mapping[str, Grant], registration: bool) -> dict[str, Any]:
+    """RFC 8414 §2 metadata: exactly what this server supports, nothing more."""
+    iss = settings.issuer
+    public_ok = any(g.public_clients for g in grants.values())
+    methods = [m for m in AUTH_METHODS if m != "none" or public_ok]
+    confidential = [m for m in AUTH_METHODS if m != "none"]
+    meta: dict[str, Any] = {
+        "issuer": iss,
+        "token_endpoint": iss + PATHS["token_endpoint"],
+        "jwks_uri": iss + PATHS["jwks_uri"],
+        "introspection_endpoint": iss + PATHS["introspection_endpoint"],
+        "revocation_endpoint": iss + PATHS["revocation_endpoint"],
+        "grant_types_supported": sorted(grants),
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": methods,
+        "token_endpoint_auth_signing_alg_values_supported": [*ASYMMETRIC_ALGS, *HMAC_ALGS],
+        "introspection_endpoint_auth_methods_supported": confidential,
+        "introspection_endpoint_auth_signing_alg_values_supported": [*ASYMMETRIC_ALGS, *HMAC_ALGS],
+        "revocation_endpoint_auth_methods_supported": [*confidential, "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": [*ASYMMETRIC_ALGS, *HMAC_ALGS],
+        "access_token_signing_alg_values_supported": [settings.tokens.signing_alg],
+    }
+    if registration:
+        meta["registration_endpoint"] = iss + PATHS["registration_endpoint"]
+    return meta
+
+
+async def open_provider(settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None) -> Provider:
+    """Connect to storage and build every component; does not migrate (see bootstrap)."""
+    engine = make_engine(settings.database_url)
+    clients = SqlClientStore(engine)
+    cached = CachedClients(clients, settings.cache_ttl)
+    key_store = SqlKeyStore(engine)
+    keyring = KeyRing(key_store, settings.cache_ttl)
+    tokens = SqlTokenStore(engine)
+    state = SqlStateStore(engine)
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    replay: ReplayCache = RedisReplayCache(redis) if redis is not None else SqlReplayCache(engine)
+    return _assemble(settings, engine, clients, cached, key_store, keyring, tokens, state, replay, redis,
+                     http_transport)
+
+
+def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, cached: CachedClients,
+              key_store: SqlKeyStore, keyring: KeyRing, tokens: SqlTokenStore, state: SqlStateStore,
+              replay: ReplayCache, redis: Redis | None,
+              http_transport: httpx.AsyncBaseTransport | None) -> Provider:
+    sealer = Sealer(settings.secret_key)  # else installed by load_secret_key() at startup
+    issuer = TokenIssuer(settings.issuer, keyring, tokens, settings.tokens)
+    grants: dict[str, Grant] = {
+        ClientCredentialsGrant.grant_type: ClientCredentialsGrant(
+            issuer, settings.tokens.default_audience or settings.issuer,
+            settings.tokens.openid_on_client_credentials,
+        ),
+    }
+    registry = ClientRegistry(clients, sealer.seal, grants)
+    resolver = ClientKeyResolver(timeout=settings.client_auth.jwks_fetch_timeout,
+                                 ttl=settings.client_auth.jwks_cache_ttl, transport=http_transport)
+    iss = settings.issuer
+    rules = AssertionRules(
+        audiences=frozenset({iss, iss + "/", iss + PATHS["token_endpoint"]}),
+        max_lifetime=settings.client_auth.assertion_max_lifetime,
+    )
+    authenticator = ClientAuthenticator(cached, replay, resolver, rules, sealer.unseal)
+    inspector = TokenInspector(iss, keyring, tokens, cached)
+    registration = RegistrationEndpoint(
+        registry, clients,
+        initial_tokens=[t for t in (settings.registration_token, settings.registration.initial_access_token) if t],
+        open_registration=settings.registration.open, endpoint_url=iss + PATHS["registration_endpoint"],
+        unseal=sealer.unseal,
+    )
+    provider = Provider(
+        settings=settings, engine=engine, clients=clients, cached_clients=cached, key_store=key_store,
+        keyring=keyring, tokens=tokens, replay=replay, state=state, sealer=sealer, registry=registry,
+        authenticator=authenticator, key_resolver=resolver, issuer=issuer, grants=grants,
+        token_endpoint=TokenEndpoint(authenticator, grants),
+        introspection=IntrospectionEndpoint(authenticator, inspector),
+        revocation=RevocationEndpoint(authenticator, inspector, tokens),
+        registration=registration, inspector=inspector, redis=redis,
+        metadata=server_metadata(settings, grants, registration.enabled),
+    )
+    return provider
+
+
+async def load_secret_key(provider: Provider) -> None:
+    """Install the sealing key: OSTIARY_SECRET_KEY, or one generated once and kept in the database."""
+    if provider.settings.secret_key is None:
+        provider.sealer.install(await provider.state.get_or_create("secret_key", new_secret()))
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapReport:
+    created_keys: tuple[str, ...] = ()
+    imported_key: str | None = None
+    demo_client_id: str | None = None
+    demo_client_secret: str | None = None  # only when the demo client was created just now
+
+
+DEMO_CLIENT_ID = "demo"
+
+
+async def bootstrap(provider: Provider) -> BootstrapReport:
+    """First-start work, idempotent: migrations, keys, an imported key file, the demo client."""
+    settings = provider.settings
+    await upgrade(provider.engine)
+    await load_secret_key(provider)
+    algs = list(dict.fromkeys([settings.tokens.signing_alg, *settings.keys.generate]))
+    created = await ensure_keys(provider.key_store, algs)
+    imported = await _import_configured_key(provider)
+    await provider.keyring.refresh(force=True)
+    demo_id = demo_secret = None
+    if settings.demo_enabled:
+        demo_id = DEMO_CLIENT_ID
+        if await provider.clients.get(DEMO_CLIENT_ID) is None:
+            _, issued = await provider.registry.create(
+                {"client_name": "Demo client", "grant_types": ["client_credentials"],
+                 "scope": "api:read api:write", "token_endpoint_auth_method": "client_secret_basic"},
+                client_id=DEMO_CLIENT_ID,
+            )
+            demo_secret = issued.client_secret
+    await provider.tokens.purge_expired(int(time.time()))
+    return BootstrapReport(created_keys=tuple(k.kid for k in created), imported_key=imported,
+                           demo_client_id=demo_id, demo_client_secret=demo_secret)
+
+
+async def _import_configured_key(provider: Provider) -> str | None:
+    ks = provider.settings.keys
+    if not (ks.key_file or ks.pkcs12_file):
+        return None
+    from pathlib import Path
+
+    passphrase = ks.passphrase.encode() if ks.passphrase else None
+    try:
+        if ks.pkcs12_file:
+            key = signing_key_from_pkcs12(Path(ks.pkcs12_file).read_bytes(), passphrase=passphrase)
+        else:
+            assert ks.key_file is not None
+            cert = Path(ks.cert_file).read_bytes() if ks.cert_file else None
+            key = signing_key_from_pem(Path(ks.key_file).read_bytes(), cert, passphrase=passphrase)
+    except OSError as exc:
+        raise KeyError_(f"cannot read key file: {exc.strerror}") from None
+    from .keyring import activate
+
+    await activate(provider.key_store, key, max_token_lifetime=await max_token_lifetime(provider))
+    if key.alg != provider.settings.tokens.signing_alg:
+        log.warning("imported key %s is %s but tokens are signed with %s (set OSTIARY_TOKENS__SIGNING_ALG)",
+                    key.kid, key.alg, provider.settings.tokens.signing_alg)
+    return key.kid
+
+
+async def max_token_lifetime(provider: Provider) -> int:
+    """The longest any token signed now may live: how long a retired key must stay published."""
+    lifetimes = [provider.settings.tokens.access_token_lifetime]
+    lifetimes += [c.access_token_lifetime for c in await provider.clients.list() if c.access_token_lifetime]
+    return max(lifetimes)

@@ -1,0 +1,63 @@
+"""Framework-free request objects and the strict form parsing every OAuth endpoint shares."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from ..errors import InvalidRequest
+
+__all__ = ["MAX_FORM_BYTES", "EndpointRequest", "parse_form"]
+
+MAX_FORM_BYTES = 64 * 1024
+MAX_FIELDS = 64
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRequest:
+    """A parsed request to a form-based endpoint (token, introspection, revocation)."""
+
+    endpoint_url: str
+    form: Mapping[str, str]
+    repeated: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    authorization: str | None = None
+
+    def get(self, name: str) -> str | None:
+        return self.form.get(name)
+
+
+def parse_form(
+    body: bytes, content_type: str | None, *, repeatable: frozenset[str] = frozenset()
+) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """Parse an application/x-www-form-urlencoded body (RFC 6749 §3.2, §4.4.2).
+
+    Empty values count as absent (RFC 6749 §3.1); a parameter given twice is invalid_request
+    (RFC 6749 §3.1) unless it is in ``repeatable`` (RFC 8707 `resource`). Raises InvalidRequest.
+    """
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    if mime != FORM_TYPE:
+        raise InvalidRequest(f"the request body must be {FORM_TYPE}")
+    if len(body) > MAX_FORM_BYTES:
+        raise InvalidRequest("the request body is too large")
+    try:
+        text = body.decode("ascii")
+        pairs = parse_qsl(text, keep_blank_values=False, errors="strict", max_num_fields=MAX_FIELDS)
+    except UnicodeDecodeError:
+        raise InvalidRequest("the request body is not valid URL-encoded UTF-8") from None
+    except ValueError:
+        raise InvalidRequest("too many parameters") from None
+    form: dict[str, str] = {}
+    repeated: dict[str, list[str]] = {}
+    for name, value in pairs:
+        if "\x00" in name or "\x00" in value:
+            raise InvalidRequest("NUL characters are not allowed")
+        if name in repeatable:
+            repeated.setdefault(name, []).append(value)
+            form.setdefault(name, value)
+        elif name in form:
+            raise InvalidRequest(f"parameter {name!r} is repeated")
+        else:
+            form[name] = value
+    return form, {k: tuple(v) for k, v in repeated.items()}

@@ -1,0 +1,45 @@
+"""Scope syntax (RFC 6749 §3.3) and the policy that decides what a client is granted."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from ..errors import InvalidScope
+
+__all__ = ["format_scope", "parse_scope", "resolve_scope"]
+
+# scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
+def parse_scope(value: str | None) -> tuple[str, ...]:
+    """Scope tokens in request order, duplicates dropped; raises InvalidScope on bad syntax."""
+    if value is None:
+        return ()
+    tokens: list[str] = []
+    for token in value.split(" "):
+        if not token:
+            continue
+        if not _SCOPE_TOKEN.fullmatch(token):
+            raise InvalidScope("malformed scope value")
+        if token not in tokens:
+            tokens.append(token)
+    return tuple(tokens)
+
+
+def format_scope(tokens: Iterable[str]) -> str:
+    return " ".join(tokens)
+
+
+def resolve_scope(requested: tuple[str, ...], allowed: frozenset[str], default: tuple[str, ...]) -> tuple[str, ...]:
+    """The scope to grant: the request if every token is allowed, the default if none was asked.
+
+    Raises InvalidScope naming the first scope the client may not have (RFC 6749 §5.2).
+    """
+    if not requested:
+        return default
+    for token in requested:
+        if token not in allowed:
+            raise InvalidScope(f"scope {token!r} is not allowed for this client")
+    return requested

@@ -1,0 +1,86 @@
+"""Issuing access tokens: RFC 9068 JWTs (stateless) or opaque reference tokens (stored by digest)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .. import jwt
+from ..store import Client, TokenRecord, TokenStore
+from .credentials import digest, new_token
+from .keyring import KeyRing
+
+__all__ = ["IssuedToken", "TokenIssuer", "TokenPolicy"]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    value: str
+    expires_in: int
+    claims: Mapping[str, Any]
+
+
+class TokenPolicy(Protocol):
+    """The narrow slice of settings the issuer needs (fosite-style per-handler config)."""
+
+    @property
+    def access_token_format(self) -> str: ...
+    @property
+    def access_token_lifetime(self) -> int: ...
+    @property
+    def signing_alg(self) -> str: ...
+
+
+def _audience(values: Sequence[str]) -> str | list[str]:
+    return values[0] if len(values) == 1 else list(values)
+
+
+class TokenIssuer:
+    def __init__(self, issuer: str, keyring: KeyRing, store: TokenStore, policy: TokenPolicy) -> None:
+        self.issuer = issuer
+        self._keyring = keyring
+        self._store = store
+        self._policy = policy
+
+    def lifetime_for(self, client: Client) -> int:
+        return client.access_token_lifetime or self._policy.access_token_lifetime
+
+    async def issue_access_token(
+        self,
+        client: Client,
+        *,
+        subject: str,
+        scope: Sequence[str],
+        audience: Sequence[str],
+        extra: Mapping[str, Any] | None = None,
+    ) -> IssuedToken:
+        """An access token for `client`; JWT (RFC 9068 §2) or opaque per the client or server default."""
+        now = int(time.time())
+        lifetime = self.lifetime_for(client)
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": _audience(audience),
+            "exp": now + lifetime,
+            "iat": now,
+            "jti": new_token(16),
+            "client_id": client.client_id,
+        }
+        if scope:
+            claims["scope"] = " ".join(scope)
+        if extra:
+            claims.update(extra)
+        fmt = client.access_token_format or self._policy.access_token_format
+        if fmt == "opaque":
+            value = new_token(32)
+            await self._store.save(TokenRecord(
+                digest=digest(value), kind="access_token", client_id=client.client_id,
+                jti=claims["jti"], claims=claims, expires_at=claims["exp"],
+            ))
+        else:
+            key = await self._keyring.signing_key(self._policy.signing_alg)
+            # RFC 9068 §2.1: typ "at+jwt" so an access token can never pass as an ID token.
+            value = jwt.sign(claims, key, typ="at+jwt")
+        return IssuedToken(value=value, expires_in=lifetime, claims=claims)

@@ -1,0 +1,210 @@
+"""SQLAlchemy implementations of the store Protocols (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from cryptography import x509
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ...keys import KeyStatus, SigningKey, signing_key_from_pem
+from ..protocols import Client, ClientExists, TokenRecord
+from .schema import clients, replay, revoked_jtis, server_state, signing_keys, tokens
+
+__all__ = ["SqlClientStore", "SqlKeyStore", "SqlReplayCache", "SqlStateStore", "SqlTokenStore"]
+
+_CLIENT_COLUMNS = ("client_id", "secret_digest", "sealed_secret", "registration_token_digest",
+                   "created_at", "updated_at")
+
+
+def _client_row(client: Client) -> dict[str, Any]:
+    record = client.to_record()
+    row = {name: record.pop(name) for name in _CLIENT_COLUMNS}
+    row["data"] = orjson.dumps(record).decode()
+    return row
+
+
+def _client_from_row(row: Any) -> Client:
+    data = orjson.loads(row.data)
+    data.update({name: getattr(row, name) for name in _CLIENT_COLUMNS})
+    return Client.from_record(data)
+
+
+class SqlClientStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, client_id: str) -> Client | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(clients).where(clients.c.client_id == client_id))).first()
+        return _client_from_row(row) if row else None
+
+    async def list(self) -> Sequence[Client]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(clients).order_by(clients.c.client_id))).all()
+        return [_client_from_row(r) for r in rows]
+
+    async def create(self, client: Client) -> None:
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(clients).values(**_client_row(client)))
+        except IntegrityError:
+            raise ClientExists(client.client_id) from None
+
+    async def update(self, client: Client) -> bool:
+        row = _client_row(client)
+        row.pop("created_at")
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(clients).where(clients.c.client_id == client.client_id).values(**row)
+            )
+        return result.rowcount > 0
+
+    async def delete(self, client_id: str) -> bool:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(tokens).where(tokens.c.client_id == client_id))
+            result = await conn.execute(delete(clients).where(clients.c.client_id == client_id))
+        return result.rowcount > 0
+
+
+def _key_from_row(row: Any) -> SigningKey:
+    import datetime as dt
+
+    key = signing_key_from_pem(
+        row.private_pem.encode(), row.cert_pem.encode() if row.cert_pem else None,
+        alg=row.alg, status=row.status,
+    )
+    return SigningKey(
+        alg=key.alg, jwk=key.jwk, certificates=key.certificates, status=row.status,
+        created_at=dt.datetime.fromtimestamp(row.created_at, dt.UTC),
+        publish_until=dt.datetime.fromtimestamp(row.publish_until, dt.UTC) if row.publish_until else None,
+    )
+
+
+class SqlKeyStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def list(self) -> Sequence[SigningKey]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(
+                select(signing_keys).order_by(signing_keys.c.created_at, signing_keys.c.kid)
+            )).all()
+        return [_key_from_row(r) for r in rows]
+
+    async def add(self, key: SigningKey) -> bool:
+        certs: tuple[x509.Certificate, ...] = key.certificates
+        values = {
+            "kid": key.kid, "alg": key.alg, "status": key.status,
+            "private_pem": key.private_pem().decode(),
+            "cert_pem": key.certificates_pem().decode() if certs else None,
+            "created_at": int(key.created_at.timestamp()),
+            "publish_until": int(key.publish_until.timestamp()) if key.publish_until else None,
+        }
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(signing_keys).values(**values))
+        except IntegrityError:
+            return False
+        return True
+
+    async def set_status(self, kid: str, status: KeyStatus, publish_until: int | None = None) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(signing_keys).where(signing_keys.c.kid == kid)
+                .values(status=status, publish_until=publish_until)
+            )
+        return result.rowcount > 0
+
+    async def delete(self, kid: str) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(delete(signing_keys).where(signing_keys.c.kid == kid))
+        return result.rowcount > 0
+
+
+class SqlTokenStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def save(self, record: TokenRecord) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(tokens).values(
+                digest=record.digest, kind=record.kind, client_id=record.client_id, jti=record.jti,
+                claims=orjson.dumps(dict(record.claims)).decode(), expires_at=record.expires_at,
+                revoked=record.revoked,
+            ))
+
+    async def find(self, digest: str) -> TokenRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(tokens).where(tokens.c.digest == digest))).first()
+        if row is None:
+            return None
+        return TokenRecord(
+            digest=row.digest, kind=row.kind, client_id=row.client_id, jti=row.jti,
+            claims=orjson.loads(row.claims), expires_at=row.expires_at, revoked=bool(row.revoked),
+        )
+
+    async def revoke(self, digest: str) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(update(tokens).where(tokens.c.digest == digest).values(revoked=True))
+        return result.rowcount > 0
+
+    async def revoke_jti(self, jti: str, expires_at: int) -> None:
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(revoked_jtis).values(jti=jti, expires_at=expires_at))
+        except IntegrityError:
+            pass  # already revoked: revocation is idempotent (RFC 7009 §2.2)
+
+    async def is_jti_revoked(self, jti: str) -> bool:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(
+                select(revoked_jtis.c.expires_at).where(revoked_jtis.c.jti == jti)
+            )).first()
+        return row is not None
+
+    async def purge_expired(self, now: int) -> int:
+        async with self._engine.begin() as conn:
+            n = (await conn.execute(delete(tokens).where(tokens.c.expires_at < now))).rowcount
+            n += (await conn.execute(delete(revoked_jtis).where(revoked_jtis.c.expires_at < now))).rowcount
+            n += (await conn.execute(delete(replay).where(replay.c.expires_at < now))).rowcount
+        return n
+
+
+class SqlReplayCache:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def first_use(self, key: str, expires_at: int) -> bool:
+        now = int(time.time())
+        try:
+            async with self._engine.begin() as conn:
+                # An expired entry may be reused: delete it in the same transaction first.
+                await conn.execute(delete(replay).where(replay.c.key == key, replay.c.expires_at < now))
+                await conn.execute(insert(replay).values(key=key, expires_at=expires_at))
+        except IntegrityError:
+            return False
+        return True
+
+
+class SqlStateStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get_or_create(self, name: str, value: str) -> str:
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(server_state).values(name=name, value=value))
+            return value
+        except IntegrityError:
+            async with self._engine.connect() as conn:
+                stored = (await conn.execute(
+                    select(server_state.c.value).where(server_state.c.name == name)
+                )).scalar_one()
+            return str(stored)
+

@@ -1,0 +1,1 @@
+"""The web layer: Starlette routes, error mapping, pages."""

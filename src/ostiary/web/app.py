@@ -1,0 +1,154 @@
+"""The Starlette application: routes call the framework-free core; errors become RFC responses here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..config import Settings, load_settings
+from ..server.provider import Provider, bootstrap, load_secret_key, open_provider
+from ..server.requests import EndpointRequest, parse_form
+from .errors import HTTP_ERROR_HANDLERS, ErrorMiddleware, json_response, parse_json_body
+
+__all__ = ["create_app", "make_app"]
+
+log = logging.getLogger("ostiary")
+PURGE_INTERVAL = 600.0
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def provider_of(request: Request) -> Provider:
+    provider: Provider = request.app.state.provider
+    return provider
+
+
+async def endpoint_request(request: Request, url: str, repeatable: frozenset[str] = frozenset()) -> EndpointRequest:
+    body = await request.body()
+    form, repeated = parse_form(body, request.headers.get("content-type"), repeatable=repeatable)
+    return EndpointRequest(endpoint_url=url, form=form, repeated=repeated,
+                           authorization=request.headers.get("authorization"))
+
+
+_RESOURCE = frozenset({"resource"})
+
+
+async def token(request: Request) -> Response:
+    p = provider_of(request)
+    req = await endpoint_request(request, p.url("token_endpoint"), _RESOURCE)
+    return json_response(await p.token_endpoint.handle(req), headers=NO_STORE)
+
+
+async def introspect(request: Request) -> Response:
+    p = provider_of(request)
+    req = await endpoint_request(request, p.url("introspection_endpoint"))
+    return json_response(await p.introspection.handle(req), headers=NO_STORE)
+
+
+async def revoke(request: Request) -> Response:
+    p = provider_of(request)
+    req = await endpoint_request(request, p.url("revocation_endpoint"))
+    await p.revocation.handle(req)
+    return Response(status_code=200, headers=NO_STORE)
+
+
+async def metadata(request: Request) -> Response:
+    return json_response(provider_of(request).metadata, headers={"Cache-Control": "public, max-age=300"})
+
+
+async def jwks(request: Request) -> Response:
+    body = await provider_of(request).keyring.jwks_json()
+    return Response(body, media_type="application/json", headers={"Cache-Control": "public, max-age=60"})
+
+
+async def register(request: Request) -> Response:
+    p = provider_of(request)
+    body = await p.registration.register(request.headers.get("authorization"), await parse_json_body(request))
+    return json_response(body, status=201, headers=NO_STORE)
+
+
+async def client_configuration(request: Request) -> Response:
+    p = provider_of(request)
+    client_id = request.path_params["client_id"]
+    auth = request.headers.get("authorization")
+    if request.method == "GET":
+        return json_response(await p.registration.read(client_id, auth), headers=NO_STORE)
+    if request.method == "PUT":
+        body = await p.registration.update(client_id, auth, await parse_json_body(request))
+        return json_response(body, headers=NO_STORE)
+    await p.registration.delete(client_id, auth)
+    p.cached_clients.invalidate(client_id)
+    return Response(status_code=204, headers=NO_STORE)
+
+
+async def health(request: Request) -> Response:
+    from sqlalchemy import text
+
+    try:
+        async with provider_of(request).engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        return json_response({"status": "unavailable"}, status=503)
+    return json_response({"status": "ok"})
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/token", token, methods=["POST"]),
+        Route("/introspect", introspect, methods=["POST"]),
+        Route("/revoke", revoke, methods=["POST"]),
+        Route("/.well-known/oauth-authorization-server", metadata, methods=["GET"]),
+        Route("/.well-known/openid-configuration", metadata, methods=["GET"]),
+        Route("/jwks", jwks, methods=["GET"]),
+        Route("/register", register, methods=["POST"]),
+        Route("/register/{client_id}", client_configuration, methods=["GET", "PUT", "DELETE"]),
+        Route("/healthz", health, methods=["GET"]),
+    ]
+
+
+async def _purge_forever(provider: Provider) -> None:
+    while True:
+        await asyncio.sleep(PURGE_INTERVAL)
+        try:
+            await provider.tokens.purge_expired(int(time.time()))
+        except Exception:  # a failed purge is retried next round; never kill the server for it
+            log.exception("purging expired records failed")
+
+
+def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
+    """The ASGI app. With run_bootstrap, startup migrates and creates keys (one node at a time)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        provider = await open_provider(settings)
+        if run_bootstrap:
+            app.state.bootstrap_report = await bootstrap(provider)
+        else:
+            await load_secret_key(provider)
+            await provider.keyring.refresh(force=True)
+        app.state.provider = provider
+        purge = asyncio.create_task(_purge_forever(provider))
+        try:
+            yield
+        finally:
+            purge.cancel()
+            await provider.aclose()
+
+    app = Starlette(routes=routes(), lifespan=lifespan, exception_handlers=HTTP_ERROR_HANDLERS)
+    app.add_middleware(ErrorMiddleware)
+    app.state.settings = settings
+    return app
+
+
+def create_app() -> Starlette:
+    """Factory for `uvicorn --factory` worker processes: settings from the environment."""
+    run_bootstrap = os.environ.get("OSTIARY_BOOTSTRAP", "1") != "0"
+    return make_app(load_settings(), run_bootstrap=run_bootstrap)
