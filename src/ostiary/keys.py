@@ -269,7 +269,8 @@ def signing_key_from_pkcs12(
 
 
 def self_signed_certificate(
-    key: PrivateKey, common_name: str, *, days: int = 365, dns_names: Iterable[str] = ()
+    key: PrivateKey, common_name: str, *, days: int = 365, dns_names: Iterable[str] = (),
+    ip_addresses: Iterable[str] = (),
 ) -> x509.Certificate:
     """A self-signed certificate for ``key`` (development TLS, or to publish a key with x5c)."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
@@ -284,7 +285,10 @@ def self_signed_certificate(
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
     )
+    import ipaddress
+
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     digest = None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()

@@ -1,0 +1,64 @@
+"""Helpers shared by the management commands: settings, a provider for one command, output."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+import orjson
+
+from ..errors import OAuthError
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..server.provider import Provider
+
+T = TypeVar("T")
+
+config_option = click.option(
+    "--config", "config_file", type=click.Path(dir_okay=False), envvar="OSTIARY_CONFIG",
+    help="TOML settings file (env: OSTIARY_CONFIG).",
+)
+database_option = click.option(
+    "--database-url", envvar="OSTIARY_DATABASE_URL",
+    help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB (env: OSTIARY_DATABASE_URL).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+
+
+def load(config_file: str | None, **overrides: Any) -> Settings:
+    from ..config import ConfigError, load_settings
+
+    try:
+        return load_settings(config_file=config_file, **overrides)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
+
+
+def with_provider(settings: Settings, action: Callable[[Provider], Awaitable[T]]) -> T:
+    """Run `action` against the database (migrated first), then close everything."""
+    from ..server.provider import load_secret_key, open_provider
+    from ..store.sql.engine import upgrade
+
+    async def run() -> T:
+        provider = await open_provider(settings)
+        try:
+            await upgrade(provider.engine)
+            await load_secret_key(provider)
+            return await action(provider)
+        finally:
+            await provider.aclose()
+
+    try:
+        return asyncio.run(run())
+    except OAuthError as exc:
+        raise click.ClickException(f"{exc.error}: {exc.description or ''}".rstrip(": ")) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the database: {exc}") from None
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")

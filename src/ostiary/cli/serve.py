@@ -1,0 +1,122 @@
+"""`ostiary serve`: migrate, make keys, create the demo client, then run uvicorn workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from .common import config_option, database_option, load
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..server.provider import BootstrapReport
+
+
+def _self_signed(host: str) -> tuple[str, str]:
+    """A development certificate for localhost / 127.0.0.1 / host, written to a private temp dir."""
+    from cryptography.hazmat.primitives import serialization
+
+    from ..keys import generate_private_key, private_key_pem, self_signed_certificate
+
+    key = generate_private_key("ES256")
+    names = sorted({"localhost", host} - {"127.0.0.1", "0.0.0.0", "::1", "::"})  # noqa: S104
+    cert = self_signed_certificate(key, "localhost", days=30, dns_names=names, ip_addresses=["127.0.0.1", "::1"])
+    folder = Path(tempfile.mkdtemp(prefix="ostiary-tls-"))
+    key_path, cert_path = folder / "key.pem", folder / "cert.pem"
+    key_path.write_bytes(private_key_pem(key))
+    key_path.chmod(0o600)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return str(cert_path), str(key_path)
+
+
+def _banner(settings: Settings, report: BootstrapReport) -> None:
+    iss = settings.issuer
+    click.secho(f"Ostiary authorization server: {iss}", bold=True)
+    click.echo(f"  discovery  {iss}/.well-known/oauth-authorization-server")
+    click.echo(f"  database   {settings.database_url}")
+    if report.created_keys:
+        click.echo(f"  keys       generated {len(report.created_keys)} signing keys")
+    if report.demo_client_id and report.demo_client_secret:
+        cid, secret = report.demo_client_id, report.demo_client_secret
+        click.secho("\nDemo client (created now; the secret is shown only once):", fg="green")
+        click.echo(f"  client_id      {cid}\n  client_secret  {secret}")
+        click.echo("\nGet a token:")
+        click.echo(f"  curl -s -u '{cid}:{secret}' -d grant_type=client_credentials -d scope=api:read {iss}/token")
+    elif report.demo_client_id:
+        click.echo(f"\nDemo client '{report.demo_client_id}' exists; new secret: "
+                   f"ostiary client rotate-secret {report.demo_client_id}")
+    click.echo("")
+
+
+async def _bootstrap(settings: Settings) -> BootstrapReport:
+    from ..server.provider import bootstrap, open_provider
+
+    provider = await open_provider(settings)
+    try:
+        return await bootstrap(provider)
+    finally:
+        await provider.aclose()
+
+
+def _export(settings: Settings, config_file: str | None) -> None:
+    """Worker processes read settings from the environment: hand them what the command line chose."""
+    os.environ["OSTIARY_ISSUER"] = settings.issuer
+    os.environ["OSTIARY_DATABASE_URL"] = settings.database_url
+    os.environ["OSTIARY_BOOTSTRAP"] = "0"  # done once, here, before the workers start
+    if settings.demo is not None:
+        os.environ["OSTIARY_DEMO"] = "true" if settings.demo else "false"
+    if config_file:
+        os.environ["OSTIARY_CONFIG"] = config_file
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--issuer", envvar="OSTIARY_ISSUER", help="Public issuer URL (default: from host and port).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate (PEM).")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM).")
+@click.option("--tls-self-signed", is_flag=True, help="Serve HTTPS with a generated development certificate.")
+@click.option("--demo/--no-demo", default=None, help="Create a demo client (default: on the default SQLite only).")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+@config_option
+@database_option
+def serve(host: str, port: int, issuer: str | None, workers: int, tls_cert: str | None, tls_key: str | None,
+          tls_self_signed: bool, demo: bool | None, log_level: str, config_file: str | None,
+          database_url: str | None) -> None:
+    """Run the authorization server."""
+    import uvicorn
+
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    if tls_self_signed:
+        tls_cert, tls_key = _self_signed(host)
+    scheme = "https" if tls_cert else "http"
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    default_issuer = f"{scheme}://{'[' + shown_host + ']' if ':' in shown_host else shown_host}:{port}"
+    settings = load(config_file, issuer=issuer or os.environ.get("OSTIARY_ISSUER") or default_issuer,
+                    database_url=database_url, demo=demo)
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from ..keys import KeyError_
+
+    try:
+        report = asyncio.run(_bootstrap(settings))
+    except KeyError_ as exc:
+        raise click.ClickException(f"signing key: {exc}") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the database: {exc}") from None
+    _banner(settings, report)
+    _export(settings, config_file)
+    uvicorn.run(
+        "ostiary.web.app:create_app", factory=True, host=host, port=port, workers=workers,
+        ssl_certfile=tls_cert, ssl_keyfile=tls_key, log_level=log_level, access_log=False,
+        loop="uvloop", http="httptools", server_header=False, proxy_headers=False,
+    )
