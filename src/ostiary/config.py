@@ -20,9 +20,11 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 __all__ = [
+    "BrandingSettings",
     "ClientAuthSettings",
     "ConfigError",
     "KeySettings",
+    "OidcSettings",
     "RegistrationSettings",
     "Settings",
     "TokenSettings",
@@ -53,7 +55,7 @@ class TokenSettings:
 @dataclass(frozen=True, slots=True)
 class KeySettings:
     # Algorithms for which a key is generated on first start (and a "next" key, published early).
-    generate: tuple[str, ...] = ("ES256", "RS256")
+    generate: tuple[str, ...] = ("ES256", "RS256", "PS256", "EdDSA")
     # A key to import on start (PEM, with its X.509 chain; or PKCS#12). Idempotent: kid = thumbprint.
     key_file: str | None = None
     cert_file: str | None = None
@@ -78,6 +80,33 @@ class RegistrationSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OidcSettings:
+    id_token_lifetime: int = 3600
+    # SSO: how long a login lasts in a browser (OIDC Core §3.1.2.1 max_age can ask for less).
+    session_lifetime: int = 8 * 3600
+    code_lifetime: int = 60  # RFC 6749 §4.1.2: short-lived, single use
+    interaction_lifetime: int = 900  # time to finish login and consent
+    # Refresh tokens: absolute lifetime of a grant, and idle time after which an unused one dies.
+    refresh_token_lifetime: int = 30 * 24 * 3600
+    refresh_token_idle: int = 14 * 24 * 3600
+    # RFC 9700 §4.14.2: rotate on every use ("always") or only for public clients ("public").
+    refresh_token_rotation: Literal["always", "public"] = "always"
+    # PKCE S256 (RFC 7636): required for public clients always; for confidential ones too by default.
+    pkce_required: bool = True
+    # Failed logins before a growing lock-out, per username (an address gets four times as many).
+    login_attempts: int = 5
+    backchannel_logout_timeout: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class BrandingSettings:
+    name: str = "Ostiary"
+    logo_url: str | None = None
+    primary_color: str = "#2f5d8a"
+    background_color: str = "#f4f6f8"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     # RFC 8414 §2: https, no query or fragment; http is allowed for loopback development.
     issuer: str = "http://127.0.0.1:8000"
@@ -98,6 +127,8 @@ class Settings:
     keys: KeySettings = field(default_factory=KeySettings)
     client_auth: ClientAuthSettings = field(default_factory=ClientAuthSettings)
     registration: RegistrationSettings = field(default_factory=RegistrationSettings)
+    oidc: OidcSettings = field(default_factory=OidcSettings)
+    branding: BrandingSettings = field(default_factory=BrandingSettings)
 
     @property
     def demo_enabled(self) -> bool:
@@ -204,6 +235,11 @@ def validate(settings: Settings) -> Settings:
             raise ConfigError(f"keys.generate: unknown algorithm {alg!r}")
     if settings.tokens.access_token_lifetime <= 0:
         raise ConfigError("tokens.access_token_lifetime must be positive")
+    import re
+
+    for colour in (settings.branding.primary_color, settings.branding.background_color):
+        if not re.fullmatch(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?", colour):
+            raise ConfigError(f"branding colours must be #rgb or #rrggbb, not {colour!r}")
     if not settings.database_url.split(":", 1)[0].startswith(("sqlite", "postgres")):
         raise ConfigError("database_url must be sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
     return settings

@@ -92,6 +92,10 @@ class InvalidToken(OAuthError):
     status_code = 401
 
 
+class MissingToken(InvalidToken):
+    """No access token at all: RFC 6750 §3.1 says the challenge then carries no error code."""
+
+
 class InsufficientScope(OAuthError):
     error = "insufficient_scope"
     status_code = 403

@@ -58,6 +58,20 @@ def with_provider(settings: Settings, action: Callable[[Provider], Awaitable[T]]
         raise click.ClickException(f"{exc.error}: {exc.description or ''}".rstrip(": ")) from None
     except OSError as exc:
         raise click.ClickException(f"cannot reach the database: {exc}") from None
+    except Exception as exc:
+        raise database_error(exc) from None
+
+
+def database_error(exc: Exception) -> Exception:
+    """A clean message for a database the URL names but we cannot use (bad URL, login, missing database)."""
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    if isinstance(exc, ArgumentError):
+        return click.ClickException(f"configuration: database_url: {exc}")
+    if isinstance(exc, SQLAlchemyError):
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        return click.ClickException(f"cannot use the database: {reason}")
+    return exc
 
 
 def emit_json(data: Any) -> None:

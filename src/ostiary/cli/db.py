@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import config_option, database_option, load, with_provider
+from .common import config_option, database_error, database_option, load, with_provider
 
 
 @click.group()
@@ -49,4 +49,10 @@ def db_current(config_file: str | None, database_url: str | None) -> None:
         finally:
             await engine.dispose()
 
-    click.echo(f"applied: {asyncio.run(run())}  newest: {head_revision()}")
+    try:
+        applied = asyncio.run(run())
+    except OSError as exc:
+        raise click.ClickException(f"cannot reach the database: {exc}") from None
+    except Exception as exc:
+        raise database_error(exc) from None
+    click.echo(f"applied: {applied}  newest: {head_revision()}")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import config_option, database_option, load
+from .common import config_option, database_error, database_option, load
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -113,6 +113,8 @@ def serve(host: str, port: int, issuer: str | None, workers: int, tls_cert: str 
         raise click.ClickException(f"signing key: {exc}") from None
     except OSError as exc:
         raise click.ClickException(f"cannot reach the database: {exc}") from None
+    except Exception as exc:
+        raise database_error(exc) from None
     _banner(settings, report)
     _export(settings, config_file)
     uvicorn.run(

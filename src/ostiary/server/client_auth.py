@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import unquote
+from urllib.parse import unquote_plus
 
 from joserfc.jwk import OctKey
 
@@ -44,13 +44,13 @@ class Presented:
 def _basic(header: str) -> Presented:
     try:
         raw = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII header text; UnicodeDecodeError too
         raise InvalidClient("malformed Basic credentials") from None
     if ":" not in raw:
         raise InvalidClient("malformed Basic credentials")
     user, _, password = raw.partition(":")
-    # RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
-    return Presented("client_secret_basic", unquote(user), secret=unquote(password))
+    # RFC 6749 §2.3.1: id and secret are form-urlencoded ("+" is a space) before Basic encoding.
+    return Presented("client_secret_basic", unquote_plus(user), secret=unquote_plus(password))
 
 
 def presented_method(request: EndpointRequest) -> Presented | None:

@@ -40,11 +40,20 @@ class Sealer:
 
     def __init__(self, secret_key: str | None = None) -> None:
         self._aead: AESGCM | None = None
+        self._mac_key = b""
         if secret_key:
             self.install(secret_key)
 
     def install(self, secret_key: str) -> None:
         self._aead = AESGCM(hashlib.sha256(b"ostiary-seal:" + secret_key.encode()).digest())
+        self._mac_key = hashlib.sha256(b"ostiary-mac:" + secret_key.encode()).digest()
+
+    def mac(self, purpose: str, value: str) -> str:
+        """A keyed MAC binding `value` to `purpose` (CSRF tokens); compare with hmac.compare_digest."""
+        if self._aead is None:
+            raise RuntimeError("no sealing key installed")
+        msg = purpose.encode() + b"\x00" + value.encode("utf-8", "surrogatepass")
+        return base64.urlsafe_b64encode(hmac.new(self._mac_key, msg, hashlib.sha256).digest()).rstrip(b"=").decode()
 
     def seal(self, plaintext: str) -> str:
         if self._aead is None:

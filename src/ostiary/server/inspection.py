@@ -24,6 +24,7 @@ class KnownToken:
     kind: str  # "access_token" | "refresh_token"
     digest: str | None  # set for stored tokens
     active: bool
+    grant_id: str | None = None
 
     @property
     def client_id(self) -> str:
@@ -54,7 +55,16 @@ class TokenInspector:
         if record is None or record.expires_at <= time.time():
             return None
         active = not record.revoked and await self._client_exists(record.client_id)
-        return KnownToken(claims=record.claims, kind=record.kind, digest=record.digest, active=active)
+        if record.kind == "refresh_token":  # stored facts of the grant -> RFC 7662 §2.2 members
+            facts = record.claims
+            claims: dict[str, Any] = {
+                "iss": self._issuer, "sub": facts.get("user_id"), "client_id": record.client_id,
+                "scope": " ".join(facts.get("scope", ())), "exp": record.expires_at, "jti": record.jti,
+            }
+        else:
+            claims = {k: v for k, v in record.claims.items() if k != "userinfo_claims"}
+        return KnownToken(claims=claims, kind=record.kind, digest=record.digest, active=active,
+                          grant_id=record.grant_id)
 
     async def _find_jwt(self, token: str) -> KnownToken | None:
         try:

@@ -72,6 +72,10 @@ class KeyRing:
         await self.refresh()
         return self._verify_set
 
+    def cached_verification_keys(self) -> KeySet:
+        """The published keys as last loaded (call refresh() first where freshness matters)."""
+        return self._verify_set
+
     @property
     def algorithms(self) -> tuple[str, ...]:
         return tuple(sorted(self._active))

@@ -17,7 +17,11 @@ from ..keys import ASYMMETRIC_ALGS, HMAC_ALGS, KeyError_, signing_key_from_pem, 
 from ..store import Client, ReplayCache
 from ..store.redis import RedisReplayCache
 from ..store.sql.engine import make_engine, upgrade
+from ..store.sql.grants import SqlCodeStore, SqlInteractionStore
+from ..store.sql.identity import SqlConsentStore, SqlLoginThrottle, SqlSessionStore, SqlUserStore
 from ..store.sql.stores import SqlClientStore, SqlKeyStore, SqlReplayCache, SqlStateStore, SqlTokenStore
+from .authorize import PROMPTS
+from .claims import OIDC_SCOPES, SCOPE_CLAIMS
 from .client_auth import AUTH_METHODS, AssertionRules, ClientAuthenticator
 from .client_keys import ClientKeyResolver
 from .credentials import Sealer, new_secret
@@ -25,18 +29,29 @@ from .endpoints.introspect import IntrospectionEndpoint
 from .endpoints.register import RegistrationEndpoint
 from .endpoints.revoke import RevocationEndpoint
 from .endpoints.token import TokenEndpoint
+from .endpoints.userinfo import UserinfoEndpoint
+from .flow import AuthorizationFlow
 from .grants import Grant
+from .grants.authorization_code import AuthorizationCodeGrant
 from .grants.client_credentials import ClientCredentialsGrant
+from .grants.refresh_token import RefreshTokenGrant
+from .id_tokens import DEFAULT_ID_TOKEN_ALG, IdTokenIssuer
 from .inspection import TokenInspector
 from .keyring import KeyRing, ensure_keys
+from .logout import LogoutService
 from .registration import ClientRegistry
 from .tokens import TokenIssuer
+from .user_tokens import UserTokenService
+from .users import UserService
 
 __all__ = ["BootstrapReport", "CachedClients", "Provider", "bootstrap", "open_provider"]
 
 log = logging.getLogger("ostiary")
 
 PATHS = {
+    "authorization_endpoint": "/authorize",
+    "userinfo_endpoint": "/userinfo",
+    "end_session_endpoint": "/logout",
     "token_endpoint": "/token",
     "introspection_endpoint": "/introspect",
     "revocation_endpoint": "/revoke",
@@ -95,13 +110,27 @@ class Provider:
     revocation: RevocationEndpoint
     registration: RegistrationEndpoint
     inspector: TokenInspector
+    users: SqlUserStore
+    user_service: UserService
+    flow: AuthorizationFlow
+    userinfo: UserinfoEndpoint
+    logout: LogoutService
+    consents: SqlConsentStore
     redis: Redis | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
         return self.settings.issuer + PATHS[name]
 
+    async def revoke_user_grants(self, user_id: str, client_id: str) -> int:
+        """End every grant a user gave a client (consent withdrawn): its tokens stop working."""
+        grants = await self.tokens.grant_ids_for(client_id, user_id)
+        for grant_id in grants:
+            await self.tokens.revoke_grant(grant_id)
+        return len(grants)
+
     async def aclose(self) -> None:
+        await self.logout.drain()
         await self.key_resolver.aclose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -109,8 +138,9 @@ class Provider:
 
 
 def server_metadata(settings: Settings, grants: Mapping[str, Grant], registration: bool) -> dict[str, Any]:
-    """RFC 8414 §2 metadata: exactly what this server supports, nothing more."""
+    """RFC 8414 §2 / OIDC Discovery §3 metadata: exactly what this server supports, nothing more."""
     iss = settings.issuer
+    id_token_algs = sorted({*settings.keys.generate, settings.tokens.signing_alg, DEFAULT_ID_TOKEN_ALG})
     public_ok = any(g.public_clients for g in grants.values())
     methods = [m for m in AUTH_METHODS if m != "none" or public_ok]
     confidential = [m for m in AUTH_METHODS if m != "none"]
@@ -120,8 +150,25 @@ def server_metadata(settings: Settings, grants: Mapping[str, Grant], registratio
         "jwks_uri": iss + PATHS["jwks_uri"],
         "introspection_endpoint": iss + PATHS["introspection_endpoint"],
         "revocation_endpoint": iss + PATHS["revocation_endpoint"],
+        "authorization_endpoint": iss + PATHS["authorization_endpoint"],
+        "userinfo_endpoint": iss + PATHS["userinfo_endpoint"],
+        "end_session_endpoint": iss + PATHS["end_session_endpoint"],
         "grant_types_supported": sorted(grants),
-        "response_types_supported": [],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "scopes_supported": sorted(OIDC_SCOPES),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": id_token_algs,
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": sorted({"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp",
+                                    "sid", *(c for names in SCOPE_CLAIMS.values() for c in names)}),
+        "claims_parameter_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "prompt_values_supported": sorted(PROMPTS),
+        "authorization_response_iss_parameter_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
         "token_endpoint_auth_methods_supported": methods,
         "token_endpoint_auth_signing_alg_values_supported": [*ASYMMETRIC_ALGS, *HMAC_ALGS],
         "introspection_endpoint_auth_methods_supported": confidential,
@@ -162,6 +209,14 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
             settings.tokens.openid_on_client_credentials,
         ),
     }
+    users = SqlUserStore(engine)
+    user_service = UserService(users, SqlLoginThrottle(engine, limit=settings.oidc.login_attempts))
+    id_tokens = IdTokenIssuer(settings.issuer, keyring, settings.oidc.id_token_lifetime)
+    user_tokens = UserTokenService(issuer, id_tokens, users, settings.oidc,
+                                   settings.tokens.default_audience or settings.issuer)
+    codes = SqlCodeStore(engine)
+    grants[AuthorizationCodeGrant.grant_type] = AuthorizationCodeGrant(codes, tokens, user_tokens)
+    grants[RefreshTokenGrant.grant_type] = RefreshTokenGrant(tokens, user_tokens, settings.oidc.refresh_token_rotation)
     registry = ClientRegistry(clients, sealer.seal, grants)
     resolver = ClientKeyResolver(timeout=settings.client_auth.jwks_fetch_timeout,
                                  ttl=settings.client_auth.jwks_cache_ttl, transport=http_transport)
@@ -172,6 +227,14 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     )
     authenticator = ClientAuthenticator(cached, replay, resolver, rules, sealer.unseal)
     inspector = TokenInspector(iss, keyring, tokens, cached)
+    consents = SqlConsentStore(engine)
+    sessions = SqlSessionStore(engine)
+    flow = AuthorizationFlow(
+        issuer=iss, clients=cached, users=users, user_service=user_service, sessions=sessions,
+        consents=consents, codes=codes, interactions=SqlInteractionStore(engine), keyring=keyring,
+        settings=settings.oidc,
+    )
+    logout = LogoutService(iss, cached, sessions, keyring, id_tokens, settings.oidc.backchannel_logout_timeout)
     registration = RegistrationEndpoint(
         registry, clients,
         initial_tokens=[t for t in (settings.registration_token, settings.registration.initial_access_token) if t],
@@ -185,7 +248,8 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         token_endpoint=TokenEndpoint(authenticator, grants),
         introspection=IntrospectionEndpoint(authenticator, inspector),
         revocation=RevocationEndpoint(authenticator, inspector, tokens),
-        registration=registration, inspector=inspector, redis=redis,
+        registration=registration, inspector=inspector, redis=redis, users=users, user_service=user_service,
+        flow=flow, userinfo=UserinfoEndpoint(inspector, users, tokens), logout=logout, consents=consents,
         metadata=server_metadata(settings, grants, registration.enabled),
     )
     return provider

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from ..errors import InvalidClientMetadata, InvalidRedirectUri, NotFound
 from ..keys import ASYMMETRIC_ALGS, HMAC_ALGS, KeyError_
@@ -29,10 +29,19 @@ _RESPONSE_TYPES_FOR = {"authorization_code": "code"}
 MAX_TOKEN_LIFETIME = 7 * 24 * 3600
 
 
+def _split(uri: str, error: type[InvalidClientMetadata] | type[InvalidRedirectUri] = InvalidClientMetadata
+           ) -> SplitResult:
+    """urlsplit, but a malformed URI (e.g. "http://[::1") is the caller's error, not a 500."""
+    try:
+        return urlsplit(uri)
+    except ValueError:
+        raise error(f"{uri!r} is not a valid URI") from None
+
+
 def validate_redirect_uri(uri: str, *, error: type[InvalidClientMetadata] | type[InvalidRedirectUri]
                           = InvalidRedirectUri) -> str:
     """Absolute, no fragment (RFC 6749 §3.1.2); https, loopback http, or a private-use scheme (RFC 8252 §7)."""
-    parts = urlsplit(uri)
+    parts = _split(uri, error)
     scheme = parts.scheme.lower()
     if not scheme or parts.fragment or "#" in uri:
         raise error(f"redirect URI {uri!r} must be absolute and have no fragment")
@@ -108,7 +117,7 @@ def validate_metadata(
         except KeyError_ as exc:
             raise InvalidClientMetadata(f"jwks: {exc}") from None
     if jwks_uri is not None:
-        parts = urlsplit(jwks_uri)
+        parts = _split(jwks_uri)
         if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in LOOPBACK):
             raise InvalidClientMetadata("jwks_uri must be an https URL")
     if method == "private_key_jwt" and not (jwks or jwks_uri):
@@ -128,8 +137,19 @@ def validate_metadata(
         raise InvalidClientMetadata(f"access_token_lifetime must be 1..{MAX_TOKEN_LIFETIME} seconds")
     audiences = _str_list(data, "audiences") if allow_audiences else ()
     for aud in audiences:
-        if not urlsplit(aud).scheme or "#" in aud:
+        if not _split(aud).scheme or "#" in aud:
             raise InvalidClientMetadata(f"audience {aud!r} must be an absolute URI without fragment")
+    id_alg = data.get("id_token_signed_response_alg")
+    if id_alg is not None and id_alg not in ASYMMETRIC_ALGS:
+        raise InvalidClientMetadata(f"id_token_signed_response_alg {id_alg!r} is not supported")
+    for name in ("backchannel_logout_uri", "client_uri", "logo_uri", "policy_uri", "tos_uri", "initiate_login_uri"):
+        value = data.get(name)
+        if value is not None and (not isinstance(value, str) or urlsplit(value).scheme not in ("https", "http")):
+            raise InvalidClientMetadata(f"{name} must be an http(s) URL")
+    for origin in data.get("allowed_cors_origins") or []:
+        parts = urlsplit(origin) if isinstance(origin, str) else None
+        if parts is None or parts.scheme not in ("https", "http") or not parts.netloc or parts.path not in ("", "/"):
+            raise InvalidClientMetadata(f"allowed_cors_origins entry {origin!r} must be an origin like https://app.example")
     name = data.get("client_name", "")
     if not isinstance(name, str) or len(name) > 200:
         raise InvalidClientMetadata("client_name must be a string of at most 200 characters")
@@ -139,7 +159,7 @@ def validate_metadata(
         "response_types": response_types, "redirect_uris": redirect_uris,
         "post_logout_redirect_uris": post_logout, "scope": scope, "jwks": jwks, "jwks_uri": jwks_uri,
         "access_token_format": fmt, "access_token_lifetime": lifetime, "audiences": audiences,
-        "extra": _extras(data),
+        "extra": {**_extras(data), **({"skip_consent": True} if allow_audiences and data.get("skip_consent") else {})},
     }
 
 

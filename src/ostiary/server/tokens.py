@@ -55,6 +55,8 @@ class TokenIssuer:
         scope: Sequence[str],
         audience: Sequence[str],
         extra: Mapping[str, Any] | None = None,
+        grant_id: str | None = None,
+        stored_extra: Mapping[str, Any] | None = None,
     ) -> IssuedToken:
         """An access token for `client`; JWT (RFC 9068 §2) or opaque per the client or server default."""
         now = int(time.time())
@@ -75,12 +77,26 @@ class TokenIssuer:
         fmt = client.access_token_format or self._policy.access_token_format
         if fmt == "opaque":
             value = new_token(32)
-            await self._store.save(TokenRecord(
-                digest=digest(value), kind="access_token", client_id=client.client_id,
-                jti=claims["jti"], claims=claims, expires_at=claims["exp"],
-            ))
         else:
             key = await self._keyring.signing_key(self._policy.signing_alg)
             # RFC 9068 §2.1: typ "at+jwt" so an access token can never pass as an ID token.
             value = jwt.sign(claims, key, typ="at+jwt")
+        # Stateless JWTs are stored only when they belong to a grant that may have to be revoked
+        # as a whole (code replay, refresh reuse); client_credentials JWTs cost no write.
+        if fmt == "opaque" or grant_id is not None:
+            await self._store.save(TokenRecord(
+                digest=digest(value), kind="access_token", client_id=client.client_id,
+                jti=claims["jti"], claims={**claims, **(stored_extra or {})}, expires_at=claims["exp"],
+                grant_id=grant_id,
+            ))
         return IssuedToken(value=value, expires_in=lifetime, claims=claims)
+
+    async def issue_refresh_token(self, client: Client, *, claims: Mapping[str, Any], grant_id: str,
+                                  expires_at: int) -> str:
+        """An opaque refresh token (stored by digest) belonging to `grant_id`."""
+        value = new_token(32)
+        await self._store.save(TokenRecord(
+            digest=digest(value), kind="refresh_token", client_id=client.client_id, jti=new_token(16),
+            claims=dict(claims), expires_at=expires_at, grant_id=grant_id,
+        ))
+        return value

@@ -93,6 +93,8 @@ class TokenRecord:
     claims: Mapping[str, Any]
     expires_at: int
     revoked: bool = False
+    grant_id: str | None = None  # the authorization this token came from (user grants only)
+    consumed_at: int | None = None  # refresh tokens: when it was rotated
 
 
 class ClientStore(Protocol):
@@ -144,6 +146,12 @@ class TokenStore(Protocol):
 
     async def purge_expired(self, now: int) -> int:
         """Delete records that expired before `now`; returns how many."""
+
+    async def consume(self, digest: str, now: int) -> TokenRecord | None:
+        """Atomically mark a live, unrevoked, unconsumed token consumed; None if it was not (rotation)."""
+
+    async def revoke_grant(self, grant_id: str) -> int:
+        """Revoke every token of a grant, stored or self-contained; returns how many."""
 
 
 class ReplayCache(Protocol):

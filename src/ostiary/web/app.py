@@ -12,12 +12,16 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from ..config import Settings, load_settings
 from ..server.provider import Provider, bootstrap, load_secret_key, open_provider
 from ..server.requests import EndpointRequest, parse_form
+from .cors import CorsMiddleware
 from .errors import HTTP_ERROR_HANDLERS, ErrorMiddleware, json_response, parse_json_body
+from .pages import page_routes
+from .session_routes import session_routes
 
 __all__ = ["create_app", "make_app"]
 
@@ -83,6 +87,7 @@ async def client_configuration(request: Request) -> Response:
         return json_response(await p.registration.read(client_id, auth), headers=NO_STORE)
     if request.method == "PUT":
         body = await p.registration.update(client_id, auth, await parse_json_body(request))
+        p.cached_clients.invalidate(client_id)  # RFC 7592 §2.2: the new metadata applies at once
         return json_response(body, headers=NO_STORE)
     await p.registration.delete(client_id, auth)
     p.cached_clients.invalidate(client_id)
@@ -142,8 +147,11 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
             purge.cancel()
             await provider.aclose()
 
-    app = Starlette(routes=routes(), lifespan=lifespan, exception_handlers=HTTP_ERROR_HANDLERS)
+    all_routes = [*routes(), *page_routes(), *session_routes(),
+                  Mount("/static", StaticFiles(packages=[("ostiary.web", "static")]), name="static")]
+    app = Starlette(routes=all_routes, lifespan=lifespan, exception_handlers=HTTP_ERROR_HANDLERS)
     app.add_middleware(ErrorMiddleware)
+    app.add_middleware(CorsMiddleware, ttl=settings.cache_ttl)
     app.state.settings = settings
     return app
 

@@ -13,11 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import InsufficientScope, InvalidClientMetadata, InvalidToken, OAuthError
+from ..errors import InsufficientScope, InvalidClientMetadata, InvalidToken, MissingToken, OAuthError
 
 __all__ = ["HTTP_ERROR_HANDLERS", "ErrorMiddleware", "error_response", "json_response", "parse_json_body"]
 
 log = logging.getLogger("ostiary")
+PAGE_PATHS = ("/authorize", "/interaction/", "/logout", "/account")
 MAX_JSON_BYTES = 64 * 1024
 
 
@@ -31,7 +32,9 @@ def _quote(value: str) -> str:
 
 def error_response(exc: OAuthError, realm: str = "ostiary") -> Response:
     headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-    if isinstance(exc, InvalidToken | InsufficientScope):
+    if isinstance(exc, MissingToken):
+        headers["WWW-Authenticate"] = f'Bearer realm="{_quote(realm)}"'
+    elif isinstance(exc, InvalidToken | InsufficientScope):
         parts = [f'Bearer realm="{_quote(realm)}"', f'error="{exc.error}"']
         if exc.description:
             parts.append(f'error_description="{_quote(exc.description)}"')
@@ -86,11 +89,19 @@ class ErrorMiddleware:
                 started = True
             await send(message)
 
+        html = scope["path"].startswith(PAGE_PATHS)
         try:
             await self.app(scope, receive, tracking_send)
         except OAuthError as exc:
             if started:
                 raise
+            if html:
+                from .render import render_error_page
+
+                page = render_error_page(scope["app"].state.settings, exc.error, exc.description or exc.error,
+                                         exc.status_code if exc.status_code < 500 else 400)
+                await page(scope, receive, send)
+                return
             await error_response(exc, self.realm)(scope, receive, send)
         except Exception:
             error_id = secrets.token_hex(6)
@@ -98,4 +109,11 @@ class ErrorMiddleware:
             if started:
                 return
             body = {"error": "server_error", "error_description": f"internal error, reference {error_id}"}
+            if html:
+                from .render import render_error_page
+
+                page = render_error_page(scope["app"].state.settings, "server_error",
+                                         f"Something broke on our side (reference {error_id}).", 500)
+                await page(scope, receive, send)
+                return
             await json_response(body, status=500, headers={"Cache-Control": "no-store"})(scope, receive, send)

@@ -29,7 +29,10 @@ class RevocationEndpoint:
             return
         if found.client_id != client.client_id:
             raise UnauthorizedClient("the token was not issued to this client (RFC 7009 §2.1)")
-        if found.digest is not None:
+        if found.kind == "refresh_token" and found.grant_id:
+            # RFC 7009 §2.1: revoking a refresh token also ends the access tokens of its grant.
+            await self._tokens.revoke_grant(found.grant_id)
+        elif found.digest is not None:
             await self._tokens.revoke(found.digest)
         else:
             await self._tokens.revoke_jti(found.jti, int(found.claims["exp"]))

@@ -18,7 +18,10 @@ __all__ = ["ClientCredentialsGrant", "resolve_audience"]
 def resolve_audience(resources: Sequence[str], client: Client, default: str) -> tuple[str, ...]:
     """The token's `aud`: the requested resources, each registered for the client (RFC 8707 §2)."""
     for resource in resources:
-        parts = urlsplit(resource)
+        try:
+            parts = urlsplit(resource)
+        except ValueError:  # e.g. "http://[::1": not a URI at all
+            raise InvalidTarget("resource must be an absolute URI (RFC 8707 §2)") from None
         if not parts.scheme or not (parts.netloc or parts.path) or parts.fragment:
             raise InvalidTarget("resource must be an absolute URI without a fragment (RFC 8707 §2)")
         if resource not in client.audiences:

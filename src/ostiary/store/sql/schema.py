@@ -40,8 +40,13 @@ tokens = Table(
     Column("claims", Text, nullable=False),
     Column("expires_at", Integer, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
+    # A grant (one authorization) ties together every token it produced: a replayed code or a
+    # reused refresh token revokes them all (RFC 9700 §4.14, RFC 6749 §4.1.2).
+    Column("grant_id", String(64)),
+    Column("consumed_at", Integer),  # refresh tokens: set when rotated
     Index("ix_tokens_client_id", "client_id"),
     Index("ix_tokens_expires_at", "expires_at"),
+    Index("ix_tokens_grant_id", "grant_id"),
 )
 
 revoked_jtis = Table(
@@ -63,4 +68,67 @@ server_state = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(64), primary_key=True),  # the stable `sub`
+    Column("username", String(255), nullable=False, unique=True),
+    Column("password_hash", Text),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("claims", Text, nullable=False),  # JSON: name, email, email_verified, ...
+    Column("created_at", Integer, nullable=False),
+    Column("updated_at", Integer, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("digest", String(64), primary_key=True),  # SHA-256 of the cookie value
+    Column("sid", String(64), nullable=False, unique=True),  # public id, the `sid` claim
+    Column("user_id", String(64), nullable=False),
+    Column("auth_time", Integer, nullable=False),
+    Column("amr", Text, nullable=False),
+    Column("acr", String(64)),
+    Column("clients", Text, nullable=False),  # JSON list of client_ids that got tokens (logout)
+    Column("expires_at", Integer, nullable=False),
+    Index("ix_sessions_user_id", "user_id"),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("client_id", String(255), primary_key=True),
+    Column("scope", Text, nullable=False),
+    Column("created_at", Integer, nullable=False),
+)
+
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("client_id", String(255), nullable=False),
+    Column("grant_id", String(64), nullable=False),
+    Column("data", Text, nullable=False),  # JSON: user, redirect_uri, scope, nonce, PKCE, auth facts
+    Column("expires_at", Integer, nullable=False),
+    Column("consumed_at", Integer),
+)
+
+interactions = Table(
+    "interactions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("data", Text, nullable=False),  # JSON: the validated authorization request
+    Column("expires_at", Integer, nullable=False),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(320), primary_key=True),  # "user:<name>" or "ip:<address>"
+    Column("count", Integer, nullable=False),
+    Column("window_start", Integer, nullable=False),
+    Column("locked_until", Integer, nullable=False),
 )

@@ -14,7 +14,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...keys import KeyStatus, SigningKey, signing_key_from_pem
 from ..protocols import Client, ClientExists, TokenRecord
-from .schema import clients, replay, revoked_jtis, server_state, signing_keys, tokens
+from .schema import (
+    authorization_codes,
+    clients,
+    interactions,
+    login_failures,
+    replay,
+    revoked_jtis,
+    server_state,
+    sessions,
+    signing_keys,
+    tokens,
+)
 
 __all__ = ["SqlClientStore", "SqlKeyStore", "SqlReplayCache", "SqlStateStore", "SqlTokenStore"]
 
@@ -136,18 +147,56 @@ class SqlTokenStore:
             await conn.execute(insert(tokens).values(
                 digest=record.digest, kind=record.kind, client_id=record.client_id, jti=record.jti,
                 claims=orjson.dumps(dict(record.claims)).decode(), expires_at=record.expires_at,
-                revoked=record.revoked,
+                revoked=record.revoked, grant_id=record.grant_id, consumed_at=record.consumed_at,
             ))
 
     async def find(self, digest: str) -> TokenRecord | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(tokens).where(tokens.c.digest == digest))).first()
-        if row is None:
-            return None
-        return TokenRecord(
-            digest=row.digest, kind=row.kind, client_id=row.client_id, jti=row.jti,
-            claims=orjson.loads(row.claims), expires_at=row.expires_at, revoked=bool(row.revoked),
-        )
+        return _token_from_row(row) if row is not None else None
+
+    async def consume(self, digest: str, now: int) -> TokenRecord | None:
+        async with self._engine.begin() as conn:
+            # The UPDATE alone decides who wins a race: one caller sees rowcount 1 (DESIGN: scale model).
+            result = await conn.execute(
+                update(tokens)
+                .where(tokens.c.digest == digest, tokens.c.consumed_at.is_(None),
+                       tokens.c.revoked.is_(False), tokens.c.expires_at > now)
+                .values(consumed_at=now)
+            )
+            if result.rowcount != 1:
+                return None
+            row = (await conn.execute(select(tokens).where(tokens.c.digest == digest))).first()
+        return _token_from_row(row) if row is not None else None
+
+    async def grant_ids_for(self, client_id: str, user_id: str) -> set[str]:
+        """Grants of one user with one client (to end them when consent is withdrawn)."""
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(tokens.c.grant_id, tokens.c.claims).where(
+                tokens.c.client_id == client_id, tokens.c.grant_id.is_not(None)))).all()
+        found = set()
+        for row in rows:
+            claims = orjson.loads(row.claims)
+            if user_id in (claims.get("sub"), claims.get("user_id")):
+                found.add(row.grant_id)
+        return found
+
+    async def revoke_grant(self, grant_id: str) -> int:
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(
+                select(tokens.c.jti, tokens.c.expires_at)
+                .where(tokens.c.grant_id == grant_id, tokens.c.kind == "access_token")
+            )).all()
+            known = {r.jti for r in (await conn.execute(
+                select(revoked_jtis.c.jti).where(revoked_jtis.c.jti.in_([r.jti for r in rows]))
+            )).all()} if rows else set()
+            fresh = [{"jti": r.jti, "expires_at": r.expires_at} for r in rows if r.jti not in known]
+            if fresh:
+                await conn.execute(insert(revoked_jtis), fresh)
+            result = await conn.execute(
+                update(tokens).where(tokens.c.grant_id == grant_id).values(revoked=True)
+            )
+        return result.rowcount
 
     async def revoke(self, digest: str) -> bool:
         async with self._engine.begin() as conn:
@@ -173,7 +222,19 @@ class SqlTokenStore:
             n = (await conn.execute(delete(tokens).where(tokens.c.expires_at < now))).rowcount
             n += (await conn.execute(delete(revoked_jtis).where(revoked_jtis.c.expires_at < now))).rowcount
             n += (await conn.execute(delete(replay).where(replay.c.expires_at < now))).rowcount
+            for table in (authorization_codes, interactions, sessions):
+                n += (await conn.execute(delete(table).where(table.c.expires_at < now))).rowcount
+            n += (await conn.execute(delete(login_failures).where(
+                login_failures.c.window_start < now - 86400, login_failures.c.locked_until < now))).rowcount
         return n
+
+
+def _token_from_row(row: Any) -> TokenRecord:
+    return TokenRecord(
+        digest=row.digest, kind=row.kind, client_id=row.client_id, jti=row.jti,
+        claims=orjson.loads(row.claims), expires_at=row.expires_at, revoked=bool(row.revoked),
+        grant_id=row.grant_id, consumed_at=row.consumed_at,
+    )
 
 
 class SqlReplayCache:

@@ -1,0 +1,50 @@
+"""refresh_token (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar, Literal
+
+from ...errors import InvalidGrant, InvalidRequest, InvalidScope
+from ...store import Client, TokenStore
+from ..credentials import digest
+from ..requests import EndpointRequest
+from ..scopes import parse_scope
+from ..user_tokens import GrantFacts, UserTokenService
+
+__all__ = ["RefreshTokenGrant"]
+
+
+class RefreshTokenGrant:
+    grant_type: ClassVar[str] = "refresh_token"
+    public_clients: ClassVar[bool] = True
+
+    def __init__(self, tokens: TokenStore, service: UserTokenService, rotation: Literal["always", "public"]) -> None:
+        self._tokens = tokens
+        self._service = service
+        self._rotation = rotation
+
+    async def handle(self, request: EndpointRequest, client: Client) -> dict[str, Any]:
+        value = request.get("refresh_token")
+        if not value:
+            raise InvalidRequest("refresh_token is missing")
+        now = int(time.time())
+        token_digest = digest(value)
+        record = await self._tokens.find(token_digest)
+        if record is None or record.kind != "refresh_token" or record.client_id != client.client_id:
+            raise InvalidGrant("the refresh token is invalid")
+        if record.revoked or record.expires_at <= now:
+            raise InvalidGrant("the refresh token is revoked or has expired")
+        facts = GrantFacts.from_dict(record.claims)
+        rotate = self._rotation == "always" or client.is_public
+        if rotate and await self._tokens.consume(token_digest, now) is None:
+            # Used before: either stolen or replayed. Revoke the whole family (RFC 9700 §4.14.2).
+            await self._tokens.revoke_grant(record.grant_id or facts.grant_id)
+            raise InvalidGrant("the refresh token was already used; the grant has been revoked")
+        requested = parse_scope(request.get("scope"))
+        if set(requested) - set(facts.scope):
+            raise InvalidScope("a refresh may narrow the scope, never widen it (RFC 6749 §6)")
+        return await self._service.respond(
+            client, facts, granted=requested or facts.scope, resources=request.repeated.get("resource", ()),
+            new_refresh_token=rotate,
+        )

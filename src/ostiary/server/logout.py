@@ -1,0 +1,99 @@
+"""RP-Initiated Logout 1.0 and Back-Channel Logout 1.0."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from .. import jwt
+from ..store import Client
+from ..store.identity import Session, SessionStore
+from .authorize import PageError
+from .client_auth import ClientLookup
+from .credentials import digest
+from .id_tokens import IdTokenIssuer
+from .keyring import KeyRing
+
+__all__ = ["LogoutRequest", "LogoutService"]
+
+log = logging.getLogger("ostiary")
+
+
+@dataclass(frozen=True, slots=True)
+class LogoutRequest:
+    client: Client | None
+    post_logout_redirect_uri: str | None
+    state: str | None
+    hint_sub: str | None
+
+
+class LogoutService:
+    def __init__(self, issuer: str, clients: ClientLookup, sessions: SessionStore, keyring: KeyRing,
+                 id_tokens: IdTokenIssuer, timeout: float) -> None:
+        self._issuer = issuer
+        self._clients = clients
+        self._sessions = sessions
+        self._keyring = keyring
+        self._id_tokens = id_tokens
+        self._timeout = timeout
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def validate(self, params: Mapping[str, str]) -> LogoutRequest:
+        """Raises PageError: a logout request is never redirected anywhere unregistered (open redirect)."""
+        hint, client_id = params.get("id_token_hint"), params.get("client_id")
+        hint_sub = None
+        if hint:
+            try:
+                verified = jwt.verify(hint, await self._keyring.verification_keys(), issuer=self._issuer,
+                                      required=("sub", "aud"), leeway=10 * 365 * 86400)
+            except jwt.JWTInvalid as exc:
+                raise PageError("invalid_request", f"id_token_hint is not valid: {exc.reason}") from None
+            aud = verified.claims["aud"]
+            auds = [aud] if isinstance(aud, str) else list(aud)
+            if client_id and client_id not in auds:
+                raise PageError("invalid_request", "client_id does not match the id_token_hint")
+            client_id = client_id or (auds[0] if auds else None)
+            hint_sub = str(verified.claims["sub"])
+        client = await self._clients.get(client_id) if client_id else None
+        if client_id and client is None:
+            raise PageError("invalid_client", "this application is not registered")
+        uri = params.get("post_logout_redirect_uri")
+        if uri is not None:
+            if client is None:
+                raise PageError("invalid_request", "post_logout_redirect_uri needs id_token_hint or client_id")
+            if uri not in client.post_logout_redirect_uris:  # exact match only
+                raise PageError("invalid_request", "post_logout_redirect_uri is not registered for this application")
+        return LogoutRequest(client=client, post_logout_redirect_uri=uri, state=params.get("state"),
+                             hint_sub=hint_sub)
+
+    async def end(self, cookie: str) -> Session | None:
+        """End the session and notify every client that got tokens in it (in the background)."""
+        session = await self._sessions.delete(digest(cookie))
+        if session is not None:
+            task = asyncio.create_task(self._notify(session))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return session
+
+    async def _notify(self, session: Session) -> None:
+        async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as http:
+            for client_id in session.clients:
+                client = await self._clients.get(client_id)
+                uri = client.extra.get("backchannel_logout_uri") if client else None
+                if client is None or not uri:
+                    continue
+                token = await self._id_tokens.logout_token(client, sub=session.user_id, sid=session.sid)
+                try:
+                    r = await http.post(str(uri), data={"logout_token": token})
+                    if r.status_code >= 400:
+                        log.warning("back-channel logout to %s answered %s", client_id, r.status_code)
+                except httpx.HTTPError as exc:
+                    log.warning("back-channel logout to %s failed: %s", client_id, type(exc).__name__)
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=self._timeout)

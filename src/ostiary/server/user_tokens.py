@@ -1,0 +1,99 @@
+"""The token response for grants that act for a user: access token, ID token, refresh token."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..config import OidcSettings
+from ..errors import InvalidGrant
+from ..store import Client
+from ..store.identity import UserStore
+from .claims import user_claims
+from .grants.client_credentials import resolve_audience
+from .id_tokens import IdTokenIssuer
+from .tokens import TokenIssuer
+
+__all__ = ["GrantFacts", "UserTokenService"]
+
+
+@dataclass(frozen=True, slots=True)
+class GrantFacts:
+    """What one authorization decided; carried from the code into every refresh token."""
+
+    user_id: str
+    scope: tuple[str, ...]
+    grant_id: str
+    auth_time: int
+    expires_at: int  # absolute end of the grant (refresh tokens never outlive it)
+    sid: str | None = None
+    acr: str | None = None
+    amr: tuple[str, ...] = ()
+    claims: Mapping[str, Any] = field(default_factory=dict)  # the `claims` request parameter
+    # Launch context and other token-response parameters (SMART: patient, encounter, ...).
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["scope"], data["amr"] = list(self.scope), list(self.amr)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GrantFacts:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        known["scope"] = tuple(known["scope"])
+        known["amr"] = tuple(known.get("amr", ()))
+        return cls(**known)
+
+
+class UserTokenService:
+    def __init__(self, issuer: TokenIssuer, id_tokens: IdTokenIssuer, users: UserStore, settings: OidcSettings,
+                 default_audience: str) -> None:
+        self._issuer = issuer
+        self._id_tokens = id_tokens
+        self._users = users
+        self._settings = settings
+        self._default_audience = default_audience
+
+    def wants_refresh_token(self, client: Client, scope: Sequence[str]) -> bool:
+        # OIDC Core §11: with `openid`, only offline_access yields a refresh token.
+        return "refresh_token" in client.grant_types and ("offline_access" in scope or "openid" not in scope)
+
+    async def respond(self, client: Client, facts: GrantFacts, *, granted: Sequence[str] | None = None,
+                      nonce: str | None = None, resources: Sequence[str] = (),
+                      new_refresh_token: bool = True) -> dict[str, Any]:
+        """Token response body; raises InvalidGrant if the user is gone or disabled."""
+        user = await self._users.get(facts.user_id)
+        if user is None or user.disabled:
+            raise InvalidGrant("the user of this grant no longer exists or is disabled")
+        scope = tuple(granted if granted is not None else facts.scope)
+        audience = resolve_audience(resources, client, self._default_audience)
+        access = await self._issuer.issue_access_token(
+            client, subject=user.id, scope=scope, audience=audience, grant_id=facts.grant_id,
+            stored_extra={"userinfo_claims": facts.claims["userinfo"]} if "userinfo" in facts.claims else None,
+            extra={"auth_time": facts.auth_time, **({"sid": facts.sid} if facts.sid else {}),
+                   **_token_context(facts.context)},
+        )
+        body: dict[str, Any] = {"access_token": access.value, "token_type": "Bearer",
+                                "expires_in": access.expires_in, "scope": " ".join(scope)}
+        if "openid" in scope:
+            id_claims = user_claims(user, (), facts.claims.get("id_token"))
+            body["id_token"] = await self._id_tokens.issue(
+                client, sub=user.id, auth_time=facts.auth_time, nonce=nonce, sid=facts.sid, acr=facts.acr,
+                amr=facts.amr, access_token=access.value, claims=id_claims,
+            )
+        if new_refresh_token and self.wants_refresh_token(client, facts.scope):
+            now = int(time.time())
+            body["refresh_token"] = await self._issuer.issue_refresh_token(
+                client, claims=facts.to_dict(), grant_id=facts.grant_id,
+                expires_at=min(now + self._settings.refresh_token_idle, facts.expires_at),
+            )
+        body.update(facts.context)
+        return body
+
+
+def _token_context(context: Mapping[str, Any]) -> dict[str, Any]:
+    """Launch context that also belongs in the access token (so resource servers can enforce it)."""
+    return {k: context[k] for k in ("patient", "encounter") if k in context}

@@ -1,0 +1,114 @@
+"""End-users: argon2id passwords, profile claims, and login with throttling and no enumeration."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from ..errors import InvalidRequest, NotFound
+from ..store.identity import LoginThrottle, User, UserStore
+
+__all__ = ["LoginResult", "UserService", "validate_username"]
+
+# OIDC Core §5.1 standard claims that can be set on a user.
+STANDARD_CLAIMS = frozenset({
+    "name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "profile",
+    "picture", "website", "email", "email_verified", "gender", "birthdate", "zoneinfo", "locale",
+    "phone_number", "phone_number_verified", "address", "updated_at", "fhirUser",
+})
+
+
+def validate_username(username: str) -> str:
+    name = username.strip()
+    if not name or len(name) > 255 or any(c.isspace() or ord(c) < 32 for c in name):
+        raise InvalidRequest("a username is 1-255 characters without spaces")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    user: User | None
+    retry_after: int = 0  # > 0: throttled, nothing was checked
+
+
+class UserService:
+    # argon2id with the library's RFC 9106 "low memory" defaults (64 MiB, t=3, p=4).
+    _hasher = PasswordHasher()
+    # Verified for unknown usernames so both paths cost the same (no enumeration by timing).
+    _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
+
+    def __init__(self, store: UserStore, throttle: LoginThrottle) -> None:
+        self._store = store
+        self._throttle = throttle
+
+    async def create(self, username: str, password: str | None, claims: Mapping[str, Any] | None = None) -> User:
+        """Raises UserExists or InvalidRequest."""
+        self._check_claims(claims or {})
+        user = User(id=secrets.token_urlsafe(12), username=validate_username(username),
+                    password_hash=self._hash(password) if password else None, claims=dict(claims or {}))
+        await self._store.create(user)
+        return user
+
+    def _hash(self, password: str) -> str:
+        if len(password) < 8:
+            raise InvalidRequest("a password needs at least 8 characters")
+        return self._hasher.hash(password)
+
+    @staticmethod
+    def _check_claims(claims: Mapping[str, Any]) -> None:
+        unknown = set(claims) - STANDARD_CLAIMS
+        if unknown:
+            raise InvalidRequest(f"unknown claim(s): {', '.join(sorted(unknown))}")
+
+    async def _get(self, username: str) -> User:
+        user = await self._store.by_username(username)
+        if user is None:
+            raise NotFound(f"no user {username!r}")
+        return user
+
+    async def set_password(self, username: str, password: str) -> User:
+        user = replace(await self._get(username), password_hash=self._hash(password), updated_at=int(time.time()))
+        await self._store.update(user)
+        return user
+
+    async def set_disabled(self, username: str, disabled: bool) -> User:
+        user = replace(await self._get(username), disabled=disabled, updated_at=int(time.time()))
+        await self._store.update(user)
+        return user
+
+    async def update_claims(self, username: str, claims: Mapping[str, Any]) -> User:
+        self._check_claims(claims)
+        current = await self._get(username)
+        merged = {**current.claims, **claims}
+        user = replace(current, claims={k: v for k, v in merged.items() if v is not None},
+                       updated_at=int(time.time()))
+        await self._store.update(user)
+        return user
+
+    async def login(self, username: str, password: str, address: str) -> LoginResult:
+        """Check a password. Same answer and cost for unknown users, wrong passwords, disabled users."""
+        now = int(time.time())
+        keys = [f"user:{username.lower()[:255]}", f"ip:{address}"]
+        wait = await self._throttle.locked_for(keys, now)
+        if wait > 0:
+            return LoginResult(None, retry_after=wait)
+        user = await self._store.by_username(username) if len(username) <= 255 else None
+        ok = False
+        try:
+            ok = self._hasher.verify(user.password_hash if user and user.password_hash else self._dummy_hash,
+                                     password)
+        except (VerificationError, InvalidHashError):
+            ok = False
+        if not ok or user is None or user.disabled or not user.password_hash:
+            await self._throttle.failed(keys, now)
+            return LoginResult(None)
+        await self._throttle.succeeded(keys)
+        if self._hasher.check_needs_rehash(user.password_hash):
+            await self._store.update(replace(user, password_hash=self._hasher.hash(password)))
+        return LoginResult(user)

@@ -1,0 +1,1 @@
+"""SMART on FHIR: scopes v1/v2, launch context, smart-configuration."""

@@ -1,0 +1,78 @@
+"""Users, SSO sessions, consents and login throttling: what the OpenID Connect provider keeps."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["ConsentStore", "LoginThrottle", "Session", "SessionStore", "User", "UserExists", "UserStore"]
+
+
+class UserExists(Exception):
+    """A user with that username already exists."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str  # the `sub`: stable, never reassigned
+    username: str
+    password_hash: str | None = None
+    disabled: bool = False
+    # OIDC Core §5.1 standard claims (name, email, email_verified, ...), plus fhirUser later.
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    created_at: int = field(default_factory=lambda: int(time.time()))
+    updated_at: int = field(default_factory=lambda: int(time.time()))
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """An SSO session: one browser, one logged-in user."""
+
+    digest: str  # SHA-256 of the cookie value; the value itself is never stored
+    sid: str
+    user_id: str
+    auth_time: int
+    expires_at: int
+    amr: tuple[str, ...] = ("pwd",)
+    acr: str | None = None
+    clients: tuple[str, ...] = ()
+
+
+class UserStore(Protocol):
+    async def get(self, user_id: str) -> User | None: ...
+    async def by_username(self, username: str) -> User | None: ...
+    async def list(self) -> Sequence[User]: ...
+    async def create(self, user: User) -> None:
+        """Raises UserExists if the username is taken."""
+    async def update(self, user: User) -> bool: ...
+    async def delete(self, user_id: str) -> bool:
+        """Remove the user with their sessions and consents; False if unknown."""
+
+
+class SessionStore(Protocol):
+    async def create(self, session: Session) -> None: ...
+    async def get(self, digest: str, now: int) -> Session | None:
+        """The live session, or None if unknown or expired."""
+    async def add_client(self, digest: str, client_id: str) -> None:
+        """Remember that `client_id` got tokens in this session (for logout)."""
+    async def delete(self, digest: str) -> Session | None:
+        """End a session; returns what it was, or None."""
+    async def delete_for_user(self, user_id: str) -> int: ...
+
+
+class ConsentStore(Protocol):
+    async def get(self, user_id: str, client_id: str) -> frozenset[str]:
+        """Scopes the user has granted the client (empty if none)."""
+    async def grant(self, user_id: str, client_id: str, scopes: frozenset[str]) -> None:
+        """Add scopes to what the user has granted the client."""
+    async def revoke(self, user_id: str, client_id: str) -> bool: ...
+    async def list_for_user(self, user_id: str) -> Mapping[str, frozenset[str]]: ...
+
+
+class LoginThrottle(Protocol):
+    async def locked_for(self, keys: Sequence[str], now: int) -> int:
+        """Seconds until a login may be tried again for any of `keys` (0: now)."""
+    async def failed(self, keys: Sequence[str], now: int) -> None: ...
+    async def succeeded(self, keys: Sequence[str]) -> None: ...

@@ -1,0 +1,89 @@
+"""Rendering pages: Jinja2 (autoescaped), security headers, cookies, scope descriptions."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+__all__ = ["INTERACTION_COOKIE", "SESSION_COOKIE", "clear_cookie", "describe_scopes", "page", "set_cookie"]
+
+SESSION_COOKIE = "ostiary_session"
+INTERACTION_COOKIE = "ostiary_interaction"
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("ostiary.web", "templates"),
+    autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True, lstrip_blocks=True,
+)
+
+SCOPE_TEXT: dict[str, tuple[str, str]] = {
+    "openid": ("Confirm who you are", "Your account identifier"),
+    "profile": ("See your name and basic profile", "Name, username, picture, locale"),
+    "email": ("See your email address", ""),
+    "address": ("See your postal address", ""),
+    "phone": ("See your phone number", ""),
+    "offline_access": ("Keep access when you are not using it", "The app stays connected until you remove it"),
+}
+
+
+def describe_scopes(scopes: Iterable[str]) -> list[dict[str, str]]:
+    """Scopes in words people understand; unknown scopes are shown as they are."""
+    from ..smart.scopes import describe_scope
+
+    out = []
+    for scope in scopes:
+        text, detail = SCOPE_TEXT.get(scope) or describe_scope(scope) or (f"Use “{scope}”", "")
+        out.append({"scope": scope, "text": text, "detail": detail})
+    return out
+
+
+def page(request: Request, template: str, context: Mapping[str, Any], *, status: int = 200,
+         form_target: str | None = None) -> Response:
+    settings = request.app.state.settings
+    nonce = secrets.token_urlsafe(16)
+    html = _env.get_template(template).render(
+        **context, brand=settings.branding, nonce=nonce, static_url="/static",
+    )
+    csp = [
+        "default-src 'none'", f"style-src 'self' 'nonce-{nonce}'", "img-src 'self' https: data:",
+        "frame-ancestors 'none'", "base-uri 'none'",
+    ]
+    if form_target is not None:  # the form_post response page submits itself to the client
+        csp.append(f"script-src 'nonce-{nonce}'")
+    headers = {
+        "Content-Security-Policy": "; ".join(csp),
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def _secure(request: Request) -> bool:
+    return bool(request.app.state.settings.issuer.startswith("https://"))
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int, path: str = "/") -> None:
+    response.set_cookie(name, value, max_age=max_age, path=path, httponly=True, secure=_secure(request),
+                        samesite="lax")
+
+
+def clear_cookie(request: Request, response: Response, name: str, path: str = "/") -> None:
+    response.delete_cookie(name, path=path, httponly=True, secure=_secure(request), samesite="lax")
+
+
+def render_error_page(settings: Any, error: str, description: str, status: int) -> Response:
+    """The error page outside a request context (error middleware)."""
+    nonce = secrets.token_urlsafe(16)
+    html = _env.get_template("error.html").render(error=error, description=description, brand=settings.branding,
+                                                  nonce=nonce, static_url="/static")
+    return HTMLResponse(html, status_code=status, headers={
+        "Content-Security-Policy": f"default-src 'none'; style-src 'self' 'nonce-{nonce}'; frame-ancestors 'none'",
+        "X-Frame-Options": "DENY", "Cache-Control": "no-store",
+    })

@@ -1,0 +1,141 @@
+"""UserInfo (OIDC Core §5.3), logout (RP-Initiated Logout 1.0) and the account page."""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from ..errors import InvalidRequest, MissingToken, OAuthError
+from ..server.authorize import PageError
+from ..server.credentials import digest
+from ..server.logout import LogoutRequest
+from ..server.provider import Provider
+from ..server.requests import parse_form
+from .errors import json_response
+from .pages import error_page, request_params
+from .render import SESSION_COOKIE, clear_cookie, page
+
+__all__ = ["session_routes"]
+
+
+def provider_of(request: Request) -> Provider:
+    provider: Provider = request.app.state.provider
+    return provider
+
+
+async def bearer_token(request: Request) -> str:
+    """RFC 6750 §2.1 header or §2.2 form body, never both; none at all is a bare 401 (§3.1)."""
+    header = request.headers.get("authorization")
+    from_header = header[7:].strip() if header and header[:7].lower() == "bearer " else None
+    if header and from_header is None:
+        raise InvalidRequest("the Authorization header must use the Bearer scheme")
+    from_body = None
+    if request.method == "POST" and request.headers.get("content-type", "").startswith(
+        "application/x-www-form-urlencoded"
+    ):
+        form, _ = parse_form(await request.body(), request.headers.get("content-type"))
+        from_body = form.get("access_token")
+    if from_header and from_body:
+        raise InvalidRequest("the access token was sent in more than one way (RFC 6750 §2)")
+    token = from_header or from_body
+    if not token:
+        raise MissingToken("no access token was sent")
+    return token
+
+
+async def userinfo(request: Request) -> Response:
+    claims = await provider_of(request).userinfo.handle(await bearer_token(request))
+    return json_response(claims, headers={"Cache-Control": "no-store"})
+
+
+def _logout_csrf(request: Request, cookie: str) -> str:
+    return provider_of(request).sealer.mac("logout", digest(cookie))
+
+
+def _after_logout(request: Request, req: LogoutRequest) -> Response:
+    if req.post_logout_redirect_uri:
+        from urllib.parse import urlencode, urlsplit
+
+        uri = req.post_logout_redirect_uri
+        if req.state:
+            uri += ("&" if urlsplit(uri).query else "?") + urlencode({"state": req.state})
+        return RedirectResponse(uri, status_code=303)
+    return page(request, "message.html", {"heading": "You are signed out",
+                                          "text": "You can close this window."})
+
+
+async def logout(request: Request) -> Response:
+    p = provider_of(request)
+    try:
+        params, _ = await request_params(request)
+        req = await p.logout.validate(params)
+    except PageError as err:
+        return error_page(request, err)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    current = await p.flow.session(cookie)
+    if current is None or cookie is None:
+        return _after_logout(request, req)
+    hidden = {k: v for k, v in params.items()
+              if k in ("id_token_hint", "post_logout_redirect_uri", "state", "client_id")}
+    ctx = {"username": current[1].username, "client_name": req.client.client_name if req.client else None,
+           "csrf_token": _logout_csrf(request, cookie), "hidden": hidden, "action": "/logout/confirm"}
+    return page(request, "logout.html", ctx)
+
+
+async def logout_confirm(request: Request) -> Response:
+    p = provider_of(request)
+    try:
+        form, _ = parse_form(await request.body(), request.headers.get("content-type"))
+        req = await p.logout.validate(form)
+    except (PageError, OAuthError) as err:
+        description = err.description if isinstance(err, PageError | OAuthError) else ""
+        return error_page(request, PageError("invalid_request", description or "malformed request"))
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie is None:
+        return _after_logout(request, req)
+    if not hmac.compare_digest(form.get("csrf_token", "").encode(), _logout_csrf(request, cookie).encode()):
+        return error_page(request, PageError("invalid_request", "The form has expired. Please try again."), 403)
+    if form.get("decision") != "logout":
+        return page(request, "message.html", {"heading": "You are still signed in", "text": "Nothing changed."})
+    await p.logout.end(cookie)
+    response = _after_logout(request, req)
+    clear_cookie(request, response, SESSION_COOKIE)
+    return response
+
+
+async def account(request: Request) -> Response:
+    p = provider_of(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    current = await p.flow.session(cookie)
+    if current is None or cookie is None:
+        return page(request, "message.html", {"heading": "You are not signed in",
+                                              "text": "Sign in through an application to see your account."})
+    session, user = current
+    csrf = p.sealer.mac("account", session.digest)
+    if request.method == "POST":
+        form, _ = parse_form(await request.body(), request.headers.get("content-type"))
+        if not hmac.compare_digest(form.get("csrf_token", "").encode(), csrf.encode()):
+            return error_page(request, PageError("invalid_request", "The form has expired."), 403)
+        client_id = form.get("client_id", "")
+        await p.consents.revoke(user.id, client_id)
+        await p.revoke_user_grants(user.id, client_id)
+        return RedirectResponse("/account", status_code=303)
+    items = []
+    for client_id, scopes in sorted((await p.consents.list_for_user(user.id)).items()):
+        client = await p.cached_clients.get(client_id)
+        items.append({"client_id": client_id, "client_name": client.client_name if client else client_id,
+                      "scope": " ".join(sorted(scopes))})
+    return page(request, "account.html", {"username": user.username, "consents": items, "csrf_token": csrf,
+                                          "action": "/account", "logout_action": "/logout"})
+
+
+def session_routes() -> list[Route]:
+    return [
+        Route("/userinfo", userinfo, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["GET", "POST"]),
+        Route("/logout/confirm", logout_confirm, methods=["POST"]),
+        Route("/account", account, methods=["GET", "POST"]),
+    ]
