@@ -10,6 +10,7 @@ from .db import db_group
 from .keys import keys_group
 from .serve import serve
 from .token import token
+from .users import user_group
 
 __all__ = ["main"]
 
@@ -25,6 +26,7 @@ main.add_command(db_group, "db")
 main.add_command(client_group, "client")
 main.add_command(keys_group, "keys")
 main.add_command(token)
+main.add_command(user_group, "user")
 
 try:
     from ..jwt_cli import jwt_group

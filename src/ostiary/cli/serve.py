@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,6 +52,11 @@ def _banner(settings: Settings, report: BootstrapReport) -> None:
     elif report.demo_client_id:
         click.echo(f"\nDemo client '{report.demo_client_id}' exists; new secret: "
                    f"ostiary client rotate-secret {report.demo_client_id}")
+    if report.demo_user:
+        shown = report.demo_user_password or "(set earlier; change it: ostiary user set-password demo --password-stdin)"
+        click.secho("\nDemo user (log in through the browser):", fg="green")
+        click.echo(f"  username  {report.demo_user}\n  password  {shown}")
+        click.echo(f"  try it    {iss}/demo  (signs in the public demo app with PKCE)")
     click.echo("")
 
 
@@ -116,6 +122,7 @@ def serve(host: str, port: int, issuer: str | None, workers: int, tls_cert: str 
     except Exception as exc:
         raise database_error(exc) from None
     _banner(settings, report)
+    sys.stdout.flush()  # before uvicorn takes over: people and scripts read the banner at once
     _export(settings, config_file)
     uvicorn.run(
         "ostiary.web.app:create_app", factory=True, host=host, port=port, workers=workers,

@@ -116,6 +116,7 @@ class Provider:
     userinfo: UserinfoEndpoint
     logout: LogoutService
     consents: SqlConsentStore
+    sessions: SqlSessionStore
     redis: Redis | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -250,6 +251,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         revocation=RevocationEndpoint(authenticator, inspector, tokens),
         registration=registration, inspector=inspector, redis=redis, users=users, user_service=user_service,
         flow=flow, userinfo=UserinfoEndpoint(inspector, users, tokens), logout=logout, consents=consents,
+        sessions=sessions,
         metadata=server_metadata(settings, grants, registration.enabled),
     )
     return provider
@@ -267,6 +269,9 @@ class BootstrapReport:
     imported_key: str | None = None
     demo_client_id: str | None = None
     demo_client_secret: str | None = None  # only when the demo client was created just now
+    demo_user: str | None = None
+    demo_user_password: str | None = None  # only when the demo user was created just now
+    demo_app_id: str | None = None
 
 
 DEMO_CLIENT_ID = "demo"
@@ -291,9 +296,33 @@ async def bootstrap(provider: Provider) -> BootstrapReport:
                 client_id=DEMO_CLIENT_ID,
             )
             demo_secret = issued.client_secret
+        demo_password = await _demo_user_and_app(provider)
     await provider.tokens.purge_expired(int(time.time()))
     return BootstrapReport(created_keys=tuple(k.kid for k in created), imported_key=imported,
-                           demo_client_id=demo_id, demo_client_secret=demo_secret)
+                           demo_client_id=demo_id, demo_client_secret=demo_secret,
+                           demo_user=DEMO_USER if settings.demo_enabled else None, demo_user_password=demo_password,
+                           demo_app_id=DEMO_APP_ID if settings.demo_enabled else None)
+
+
+DEMO_USER = "demo"
+DEMO_APP_ID = "demo-app"
+
+
+async def _demo_user_and_app(provider: Provider) -> str | None:
+    """A user to log in as, and a public app (PKCE) whose redirect is the server's own /demo/callback."""
+    password = None
+    if await provider.users.by_username(DEMO_USER) is None:
+        password = new_secret()[:16]
+        await provider.user_service.create(DEMO_USER, password, {"name": "Demo User",
+                                                                 "email": "demo@example.org", "email_verified": True})
+    if await provider.clients.get(DEMO_APP_ID) is None:
+        await provider.registry.create(
+            {"client_name": "Demo app", "grant_types": ["authorization_code", "refresh_token"],
+             "token_endpoint_auth_method": "none",
+             "redirect_uris": [provider.settings.issuer + "/demo/callback"]},
+            client_id=DEMO_APP_ID,
+        )
+    return password
 
 
 async def _import_configured_key(provider: Provider) -> str | None:

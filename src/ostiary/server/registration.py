@@ -147,8 +147,8 @@ def validate_metadata(
         if value is not None and (not isinstance(value, str) or urlsplit(value).scheme not in ("https", "http")):
             raise InvalidClientMetadata(f"{name} must be an http(s) URL")
     for origin in data.get("allowed_cors_origins") or []:
-        parts = urlsplit(origin) if isinstance(origin, str) else None
-        if parts is None or parts.scheme not in ("https", "http") or not parts.netloc or parts.path not in ("", "/"):
+        o = urlsplit(origin) if isinstance(origin, str) else None
+        if o is None or o.scheme not in ("https", "http") or not o.netloc or o.path not in ("", "/"):
             raise InvalidClientMetadata(f"allowed_cors_origins entry {origin!r} must be an origin like https://app.example")
     name = data.get("client_name", "")
     if not isinstance(name, str) or len(name) > 200:

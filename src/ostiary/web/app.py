@@ -19,6 +19,7 @@ from ..config import Settings, load_settings
 from ..server.provider import Provider, bootstrap, load_secret_key, open_provider
 from ..server.requests import EndpointRequest, parse_form
 from .cors import CorsMiddleware
+from .demo import demo_routes
 from .errors import HTTP_ERROR_HANDLERS, ErrorMiddleware, json_response, parse_json_body
 from .pages import page_routes
 from .session_routes import session_routes
@@ -147,7 +148,8 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
             purge.cancel()
             await provider.aclose()
 
-    all_routes = [*routes(), *page_routes(), *session_routes(),
+    demo = demo_routes() if settings.demo_enabled else []
+    all_routes = [*routes(), *page_routes(), *session_routes(), *demo,
                   Mount("/static", StaticFiles(packages=[("ostiary.web", "static")]), name="static")]
     app = Starlette(routes=all_routes, lifespan=lifespan, exception_handlers=HTTP_ERROR_HANDLERS)
     app.add_middleware(ErrorMiddleware)

@@ -1,0 +1,72 @@
+"""A built-in demo app (only with the demo data): signs in with the public `demo-app` client, PKCE S256."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from urllib.parse import urlencode
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from ..errors import OAuthError
+from ..jwt import decode_unverified
+from ..server.provider import DEMO_APP_ID, Provider
+from ..server.requests import EndpointRequest
+from .render import clear_cookie, page, set_cookie
+
+__all__ = ["demo_routes"]
+
+COOKIE = "ostiary_demo"
+
+
+def _provider(request: Request) -> Provider:
+    provider: Provider = request.app.state.provider
+    return provider
+
+
+async def demo_start(request: Request) -> Response:
+    p = _provider(request)
+    verifier, state, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    params = {"client_id": DEMO_APP_ID, "response_type": "code", "scope": "openid profile email",
+              "redirect_uri": p.settings.issuer + "/demo/callback", "state": state, "nonce": nonce,
+              "code_challenge": challenge, "code_challenge_method": "S256"}
+    response = RedirectResponse("/authorize?" + urlencode(params), status_code=303)
+    set_cookie(request, response, COOKIE, f"{state}.{verifier}.{nonce}", 900, path="/demo")
+    return response
+
+
+async def demo_callback(request: Request) -> Response:
+    p = _provider(request)
+    state, _, rest = request.cookies.get(COOKIE, "").partition(".")
+    verifier, _, nonce = rest.partition(".")
+    q = request.query_params
+    if not state or not hmac.compare_digest(q.get("state", "").encode(), state.encode()):
+        return page(request, "message.html", {"heading": "Demo app", "text": "State mismatch: start again at /demo."},
+                    status=400)
+    if "error" in q:
+        return page(request, "message.html", {"heading": "Demo app: not signed in",
+                                              "text": f"{q['error']}: {q.get('error_description', '')}"})
+    form = {"grant_type": "authorization_code", "code": q.get("code", ""), "code_verifier": verifier,
+            "redirect_uri": p.settings.issuer + "/demo/callback", "client_id": DEMO_APP_ID}
+    try:
+        tokens = await p.token_endpoint.handle(EndpointRequest(endpoint_url=p.url("token_endpoint"), form=form))
+        claims = await p.userinfo.handle(tokens["access_token"])
+    except OAuthError as exc:
+        return page(request, "message.html", {"heading": "Demo app", "text": f"{exc.error}: {exc.description}"},
+                    status=400)
+    id_claims = decode_unverified(tokens["id_token"]).claims
+    text = ("Signed in. ID token claims: " + orjson.dumps(id_claims).decode()
+            + " — UserInfo: " + orjson.dumps(claims).decode() + f" — nonce matches: {id_claims.get('nonce') == nonce}")
+    response = page(request, "message.html", {"heading": f"Hello, {claims.get('name', claims['sub'])}", "text": text})
+    clear_cookie(request, response, COOKIE, path="/demo")
+    return response
+
+
+def demo_routes() -> list[Route]:
+    return [Route("/demo", demo_start, methods=["GET"]), Route("/demo/callback", demo_callback, methods=["GET"])]
