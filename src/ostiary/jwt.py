@@ -8,6 +8,7 @@ not in the future, ``iss`` exact, ``aud`` containing the expected value, ``typ``
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey, RSAKey
 
 from .keys import ASYMMETRIC_ALGS, HMAC_ALGS, SigningKey
 
-__all__ = ["DEFAULT_LEEWAY", "JWTInvalid", "VerifiedJWT", "decode_unverified", "sign", "verify"]
+__all__ = ["DEFAULT_LEEWAY", "CompactSigner", "JWTInvalid", "VerifiedJWT", "decode_unverified", "sign", "verify"]
 
 DEFAULT_LEEWAY = 30  # seconds of clock skew tolerated on exp / nbf / iat
 
@@ -69,6 +70,35 @@ def sign(
     return jws.serialize_compact(header, payload, jwk, algorithms=[header["alg"]])
 
 
+class CompactSigner:
+    """Signs many JWTs with one key and one header: the header is encoded once (hot path: tokens).
+
+    The signature itself is joserfc's algorithm object for `alg` (the JWS rules are not re-coded
+    here); only the per-token header validation, identical for every token, is done once.
+    """
+
+    def __init__(self, key: SigningKey, *, typ: str | None = "JWT", alg: str | None = None) -> None:
+        header: dict[str, Any] = {"alg": alg or key.alg, "kid": key.kid}
+        if typ:
+            header["typ"] = typ
+        if header["alg"] not in ASYMMETRIC_ALGS:
+            raise ValueError(f"unsupported signing algorithm {header['alg']!r}")
+        jws.default_registry.check_header(header)
+        self._alg = jws.JWSRegistry.algorithms[header["alg"]]
+        self._key = key.jwk
+        self._prefix = _b64(orjson.dumps(header)) + b"."
+        self.kid = key.kid
+
+    def sign(self, claims: Mapping[str, Any]) -> str:
+        signing_input = self._prefix + _b64(orjson.dumps(claims))
+        signature = self._alg.sign(signing_input, self._key)
+        return (signing_input + b"." + _b64(signature)).decode("ascii")
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
 def decode_unverified(token: str | bytes) -> VerifiedJWT:
     """Header and claims WITHOUT checking the signature: for display and routing only."""
     try:
@@ -107,8 +137,9 @@ def _check_claims(
     if audience is not None:
         expected = {audience} if isinstance(audience, str) else set(audience)
         aud = claims.get("aud")
-        got = {aud} if isinstance(aud, str) else set(aud) if isinstance(aud, list) else set()
-        if not all(isinstance(a, str) for a in got) or not (got & expected):
+        items = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        # check the type before hashing: a list of lists or objects must be rejected, not crash
+        if not all(isinstance(a, str) for a in items) or not (set(items) & expected):
             raise JWTInvalid("wrong audience")
 
 

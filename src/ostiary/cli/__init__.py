@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from ..jwt_cli import jwt_group
 from .clients import client_group
 from .db import db_group
 from .keys import keys_group
@@ -27,10 +28,4 @@ main.add_command(client_group, "client")
 main.add_command(keys_group, "keys")
 main.add_command(token)
 main.add_command(user_group, "user")
-
-try:
-    from ..jwt_cli import jwt_group
-except ImportError:  # pragma: no cover - only while the jwt tools are absent
-    pass
-else:
-    main.add_command(jwt_group, "jwt")
+main.add_command(jwt_group, "jwt")

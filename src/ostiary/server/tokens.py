@@ -43,6 +43,7 @@ class TokenIssuer:
         self._keyring = keyring
         self._store = store
         self._policy = policy
+        self._signers: dict[str, jwt.CompactSigner] = {}
 
     def lifetime_for(self, client: Client) -> int:
         return client.access_token_lifetime or self._policy.access_token_lifetime
@@ -79,8 +80,12 @@ class TokenIssuer:
             value = new_token(32)
         else:
             key = await self._keyring.signing_key(self._policy.signing_alg)
-            # RFC 9068 §2.1: typ "at+jwt" so an access token can never pass as an ID token.
-            value = jwt.sign(claims, key, typ="at+jwt")
+            signer = self._signers.get(key.kid)
+            if signer is None:
+                # RFC 9068 §2.1: typ "at+jwt" so an access token can never pass as an ID token.
+                self._signers = {key.kid: jwt.CompactSigner(key, typ="at+jwt")}
+                signer = self._signers[key.kid]
+            value = signer.sign(claims)
         # Stateless JWTs are stored only when they belong to a grant that may have to be revoked
         # as a whole (code replay, refresh reuse); client_credentials JWTs cost no write.
         if fmt == "opaque" or grant_id is not None:

@@ -83,13 +83,16 @@ class SqlClientStore:
         return result.rowcount > 0
 
 
-def _key_from_row(row: Any) -> SigningKey:
+def _key_from_row(row: Any, parsed: dict[str, SigningKey]) -> SigningKey:
+    """A SigningKey for a row; the private key is parsed once per process (RSA parsing costs ~0.1 s)."""
     import datetime as dt
 
-    key = signing_key_from_pem(
-        row.private_pem.encode(), row.cert_pem.encode() if row.cert_pem else None,
-        alg=row.alg, status=row.status,
-    )
+    key = parsed.get(row.kid)
+    if key is None:
+        key = signing_key_from_pem(
+            row.private_pem.encode(), row.cert_pem.encode() if row.cert_pem else None, alg=row.alg,
+        )
+        parsed[row.kid] = key
     return SigningKey(
         alg=key.alg, jwk=key.jwk, certificates=key.certificates, status=row.status,
         created_at=dt.datetime.fromtimestamp(row.created_at, dt.UTC),
@@ -100,13 +103,14 @@ def _key_from_row(row: Any) -> SigningKey:
 class SqlKeyStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._parsed: dict[str, SigningKey] = {}
 
     async def list(self) -> Sequence[SigningKey]:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(
                 select(signing_keys).order_by(signing_keys.c.created_at, signing_keys.c.kid)
             )).all()
-        return [_key_from_row(r) for r in rows]
+        return [_key_from_row(r, self._parsed) for r in rows]
 
     async def add(self, key: SigningKey) -> bool:
         certs: tuple[x509.Certificate, ...] = key.certificates
