@@ -27,6 +27,7 @@ __all__ = [
     "OidcSettings",
     "RegistrationSettings",
     "Settings",
+    "SmartSettings",
     "TokenSettings",
     "load_settings",
 ]
@@ -99,6 +100,18 @@ class OidcSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SmartSettings:
+    # SMART App Launch 2.2: the FHIR API is served at issuer + fhir_path (its `aud`).
+    enabled: bool = True
+    fhir_path: str = "/fhir"
+    # SMART Backend Services: tokens with system/ scopes live at most this long (spec: <= 5 minutes).
+    backend_token_lifetime: int = 300
+    launch_lifetime: int = 600  # how long an EHR launch value can be used
+    # Load the generated sample patients on start (default: only with the demo data).
+    sample_data: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BrandingSettings:
     name: str = "Ostiary"
     logo_url: str | None = None
@@ -128,11 +141,16 @@ class Settings:
     client_auth: ClientAuthSettings = field(default_factory=ClientAuthSettings)
     registration: RegistrationSettings = field(default_factory=RegistrationSettings)
     oidc: OidcSettings = field(default_factory=OidcSettings)
+    smart: SmartSettings = field(default_factory=SmartSettings)
     branding: BrandingSettings = field(default_factory=BrandingSettings)
 
     @property
     def demo_enabled(self) -> bool:
         return self.database_url == DEFAULT_DATABASE_URL if self.demo is None else self.demo
+
+    @property
+    def fhir_base_url(self) -> str:
+        return self.issuer + self.smart.fhir_path
 
     @property
     def registration_enabled(self) -> bool:

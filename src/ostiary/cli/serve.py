@@ -107,8 +107,11 @@ def serve(host: str, port: int, issuer: str | None, workers: int, tls_cert: str 
     scheme = "https" if tls_cert else "http"
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     default_issuer = f"{scheme}://{'[' + shown_host + ']' if ':' in shown_host else shown_host}:{port}"
-    settings = load(config_file, issuer=issuer or os.environ.get("OSTIARY_ISSUER") or default_issuer,
-                    database_url=database_url, demo=demo)
+    from ..config import Settings as Defaults
+
+    settings = load(config_file, issuer=issuer, database_url=database_url, demo=demo)
+    if issuer is None and settings.issuer == Defaults().issuer:  # none configured (TOML, *_FILE): host and port
+        settings = load(config_file, issuer=default_issuer, database_url=database_url, demo=demo)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from ..keys import KeyError_

@@ -16,7 +16,6 @@ from urllib.parse import urlencode, urlsplit
 from .. import jwt
 from ..errors import (
     InvalidRequest,
-    InvalidScope,
     OAuthError,
     RegistrationNotSupported,
     RequestNotSupported,
@@ -28,7 +27,7 @@ from ..store import Client
 from .claims import OIDC_SCOPES, parse_claims_request
 from .client_auth import ClientLookup
 from .keyring import KeyRing
-from .scopes import parse_scope
+from .scopes import grant_scopes, parse_scope
 
 __all__ = ["AuthorizationRequest", "PageError", "RedirectError", "redirect_uri_matches", "validate_request"]
 
@@ -84,6 +83,8 @@ class AuthorizationRequest:
     acr_values: str | None = None
     # Parameters for extensions (SMART `launch`, `aud`), kept as given.
     extra: Mapping[str, str] = field(default_factory=dict)
+    # SMART launch context bound to this request (EHR launch, or the patient picked at login).
+    context: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def target(self) -> RedirectTarget:
@@ -117,9 +118,13 @@ def redirect_uri_matches(given: str, registered: Iterable[str]) -> bool:
     return False
 
 
+# Scopes any authorization-code client may ask for: OIDC identity and SMART launch context.
+USER_SCOPES = (OIDC_SCOPES - {"offline_access"}) | {"fhirUser", "launch", "launch/patient", "launch/encounter"}
+
+
 def _allowed_scopes(client: Client) -> frozenset[str]:
-    extra = {"offline_access"} if "refresh_token" in client.grant_types else set()
-    return client.scopes | (OIDC_SCOPES - {"offline_access"}) | extra
+    refresh = {"offline_access", "online_access"} if "refresh_token" in client.grant_types else set()
+    return client.scopes | USER_SCOPES | refresh
 
 
 async def validate_request(
@@ -174,10 +179,7 @@ def _validate_rest(params: Mapping[str, str], repeated: set[str], client: Client
     mode = params.get("response_mode") or "query"
     if mode not in RESPONSE_MODES:
         raise InvalidRequest("response_mode must be query or form_post")
-    scope = parse_scope(params.get("scope"))
-    for token in scope:
-        if token not in _allowed_scopes(client):
-            raise InvalidScope(f"scope {token!r} is not allowed for this client")
+    scope = grant_scopes(parse_scope(params.get("scope")), _allowed_scopes(client))
     challenge, method = params.get("code_challenge"), params.get("code_challenge_method")
     if challenge is None:
         if method is not None:

@@ -21,7 +21,7 @@ from ..errors import InvalidClient, InvalidRequest
 from ..keys import ASYMMETRIC_ALGS, HMAC_ALGS
 from ..store import Client, ReplayCache
 from .client_keys import ClientKeyResolver
-from .credentials import matches
+from .credentials import digest, matches
 from .requests import EndpointRequest
 
 __all__ = ["AUTH_METHODS", "JWT_BEARER", "ClientAuthenticator", "ClientLookup", "presented_method"]
@@ -147,12 +147,19 @@ async def _verify_assertion(auth: ClientAuthenticator, p: Presented, client: Cli
     if exp - time.time() > rules.max_lifetime + rules.leeway:
         raise InvalidClient(f"client_assertion: exp is more than {rules.max_lifetime} s ahead")
     jti = claims["jti"]
-    if not isinstance(jti, str) or not jti or len(jti) > 200:
+    if not isinstance(jti, str) or not jti or len(jti) > 200 or "\x00" in jti:  # NUL: PostgreSQL text
         raise InvalidClient("client_assertion: jti must be a non-empty string")
     # RFC 7523 §3 item 7: the server may reject a replayed jti; we always do.
-    if not await auth.replay.first_use(f"assertion:{client.client_id}:{jti}", int(exp) + rules.leeway):
+    # Hashed: client_id (<= 255) + jti (<= 200) would overflow the replay key column (255).
+    replay_key = "assertion:" + digest(f"{client.client_id}:{jti}")
+    if not await auth.replay.first_use(replay_key, int(exp) + rules.leeway):
         raise InvalidClient("client_assertion: jti has already been used")
 
+
+# RFC 6749 §2.3.1: a client issued a password MUST be able to use HTTP Basic. The registered method
+# binds the token endpoint (RFC 7591 §2); at revocation and introspection either form of the secret is
+# accepted (Authlib, for one, revokes with client_secret_basic whatever the client registered).
+SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post"})
 
 AUTH_METHODS: Mapping[str, Verifier] = {
     "client_secret_basic": _verify_secret,
@@ -172,7 +179,8 @@ class ClientAuthenticator:
         self.rules = rules
         self.unseal = unseal
 
-    async def authenticate(self, request: EndpointRequest, *, allow_public: bool) -> Client:
+    async def authenticate(self, request: EndpointRequest, *, allow_public: bool,
+                           token_endpoint: bool = True) -> Client:
         """The authenticated client; raises InvalidClient (401) or InvalidRequest."""
         presented = presented_method(request)
         if presented is None:
@@ -180,7 +188,8 @@ class ClientAuthenticator:
         client = await self.clients.get(presented.client_id)
         if client is None:
             raise InvalidClient("unknown client or invalid client credentials")
-        if presented.method != client.token_endpoint_auth_method:
+        either_secret = not token_endpoint and {presented.method, client.token_endpoint_auth_method} <= SECRET_METHODS
+        if presented.method != client.token_endpoint_auth_method and not either_secret:
             raise InvalidClient(
                 f"the client is registered for {client.token_endpoint_auth_method}, not {presented.method}"
             )

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
 
 from ..config import OidcSettings
-from ..errors import ConsentRequired, LoginRequired
+from ..errors import ConsentRequired, InteractionRequired, InvalidRequest, InvalidScope, LoginRequired, OAuthError
+from ..smart.launch import LaunchContext
+from ..smart.scopes import is_clinical
 from ..store import Client
 from ..store.grants import AuthorizationCode, CodeStore, InteractionStore
 from ..store.identity import ConsentStore, Session, SessionStore, User, UserStore
@@ -40,14 +42,22 @@ class AuthorizationResponse:
 
 @dataclass(frozen=True, slots=True)
 class NeedInteraction:
-    step: Literal["login", "consent", "select_account"]
+    step: Literal["login", "consent", "select_account", "select_patient"]
     request: AuthorizationRequest
+
+
+class SmartLaunch(Protocol):
+    """What the flow needs of SMART: the FHIR base URL (`aud`) and EHR launch values."""
+
+    fhir_base_url: str
+
+    async def resolve(self, value: str, client_id: str) -> LaunchContext: ...
 
 
 class AuthorizationFlow:
     def __init__(self, *, issuer: str, clients: ClientLookup, users: UserStore, user_service: UserService,
                  sessions: SessionStore, consents: ConsentStore, codes: CodeStore, interactions: InteractionStore,
-                 keyring: KeyRing, settings: OidcSettings) -> None:
+                 keyring: KeyRing, settings: OidcSettings, smart: SmartLaunch | None = None) -> None:
         self.issuer = issuer
         self.clients = clients
         self.users = users
@@ -58,10 +68,36 @@ class AuthorizationFlow:
         self.interactions = interactions
         self.keyring = keyring
         self.settings = settings
+        self.smart = smart
 
     async def validate(self, params: Mapping[str, str], repeated: Iterable[str]) -> AuthorizationRequest:
-        return await validate_request(params, repeated, self.clients, self.keyring, self.issuer,
-                                      pkce_required=self.settings.pkce_required)
+        req = await validate_request(params, repeated, self.clients, self.keyring, self.issuer,
+                                     pkce_required=self.settings.pkce_required)
+        try:
+            return await self._bind_launch(req)
+        except OAuthError as exc:
+            raise RedirectError(exc, req.target) from None
+
+    async def _bind_launch(self, req: AuthorizationRequest) -> AuthorizationRequest:
+        """SMART App Launch §"Authorization request": check `aud`, bind an EHR `launch` value."""
+        smart = self.smart
+        launch = req.extra.get("launch")
+        wants_smart = launch is not None or any(is_clinical(s) or s.startswith("launch") for s in req.scope)
+        if smart is None or (not wants_smart and "aud" not in req.extra):
+            return req
+        aud = req.extra.get("aud")
+        if aud is None and wants_smart:
+            raise InvalidRequest("aud is required: the FHIR server the app wants to use (SMART App Launch)")
+        if aud is not None and aud.rstrip("/") != smart.fhir_base_url:
+            raise InvalidRequest(f"aud {aud!r} is not a FHIR server of this authorization server")
+        if "launch" in req.scope and launch is None:
+            raise InvalidRequest("the launch scope needs a launch parameter (EHR launch)")
+        if launch is None:
+            return replace(req, context={})
+        if "launch" not in req.scope:
+            raise InvalidScope("a launch parameter needs the launch scope")
+        context = await smart.resolve(launch, req.client_id)
+        return replace(req, context=context.to_dict())
 
     async def session(self, cookie: str | None) -> tuple[Session, User] | None:
         """The live session and its (enabled) user for a session cookie value."""
@@ -102,6 +138,14 @@ class AuthorizationFlow:
             if "none" in req.prompt:
                 raise RedirectError(ConsentRequired("the user has not consented"), req.target)
             return NeedInteraction("consent", req)
+        if "launch/patient" in req.scope and not req.context.get("patient"):
+            own = _own_patient(user)
+            if own is not None:  # a patient who logs in is the patient in context
+                req = replace(req, context={**req.context, "patient": own})
+            elif "none" in req.prompt:
+                raise RedirectError(InteractionRequired("a patient must be chosen"), req.target)
+            else:
+                return NeedInteraction("select_patient", req)
         code = await self.issue_code(req, client, user, session)
         return AuthorizationResponse(req.target, response_params(req.target, self.issuer, {"code": code}))
 
@@ -117,7 +161,8 @@ class AuthorizationFlow:
         facts = GrantFacts(
             user_id=user.id, scope=req.scope, grant_id=new_token(16), auth_time=session.auth_time,
             expires_at=now + self.settings.refresh_token_lifetime, sid=session.sid, acr=session.acr,
-            amr=session.amr, claims=dict(req.claims),
+            amr=session.amr, claims=dict(req.claims), context=self._token_context(req),
+            audience=(self.smart.fhir_base_url,) if self.smart and "aud" in req.extra else (),
         )
         code = new_token(32)
         await self.codes.save(AuthorizationCode(
@@ -128,6 +173,14 @@ class AuthorizationFlow:
         ))
         await self.sessions.add_client(session.digest, client.client_id)
         return code
+
+    def _token_context(self, req: AuthorizationRequest) -> dict[str, Any]:
+        if not req.context:
+            return {}
+        context = LaunchContext.from_dict(req.context)
+        if context.need_patient_banner is None and context.patient:
+            context = replace(context, need_patient_banner=True)  # standalone: the app shows who it is
+        return context.token_response()
 
     async def log_in(self, user: User, previous_cookie: str | None) -> tuple[str, Session]:
         """A new session for `user` (always a new id: no session fixation); ends the previous one."""
@@ -151,3 +204,10 @@ class AuthorizationFlow:
             return None
         data = await self.interactions.get(interaction_id, int(time.time()))
         return AuthorizationRequest.from_dict(data["request"]) if data else None
+
+
+def _own_patient(user: User) -> str | None:
+    """The Patient id of a user whose fhirUser is a Patient (SMART §fhirUser)."""
+    fhir_user = str(user.claims.get("fhirUser", ""))
+    kind, _, rest = fhir_user.rpartition("/")
+    return rest if kind.endswith("Patient") and rest else None

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..config import Settings
 from ..keys import ASYMMETRIC_ALGS, HMAC_ALGS, KeyError_, signing_key_from_pem, signing_key_from_pkcs12
+from ..smart.directory import ClinicalDirectory
+from ..smart.launch import LaunchService
 from ..store import Client, ReplayCache
 from ..store.redis import RedisReplayCache
 from ..store.sql.engine import make_engine, upgrade
@@ -117,6 +119,8 @@ class Provider:
     logout: LogoutService
     consents: SqlConsentStore
     sessions: SqlSessionStore
+    launches: LaunchService | None = None
+    directory: ClinicalDirectory | None = None  # the FHIR data behind the launch pages, when served
     redis: Redis | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -208,6 +212,8 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         ClientCredentialsGrant.grant_type: ClientCredentialsGrant(
             issuer, settings.tokens.default_audience or settings.issuer,
             settings.tokens.openid_on_client_credentials,
+            fhir_audience=settings.fhir_base_url if settings.smart.enabled else None,
+            backend_lifetime=settings.smart.backend_token_lifetime,
         ),
     }
     users = SqlUserStore(engine)
@@ -217,7 +223,9 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
                                    settings.tokens.default_audience or settings.issuer)
     codes = SqlCodeStore(engine)
     grants[AuthorizationCodeGrant.grant_type] = AuthorizationCodeGrant(codes, tokens, user_tokens)
-    grants[RefreshTokenGrant.grant_type] = RefreshTokenGrant(tokens, user_tokens, settings.oidc.refresh_token_rotation)
+    sessions = SqlSessionStore(engine)
+    grants[RefreshTokenGrant.grant_type] = RefreshTokenGrant(tokens, user_tokens, settings.oidc.refresh_token_rotation,
+                                                             sessions)
     registry = ClientRegistry(clients, sealer.seal, grants)
     resolver = ClientKeyResolver(timeout=settings.client_auth.jwks_fetch_timeout,
                                  ttl=settings.client_auth.jwks_cache_ttl, transport=http_transport)
@@ -229,11 +237,13 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     authenticator = ClientAuthenticator(cached, replay, resolver, rules, sealer.unseal)
     inspector = TokenInspector(iss, keyring, tokens, cached)
     consents = SqlConsentStore(engine)
-    sessions = SqlSessionStore(engine)
+    interactions = SqlInteractionStore(engine)
+    launches = (LaunchService(interactions, settings.smart.launch_lifetime, settings.fhir_base_url)
+                if settings.smart.enabled else None)
     flow = AuthorizationFlow(
         issuer=iss, clients=cached, users=users, user_service=user_service, sessions=sessions,
-        consents=consents, codes=codes, interactions=SqlInteractionStore(engine), keyring=keyring,
-        settings=settings.oidc,
+        consents=consents, codes=codes, interactions=interactions, keyring=keyring,
+        settings=settings.oidc, smart=launches,
     )
     logout = LogoutService(iss, cached, sessions, keyring, id_tokens, settings.oidc.backchannel_logout_timeout)
     registration = RegistrationEndpoint(
@@ -251,7 +261,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         revocation=RevocationEndpoint(authenticator, inspector, tokens),
         registration=registration, inspector=inspector, redis=redis, users=users, user_service=user_service,
         flow=flow, userinfo=UserinfoEndpoint(inspector, users, tokens), logout=logout, consents=consents,
-        sessions=sessions,
+        sessions=sessions, launches=launches,
         metadata=server_metadata(settings, grants, registration.enabled),
     )
     return provider
@@ -286,7 +296,7 @@ async def bootstrap(provider: Provider) -> BootstrapReport:
     created = await ensure_keys(provider.key_store, algs)
     imported = await _import_configured_key(provider)
     await provider.keyring.refresh(force=True)
-    demo_id = demo_secret = None
+    demo_id = demo_secret = demo_password = None
     if settings.demo_enabled:
         demo_id = DEMO_CLIENT_ID
         if await provider.clients.get(DEMO_CLIENT_ID) is None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from ..errors import InvalidScope
 
-__all__ = ["format_scope", "parse_scope", "resolve_scope"]
+__all__ = ["format_scope", "grant_scopes", "parse_scope", "resolve_scope"]
 
 # scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
@@ -43,3 +43,27 @@ def resolve_scope(requested: tuple[str, ...], allowed: frozenset[str], default: 
         if token not in allowed:
             raise InvalidScope(f"scope {token!r} is not allowed for this client")
     return requested
+
+
+def grant_scopes(requested: tuple[str, ...], allowed: frozenset[str]) -> tuple[str, ...]:
+    """What to grant: plain scopes exactly as allowed; SMART resource scopes narrowed to what the
+    client registered (SMART App Launch 2.2 §Scopes: a server may grant less than was asked for).
+
+    Raises InvalidScope for a malformed SMART scope, a plain scope the client may not have, or
+    FHIR resource scopes of which nothing at all can be granted.
+    """
+    from ..smart.policy import narrow
+    from ..smart.scopes import ScopeSet, is_clinical
+
+    clinical = tuple(s for s in requested if is_clinical(s))
+    for token in requested:
+        if not is_clinical(token) and token not in allowed:
+            raise InvalidScope(f"scope {token!r} is not allowed for this client")
+    if not clinical:
+        return requested
+    asked = ScopeSet.parse(clinical)
+    granted = narrow(asked, ScopeSet.parse([a for a in allowed if is_clinical(a)])).tokens()
+    if not granted:
+        raise InvalidScope("none of the requested FHIR resource scopes is allowed for this client")
+    plain = tuple(s for s in requested if not is_clinical(s))
+    return (*granted, *plain)

@@ -58,10 +58,13 @@ class TokenIssuer:
         extra: Mapping[str, Any] | None = None,
         grant_id: str | None = None,
         stored_extra: Mapping[str, Any] | None = None,
+        max_lifetime: int | None = None,
     ) -> IssuedToken:
         """An access token for `client`; JWT (RFC 9068 §2) or opaque per the client or server default."""
         now = int(time.time())
         lifetime = self.lifetime_for(client)
+        if max_lifetime is not None:
+            lifetime = min(lifetime, max_lifetime)
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "sub": subject,

@@ -34,6 +34,8 @@ class GrantFacts:
     claims: Mapping[str, Any] = field(default_factory=dict)  # the `claims` request parameter
     # Launch context and other token-response parameters (SMART: patient, encounter, ...).
     context: Mapping[str, Any] = field(default_factory=dict)
+    # `aud` of the access tokens when the token request names no resource (SMART: the FHIR base URL).
+    audience: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -45,6 +47,7 @@ class GrantFacts:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         known["scope"] = tuple(known["scope"])
         known["amr"] = tuple(known.get("amr", ()))
+        known["audience"] = tuple(known.get("audience", ()))
         return cls(**known)
 
 
@@ -58,8 +61,10 @@ class UserTokenService:
         self._default_audience = default_audience
 
     def wants_refresh_token(self, client: Client, scope: Sequence[str]) -> bool:
-        # OIDC Core §11: with `openid`, only offline_access yields a refresh token.
-        return "refresh_token" in client.grant_types and ("offline_access" in scope or "openid" not in scope)
+        # OIDC Core §11: with `openid`, only offline_access (or SMART's online_access) yields one.
+        return "refresh_token" in client.grant_types and (
+            "offline_access" in scope or "online_access" in scope or "openid" not in scope
+        )
 
     async def respond(self, client: Client, facts: GrantFacts, *, granted: Sequence[str] | None = None,
                       nonce: str | None = None, resources: Sequence[str] = (),
@@ -69,7 +74,8 @@ class UserTokenService:
         if user is None or user.disabled:
             raise InvalidGrant("the user of this grant no longer exists or is disabled")
         scope = tuple(granted if granted is not None else facts.scope)
-        audience = resolve_audience(resources, client, self._default_audience)
+        audience = (facts.audience if facts.audience and not resources
+                    else resolve_audience(resources, client, self._default_audience))
         access = await self._issuer.issue_access_token(
             client, subject=user.id, scope=scope, audience=audience, grant_id=facts.grant_id,
             stored_extra={"userinfo_claims": facts.claims["userinfo"]} if "userinfo" in facts.claims else None,
@@ -79,7 +85,8 @@ class UserTokenService:
         body: dict[str, Any] = {"access_token": access.value, "token_type": "Bearer",
                                 "expires_in": access.expires_in, "scope": " ".join(scope)}
         if "openid" in scope:
-            id_claims = user_claims(user, (), facts.claims.get("id_token"))
+            # SMART §fhirUser: the claim goes into the ID token when the fhirUser scope was granted.
+            id_claims = user_claims(user, ("fhirUser",) if "fhirUser" in scope else (), facts.claims.get("id_token"))
             body["id_token"] = await self._id_tokens.issue(
                 client, sub=user.id, auth_time=facts.auth_time, nonce=nonce, sid=facts.sid, acr=facts.acr,
                 amr=facts.amr, access_token=access.value, claims=id_claims,

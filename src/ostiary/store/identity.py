@@ -60,6 +60,8 @@ class SessionStore(Protocol):
     async def delete(self, digest: str) -> Session | None:
         """End a session; returns what it was, or None."""
     async def delete_for_user(self, user_id: str) -> int: ...
+    async def alive(self, sid: str, now: int) -> bool:
+        """True while the session with this public `sid` exists and has not expired."""
 
 
 class ConsentStore(Protocol):

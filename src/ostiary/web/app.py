@@ -23,6 +23,7 @@ from .demo import demo_routes
 from .errors import HTTP_ERROR_HANDLERS, ErrorMiddleware, json_response, parse_json_body
 from .pages import page_routes
 from .session_routes import session_routes
+from .smart_routes import smart_routes
 
 __all__ = ["create_app", "make_app"]
 
@@ -149,7 +150,8 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
             await provider.aclose()
 
     demo = demo_routes() if settings.demo_enabled else []
-    all_routes = [*routes(), *page_routes(), *session_routes(), *demo,
+    smart = smart_routes(settings.smart.fhir_path) if settings.smart.enabled else []
+    all_routes = [*routes(), *page_routes(), *session_routes(), *demo, *smart,
                   Mount("/static", StaticFiles(packages=[("ostiary.web", "static")]), name="static")]
     app = Starlette(routes=all_routes, lifespan=lifespan, exception_handlers=HTTP_ERROR_HANDLERS)
     app.add_middleware(ErrorMiddleware)

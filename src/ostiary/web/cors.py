@@ -41,7 +41,7 @@ class CorsMiddleware:
             return
         path: str = scope["path"]
         origin = Headers(scope=scope).get("origin")
-        public = path.startswith(PUBLIC)
+        public = path.startswith(PUBLIC) or path.endswith("/.well-known/smart-configuration")
         if origin is None or not (public or path in CLIENT_BASED):
             await self.app(scope, receive, send)
             return

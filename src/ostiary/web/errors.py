@@ -18,7 +18,7 @@ from ..errors import InsufficientScope, InvalidClientMetadata, InvalidToken, Mis
 __all__ = ["HTTP_ERROR_HANDLERS", "ErrorMiddleware", "error_response", "json_response", "parse_json_body"]
 
 log = logging.getLogger("ostiary")
-PAGE_PATHS = ("/authorize", "/interaction/", "/logout", "/account", "/demo")
+PAGE_PATHS = ("/authorize", "/interaction/", "/logout", "/account", "/demo", "/smart/launcher")
 MAX_JSON_BYTES = 64 * 1024
 
 

@@ -142,6 +142,10 @@ async def render_step(request: Request, step: NeedInteraction, interaction_id: s
     ctx["username"] = current[1].username
     if kind == "select_account":
         return page(request, "select_account.html", {**ctx, "action": base + "/select"}, status=status)
+    if kind == "select_patient":
+        from .smart_routes import render_patient_picker
+
+        return await render_patient_picker(request, step.request, interaction_id, client_name, ctx["csrf_token"])
     ctx.update(action=base + "/consent", scopes=describe_scopes(step.request.scope))
     return page(request, "consent.html", ctx, status=status)
 

@@ -19,7 +19,7 @@ class IntrospectionEndpoint:
 
     async def handle(self, request: EndpointRequest) -> dict[str, Any]:
         # RFC 7662 §2.1: the caller must be authorized; public clients may not introspect.
-        await self._authenticator.authenticate(request, allow_public=False)
+        await self._authenticator.authenticate(request, allow_public=False, token_endpoint=False)
         token = request.get("token")
         if not token:
             raise InvalidRequest("token is missing")

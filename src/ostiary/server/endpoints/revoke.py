@@ -19,7 +19,7 @@ class RevocationEndpoint:
 
     async def handle(self, request: EndpointRequest) -> None:
         """Revoke the token; raises OAuthError. Unknown or expired tokens are fine (RFC 7009 §2.2)."""
-        client = await self._authenticator.authenticate(request, allow_public=True)
+        client = await self._authenticator.authenticate(request, allow_public=True, token_endpoint=False)
         token = request.get("token")
         if not token:
             raise InvalidRequest("token is missing")

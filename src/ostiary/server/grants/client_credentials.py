@@ -7,9 +7,10 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from ...errors import InvalidScope, InvalidTarget
+from ...smart.scopes import is_clinical
 from ...store import Client
 from ..requests import EndpointRequest
-from ..scopes import parse_scope, resolve_scope
+from ..scopes import grant_scopes, parse_scope
 from ..tokens import TokenIssuer
 
 __all__ = ["ClientCredentialsGrant", "resolve_audience"]
@@ -36,10 +37,13 @@ class ClientCredentialsGrant:
     public_clients: ClassVar[bool] = False
 
     def __init__(self, issuer: TokenIssuer, default_audience: str,
-                 openid: Literal["accept", "ignore", "reject"]) -> None:
+                 openid: Literal["accept", "ignore", "reject"], *, fhir_audience: str | None = None,
+                 backend_lifetime: int | None = None) -> None:
         self._issuer = issuer
         self._default_audience = default_audience
         self._openid = openid
+        self._fhir_audience = fhir_audience  # SMART Backend Services: FHIR scopes get the FHIR base as aud
+        self._backend_lifetime = backend_lifetime
 
     async def handle(self, request: EndpointRequest, client: Client) -> dict[str, Any]:
         requested = parse_scope(request.get("scope"))
@@ -51,10 +55,16 @@ class ClientCredentialsGrant:
             if self._openid == "ignore":
                 requested = tuple(s for s in requested if s != "openid")
         allowed = client.scopes | ({"openid"} if self._openid == "accept" and "openid" in requested else set())
-        granted = resolve_scope(requested, frozenset(allowed), tuple(sorted(client.scopes)))
-        audience = resolve_audience(request.repeated.get("resource", ()), client, self._default_audience)
+        granted = grant_scopes(requested, frozenset(allowed)) if requested else tuple(sorted(client.scopes))
+        resources = request.repeated.get("resource", ())
+        fhir = self._fhir_audience is not None and any(is_clinical(s) for s in granted)
+        if fhir and not resources:
+            audience: tuple[str, ...] = (str(self._fhir_audience),)
+        else:
+            audience = resolve_audience(resources, client, self._default_audience)
         token = await self._issuer.issue_access_token(
-            client, subject=client.client_id, scope=granted, audience=audience
+            client, subject=client.client_id, scope=granted, audience=audience,
+            max_lifetime=self._backend_lifetime if fhir else None,
         )
         body: dict[str, Any] = {
             "access_token": token.value,

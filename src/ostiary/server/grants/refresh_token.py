@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from ...errors import InvalidGrant, InvalidRequest, InvalidScope
 from ...store import Client, TokenStore
+from ...store.identity import SessionStore
 from ..credentials import digest
 from ..requests import EndpointRequest
 from ..scopes import parse_scope
@@ -19,7 +20,9 @@ class RefreshTokenGrant:
     grant_type: ClassVar[str] = "refresh_token"
     public_clients: ClassVar[bool] = True
 
-    def __init__(self, tokens: TokenStore, service: UserTokenService, rotation: Literal["always", "public"]) -> None:
+    def __init__(self, tokens: TokenStore, service: UserTokenService, rotation: Literal["always", "public"],
+                 sessions: SessionStore) -> None:
+        self._sessions = sessions
         self._tokens = tokens
         self._service = service
         self._rotation = rotation
@@ -36,6 +39,10 @@ class RefreshTokenGrant:
         if record.revoked or record.expires_at <= now:
             raise InvalidGrant("the refresh token is revoked or has expired")
         facts = GrantFacts.from_dict(record.claims)
+        if "online_access" in facts.scope and "offline_access" not in facts.scope and not (
+            facts.sid and await self._sessions.alive(facts.sid, now)
+        ):  # SMART permission-online: usable only while the user's session lasts
+            raise InvalidGrant("online access ended with the user's session")
         rotate = self._rotation == "always" or client.is_public
         if rotate and await self._tokens.consume(token_digest, now) is None:
             # Used before: either stolen or replayed. Revoke the whole family (RFC 9700 §4.14.2).

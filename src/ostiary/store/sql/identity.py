@@ -112,6 +112,12 @@ class SqlSessionStore:
             await conn.execute(delete(sessions).where(sessions.c.digest == digest))
         return _session(row)
 
+    async def alive(self, sid: str, now: int) -> bool:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(sessions.c.sid).where(
+                sessions.c.sid == sid, sessions.c.expires_at > now))).first()
+        return row is not None
+
     async def delete_for_user(self, user_id: str) -> int:
         async with self._engine.begin() as conn:
             return (await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))).rowcount

@@ -51,6 +51,8 @@ class SqlClientStore:
         self._engine = engine
 
     async def get(self, client_id: str) -> Client | None:
+        if "\x00" in client_id:  # PostgreSQL text cannot hold NUL (it raises); no client has one
+            return None
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(clients).where(clients.c.client_id == client_id))).first()
         return _client_from_row(row) if row else None

@@ -1,0 +1,59 @@
+"""panva's openid-client 6.x (Node): discovery, client credentials, introspection, revocation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e._server import ServerProcess, jwks_verify
+from tests.interop.conftest import Clients, RegisteredClient, create_with_cli, needs_node, run_node
+
+pytestmark = [pytest.mark.interop, needs_node]
+
+
+def openid_client(server: ServerProcess, client: RegisteredClient, method: str, **extra: Any) -> dict[str, Any]:
+    payload = {"issuer": server.issuer, "clientId": client.client_id, "clientSecret": client.client_secret,
+               "privateJwk": client.private_jwk, "method": method, "scope": "api:read", **extra}
+    return run_node("cc.mjs", payload)
+
+
+def check(server: ServerProcess, out: dict[str, Any]) -> None:
+    assert out["issuer"] == server.issuer
+    token = out["token"]
+    assert token["token_type"].lower() == "bearer" and token["scope"] == "api:read"
+    with server.http() as http:
+        jwks_verify(token["access_token"], http.get("/jwks").json(), issuer=server.issuer, audience=server.issuer)
+
+
+def test_discovery_default_auth_with_a_client_secret(es256_server: ServerProcess, clients: Clients) -> None:
+    # `discovery(issuer, id, secret)` picks client_secret_post for a client that gives a secret.
+    check(es256_server, openid_client(es256_server, clients.post, "default"))
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post", "client_secret_jwt",
+                                    "private_key_jwt"])
+def test_client_credentials(es256_server: ServerProcess, clients: Clients, method: str) -> None:
+    client = {"client_secret_basic": clients.basic, "client_secret_post": clients.post,
+              "client_secret_jwt": clients.secret_jwt, "private_key_jwt": clients.private_key_jwt}[method]
+    check(es256_server, openid_client(es256_server, client, method))
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "private_key_jwt"])
+def test_introspection_and_revocation(es256_server: ServerProcess, clients: Clients, method: str) -> None:
+    client = clients.basic if method == "client_secret_basic" else clients.private_key_jwt
+    out = openid_client(es256_server, client, method, introspect=True, revoke=True)
+    info = out["introspection"]
+    assert info["active"] is True
+    assert info["client_id"] == client.client_id and info["token_type"] == "Bearer"
+    assert info["iss"] == es256_server.issuer
+    assert out["revoked"] is True
+    assert out["after"] == {"active": False}
+
+
+def test_basic_credentials_are_form_urlencoded(es256_server: ServerProcess) -> None:
+    # RFC 6749 §2.3.1: id and secret are application/x-www-form-urlencoded before Basic encoding;
+    # openid-client sends a space as '+', and escapes - _ . ! ~ * ' ( ).
+    created = create_with_cli(es256_server, "--client-id", "reporting job (nightly)", "--scope", "api:read")
+    client = RegisteredClient(created["client_id"], created["client_secret"])
+    check(es256_server, openid_client(es256_server, client, "client_secret_basic"))
