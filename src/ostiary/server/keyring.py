@@ -102,7 +102,9 @@ async def rotate(store: KeyStore, alg: str, max_token_lifetime: int) -> tuple[Si
     one is created and promoted at once: resource servers with a cached JWKS refetch on its kid.
     """
     keys = await store.list()
-    nxt = next((k for k in keys if k.alg == alg and k.status == "next"), None)
+    # The newest published next key: an imported key (`keys import`) wins over the generated one.
+    waiting = [k for k in keys if k.alg == alg and k.status == "next"]
+    nxt = waiting[-1] if waiting else None
     if nxt is None:
         nxt = SigningKey.generate(alg, status="next")
         await store.add(nxt)
@@ -111,8 +113,10 @@ async def rotate(store: KeyStore, alg: str, max_token_lifetime: int) -> tuple[Si
         if key.alg == alg and key.status == "active":
             await store.set_status(key.kid, "retired", publish_until=until)
     await store.set_status(nxt.kid, "active")
-    new_next = SigningKey.generate(alg, status="next")
-    await store.add(new_next)
+    remaining = [k for k in waiting if k.kid != nxt.kid]
+    new_next = remaining[-1] if remaining else SigningKey.generate(alg, status="next")
+    if not remaining:
+        await store.add(new_next)
     promoted = SigningKey(alg=nxt.alg, jwk=nxt.jwk, certificates=nxt.certificates, status="active",
                           created_at=nxt.created_at)
     return promoted, new_next

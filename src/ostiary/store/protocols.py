@@ -142,7 +142,7 @@ class TokenStore(Protocol):
         """Remember that a self-contained token with this jti is revoked until it expires."""
 
     async def is_jti_revoked(self, jti: str) -> bool:
-        """True if revoke_jti was called for this jti (and it has not expired)."""
+        """True if revoke_jti was called for this jti (kept until purge_expired removes it)."""
 
     async def purge_expired(self, now: int) -> int:
         """Delete records that expired before `now`; returns how many."""
