@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import time
+import warnings
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,10 @@ from .keys import ASYMMETRIC_ALGS, HMAC_ALGS, SigningKey
 __all__ = ["DEFAULT_LEEWAY", "CompactSigner", "JWTInvalid", "VerifiedJWT", "decode_unverified", "sign", "verify"]
 
 DEFAULT_LEEWAY = 30  # seconds of clock skew tolerated on exp / nbf / iat
+
+# RFC 9864 renames "EdDSA" to "Ed25519", but OIDC discovery and every client still use "EdDSA":
+# joserfc's deprecation warning on each EdDSA signature is noise for an OpenID provider.
+warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=Warning, module="joserfc")
 
 Key = ECKey | RSAKey | OKPKey | OctKey
 KeyResolver = KeySet | Key | Callable[[Any], Key]

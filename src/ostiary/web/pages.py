@@ -22,7 +22,7 @@ from ..server.authorize import (
 )
 from ..server.flow import AuthorizationResponse, NeedInteraction
 from ..server.provider import Provider
-from ..server.requests import parse_form
+from ..server.requests import parse_form, parse_form_noting_repeats
 from ..store.identity import Session, User
 from .render import (
     INTERACTION_COOKIE,
@@ -45,12 +45,9 @@ async def request_params(request: Request) -> tuple[dict[str, str], set[str]]:
     """Parameters of a GET (query) or POST (form) request, and the names given more than once."""
     if request.method == "POST":
         try:
-            form, _ = parse_form(await request.body(), request.headers.get("content-type"))
+            return parse_form_noting_repeats(await request.body(), request.headers.get("content-type"))
         except OAuthError as exc:
-            if "repeated" in (exc.description or ""):
-                return {}, {"client_id"}
             raise PageError("invalid_request", exc.description or "malformed request") from None
-        return form, set()
     params: dict[str, str] = {}
     repeated: set[str] = set()
     for name, value in request.query_params.multi_items():
