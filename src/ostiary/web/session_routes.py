@@ -16,7 +16,7 @@ from ..server.provider import Provider
 from ..server.requests import parse_form
 from .errors import json_response
 from .pages import error_page, request_params
-from .render import SESSION_COOKIE, clear_cookie, page
+from .render import SESSION_COOKIE, clear_cookie, describe_scopes, page
 
 __all__ = ["session_routes"]
 
@@ -126,8 +126,9 @@ async def account(request: Request) -> Response:
     items = []
     for client_id, scopes in sorted((await p.consents.list_for_user(user.id)).items()):
         client = await p.cached_clients.get(client_id)
+        described = describe_scopes(sorted(scopes))  # the words the consent page used
         items.append({"client_id": client_id, "client_name": client.client_name if client else client_id,
-                      "scope": " ".join(sorted(scopes))})
+                      "scope": "; ".join(d["text"] for d in described)})
     return page(request, "account.html", {"username": user.username, "consents": items, "csrf_token": csrf,
                                           "action": "/account", "logout_action": "/logout"})
 
