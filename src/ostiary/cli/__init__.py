@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from ..fhir.cli import fhir_gateway, fhir_group
 from ..jwt_cli import jwt_group
 from .clients import client_group
 from .db import db_group
@@ -29,3 +30,5 @@ main.add_command(keys_group, "keys")
 main.add_command(token)
 main.add_command(user_group, "user")
 main.add_command(jwt_group, "jwt")
+main.add_command(fhir_group, "fhir")
+main.add_command(fhir_gateway)

@@ -307,6 +307,12 @@ async def bootstrap(provider: Provider) -> BootstrapReport:
             )
             demo_secret = issued.client_secret
         demo_password = await _demo_user_and_app(provider)
+    sample = settings.smart.sample_data if settings.smart.sample_data is not None else settings.demo_enabled
+    if settings.smart.enabled and sample:
+        from ..fhir.sample import load_sample
+        from ..fhir.store import FhirStore
+
+        await load_sample(FhirStore(provider.engine))
     await provider.tokens.purge_expired(int(time.time()))
     return BootstrapReport(created_keys=tuple(k.kid for k in created), imported_key=imported,
                            demo_client_id=demo_id, demo_client_secret=demo_secret,
@@ -323,8 +329,10 @@ async def _demo_user_and_app(provider: Provider) -> str | None:
     password = None
     if await provider.users.by_username(DEMO_USER) is None:
         password = new_secret()[:16]
-        await provider.user_service.create(DEMO_USER, password, {"name": "Demo User",
-                                                                 "email": "demo@example.org", "email_verified": True})
+        claims: dict[str, Any] = {"name": "Demo User", "email": "demo@example.org", "email_verified": True}
+        if provider.settings.smart.enabled:  # a practitioner, for the EHR launcher and the patient picker
+            claims["fhirUser"] = provider.settings.fhir_base_url + "/Practitioner/prac-01"
+        await provider.user_service.create(DEMO_USER, password, claims)
     if await provider.clients.get(DEMO_APP_ID) is None:
         await provider.registry.create(
             {"client_name": "Demo app", "grant_types": ["authorization_code", "refresh_token"],

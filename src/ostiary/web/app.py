@@ -16,11 +16,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..config import Settings, load_settings
+from ..fhir.directory import FhirDirectory
+from ..fhir.store import FhirStore
 from ..server.provider import Provider, bootstrap, load_secret_key, open_provider
 from ..server.requests import EndpointRequest, parse_form
 from .cors import CorsMiddleware
 from .demo import demo_routes
 from .errors import HTTP_ERROR_HANDLERS, ErrorMiddleware, json_response, parse_json_body
+from .fhir_mount import FhirMount
 from .pages import page_routes
 from .session_routes import session_routes
 from .smart_routes import smart_routes
@@ -141,6 +144,8 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
         else:
             await load_secret_key(provider)
             await provider.keyring.refresh(force=True)
+        if settings.smart.enabled:
+            provider.directory = FhirDirectory(FhirStore(provider.engine))
         app.state.provider = provider
         purge = asyncio.create_task(_purge_forever(provider))
         try:
@@ -150,7 +155,9 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
             await provider.aclose()
 
     demo = demo_routes() if settings.demo_enabled else []
-    smart = smart_routes(settings.smart.fhir_path) if settings.smart.enabled else []
+    smart: list[Route | Mount] = []
+    if settings.smart.enabled:
+        smart = [*smart_routes(settings.smart.fhir_path), Mount(settings.smart.fhir_path, app=FhirMount())]
     all_routes = [*routes(), *page_routes(), *session_routes(), *demo, *smart,
                   Mount("/static", StaticFiles(packages=[("ostiary.web", "static")]), name="static")]
     app = Starlette(routes=all_routes, lifespan=lifespan, exception_handlers=HTTP_ERROR_HANDLERS)

@@ -1,0 +1,41 @@
+"""The built-in FHIR API at /fhir, checking this server's own tokens (opaque or JWT, with revocation)."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..fhir.access import TokenContext, context_from_claims
+from ..fhir.app import make_fhir_app
+from ..fhir.store import FhirStore
+from ..server.provider import Provider
+
+__all__ = ["FhirMount", "build_fhir_app"]
+
+
+def build_fhir_app(provider: Provider) -> ASGIApp:
+    base = provider.settings.fhir_base_url
+
+    async def authorize(token: str) -> TokenContext | None:
+        found = await provider.inspector.find(token)
+        if found is None or not found.active or found.kind != "access_token":
+            return None
+        aud = found.claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else list(aud or [])
+        if base not in audiences:  # RFC 9068 §4: a resource server accepts only tokens meant for it
+            return None
+        return context_from_claims(found.claims)
+
+    return make_fhir_app(FhirStore(provider.engine), authorize, base,
+                         authorize_url=provider.url("authorization_endpoint"), token_url=provider.url("token_endpoint"))
+
+
+class FhirMount:
+    """Built on first use: the provider exists only once the application has started."""
+
+    def __init__(self) -> None:
+        self._app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._app is None:
+            self._app = build_fhir_app(scope["app"].state.provider)
+        await self._app(scope, receive, send)
