@@ -65,7 +65,10 @@ def drop_pg_database(url: str) -> None:
     asyncio.run(run())
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, needs_postgres])])
+POSTGRES_PARAM = pytest.param("postgres", marks=[pytest.mark.postgres, needs_postgres])
+
+
+@pytest.fixture(scope="module", params=["sqlite", POSTGRES_PARAM])
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'ostiary.db'}"
