@@ -33,6 +33,14 @@ needs_postgres = pytest.mark.skipif(not POSTGRES_UP, reason="PostgreSQL is not r
 needs_redis = pytest.mark.skipif(not REDIS_UP, reason="Redis is not running on 127.0.0.1:6379")
 
 
+def run_sync(coro_fn: Any) -> Any:
+    """Run a coroutine function to completion from sync code, even while pytest-asyncio's loop runs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(coro_fn())).result(timeout=60)
+
+
 def create_pg_database() -> str:
     """A fresh PostgreSQL database for one test module; returns its URL."""
     import asyncpg
@@ -46,7 +54,7 @@ def create_pg_database() -> str:
         finally:
             await conn.close()
 
-    asyncio.run(run())
+    run_sync(run)
     return f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
 
 
@@ -62,7 +70,7 @@ def drop_pg_database(url: str) -> None:
         finally:
             await conn.close()
 
-    asyncio.run(run())
+    run_sync(run)
 
 
 POSTGRES_PARAM = pytest.param("postgres", marks=[pytest.mark.postgres, needs_postgres])

@@ -12,9 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..smart.policy import element_values
 from .errors import FhirError
 
-__all__ = ["DEFAULT_COUNT", "MAX_COUNT", "SEARCH_PARAMS", "Search", "matches", "parse_search", "values"]
+__all__ = ["DEFAULT_COUNT", "MAX_COUNT", "SEARCH_PARAMS", "Search", "matches", "parse_search"]
 
 DEFAULT_COUNT = 20
 MAX_COUNT = 200
@@ -99,24 +100,12 @@ def parse_search(resource_type: str, items: Iterable[tuple[str, str]]) -> Search
     return Search(tuple(params), count, offset)
 
 
-def values(node: object, path: str) -> list[object]:
-    """Every value at a dotted element path, flattening lists."""
-    nodes = [node]
-    for part in path.split("."):
-        found: list[object] = []
-        for item in nodes:
-            value = item.get(part) if isinstance(item, Mapping) else None
-            found.extend(value if isinstance(value, list) else [] if value is None else [value])
-        nodes = found
-    return nodes
-
-
 def matches(resource: Mapping[str, Any], params: Sequence[tuple[str, str]]) -> bool:
     """Whether ``resource`` satisfies every parameter (parsed by ``parse_search`` for its type)."""
     known = SEARCH_PARAMS.get(str(resource.get("resourceType")), {})
     for name, value in params:
         kind, paths = known[name]
-        found = [v for path in paths for v in values(resource, path)]
+        found = [v for path in paths for v in element_values(resource, path)]
         if not any(_MATCHERS[kind](v, alt) for v in found for alt in value.split(",")):
             return False
     return True

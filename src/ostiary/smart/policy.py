@@ -18,6 +18,7 @@ __all__ = [
     "Decision",
     "UserAccess",
     "check",
+    "element_values",
     "in_patient_compartment",
     "matches_query",
     "narrow",
@@ -133,10 +134,10 @@ def in_patient_compartment(resource: Resource, patient: str) -> bool:
     if resource_type == "Patient":
         return resource.get("id") == patient
     paths = PATIENT_COMPARTMENT.get(resource_type) if isinstance(resource_type, str) else None
-    return any(_refers_to_patient(value, patient) for path in paths or () for value in _values(resource, path))
+    return any(_refers_to_patient(value, patient) for path in paths or () for value in element_values(resource, path))
 
 
-def _values(node: object, path: str) -> Iterable[object]:
+def element_values(node: object, path: str) -> list[object]:
     """Every value at a dotted element path, flattening lists on the way."""
     nodes = [node]
     for part in path.split("."):
@@ -164,7 +165,7 @@ def matches_query(resource: Resource, query: Query) -> bool:
         element = _TOKEN_ELEMENTS.get(param)
         if element is None:
             return False
-        values = list(_values(resource, element))
+        values = list(element_values(resource, element))
         if not any(_token_matches(v, alt) for v in values for alt in value.split(",")):
             return False
     return True

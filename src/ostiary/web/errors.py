@@ -46,17 +46,18 @@ def error_response(exc: OAuthError, realm: str = "ostiary") -> Response:
     return json_response(exc.as_dict(), status=exc.status_code, headers=headers)
 
 
-async def parse_json_body(request: Request) -> Any:
+async def parse_json_body(request: Request, error: type[OAuthError] = InvalidClientMetadata) -> Any:
+    """The JSON body; raises `error` (registration: invalid_client_metadata) when it is not JSON."""
     mime = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if mime != "application/json":
-        raise InvalidClientMetadata("the request body must be application/json")
+        raise error("the request body must be application/json")
     body = await request.body()
     if len(body) > MAX_JSON_BYTES:
-        raise InvalidClientMetadata("the request body is too large")
+        raise error("the request body is too large")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise InvalidClientMetadata("the request body is not valid JSON") from None
+        raise error("the request body is not valid JSON") from None
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

@@ -48,7 +48,7 @@ async def create_launch(request: Request) -> Response:
         raise InvalidToken("the access token is invalid, expired or revoked")
     if LAUNCH_SCOPE not in str(found.claims.get("scope", "")).split():
         raise InsufficientScope(f"creating a launch needs the {LAUNCH_SCOPE} scope")
-    context = parse_launch_request(await parse_json_body(request))
+    context = parse_launch_request(await parse_json_body(request, InvalidRequest))
     if p.directory is not None and context.patient and await p.directory.patient(context.patient) is None:
         raise InvalidRequest(f"no Patient/{context.patient}")
     value = await p.launches.create(context)

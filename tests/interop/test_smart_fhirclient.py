@@ -1,0 +1,123 @@
+"""The SMART on FHIR Python client (`fhirclient`, SMART Health IT) against `ostiary serve`.
+
+Standalone launch: fhirclient reads the CapabilityStatement's oauth-uris, builds the authorization URL
+(launch/patient, aud, PKCE S256); Chromium logs in, consents and picks the patient; fhirclient handles
+the callback and reads the patient with its R4 models. Backend Services: a hand-built RS384 client
+assertion (joserfc) for client_credentials with system/*.rs, given to fhirclient as `jwt_token`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from tests.browser._helpers import MISSING, callback_server, decide_consent, launch, log_in, new_page
+from tests.e2e._server import ServerProcess, start_server
+from tests.interop.conftest import REGISTRATION_TOKEN
+
+fhirclient = pytest.importorskip("fhirclient")
+from fhirclient import client as smart_client  # noqa: E402
+from fhirclient.models.observation import Observation  # noqa: E402
+from fhirclient.models.patient import Patient  # noqa: E402
+
+pytestmark = pytest.mark.interop
+
+USERNAME, PASSWORD = "dr-chen", "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = start_server(tmp_path_factory.mktemp("interop-smart"), "--no-demo",
+                       env={"OSTIARY_SMART__SAMPLE_DATA": "true", "OSTIARY_REGISTRATION_TOKEN": REGISTRATION_TOKEN})
+    try:
+        srv.cli("user", "create", USERNAME, "--password-stdin", "--name", "John Chen",
+                "--claim", f"fhirUser={srv.issuer}/fhir/Practitioner/prac-02",
+                "--database-url", srv.database_url, input=PASSWORD + "\n")
+        yield srv
+    finally:
+        srv.stop()
+
+
+def register(server: ServerProcess, **metadata: Any) -> dict[str, Any]:
+    with server.http() as http:
+        r = http.post("/register", json=metadata, headers={"Authorization": f"Bearer {REGISTRATION_TOKEN}"})
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+@pytest.mark.skipif(MISSING is not None, reason=f"needs Chromium: {MISSING}")
+@pytest.mark.parametrize("kind", ["public", "confidential"])
+def test_fhirclient_standalone_launch_picks_patient_and_reads_it(server: ServerProcess, kind: str) -> None:
+    fhir_base = server.issuer + "/fhir"
+    with callback_server() as callback:
+        app = register(server, client_name=f"fhirclient {kind}", grant_types=["authorization_code"],
+                       redirect_uris=[callback.redirect_uri], scope="openid fhirUser launch/patient patient/*.rs",
+                       token_endpoint_auth_method="none" if kind == "public" else "client_secret_basic")
+        settings = {"app_id": app["client_id"], "api_base": fhir_base, "redirect_uri": callback.redirect_uri,
+                    "scope": "openid fhirUser patient/*.rs"}
+        if kind == "confidential":
+            settings["app_secret"] = app["client_secret"]
+        client = smart_client.FHIRClient(settings=settings)
+        url = client.authorize_url  # reads /fhir/metadata: the SMART oauth-uris extension
+        assert url.startswith(server.issuer + "/authorize?")
+        assert "code_challenge_method=S256" in url and "launch%2Fpatient" in url
+        with launch() as browser:
+            page = new_page(browser)
+            page.goto(url)
+            log_in(page, USERNAME, PASSWORD)
+            page.wait_for_selector("button[name=decision][value=approve]")
+            decide_consent(page)
+            page.wait_for_selector("#q")
+            page.check("input[name=patient][value=pat-001]")
+            page.click("button.primary")
+            page.wait_for_url(callback.base_url + "/**")
+            redirect = page.url
+            page.context.close()
+        client.handle_callback(redirect)
+    assert client.patient_id == "pat-001" and client.ready
+    assert client.launch_context["need_patient_banner"] is True
+    patient = Patient.read(client.patient_id, client.server)
+    assert patient.id == "pat-001" and patient.name[0].family
+    assert client.human_name(patient.name[0])
+    observations = list(Observation.where(struct={"patient": "pat-001"}).perform_resources_iter(client.server))
+    assert observations and all(o.subject.reference == "Patient/pat-001" for o in observations)
+
+
+def _assertion(key: RSAKey, client_id: str, audience: str) -> str:
+    now = int(time.time())
+    claims = {"iss": client_id, "sub": client_id, "aud": audience, "jti": uuid.uuid4().hex, "iat": now,
+              "exp": now + 300}
+    return jwt.encode({"alg": "RS384", "kid": key.kid, "typ": "JWT"}, claims, key, algorithms=["RS384"])
+
+
+def test_fhirclient_backend_services_rs384_assertion_reads_data(server: ServerProcess) -> None:
+    fhir_base = server.issuer + "/fhir"
+    key = RSAKey.generate_key(2048, private=True, auto_kid=True)
+    backend = register(server, client_name="Nightly export", grant_types=["client_credentials"],
+                       token_endpoint_auth_method="private_key_jwt", token_endpoint_auth_signing_alg="RS384",
+                       jwks={"keys": [{**key.as_dict(private=False), "alg": "RS384", "use": "sig"}]},
+                       scope="system/*.rs")
+    with server.http() as http:
+        token_endpoint = http.get("/fhir/.well-known/smart-configuration").json()["token_endpoint"]
+    client = smart_client.FHIRClient(settings={
+        "app_id": backend["client_id"], "api_base": fhir_base, "scope": "system/*.rs",
+        "jwt_token": _assertion(key, backend["client_id"], token_endpoint)})
+    client.wants_patient = False  # no launch/patient: a backend service has no user and no patient picker
+    client.prepare()  # reads the CapabilityStatement: the token URL
+    client.authorize()  # client_credentials with the client assertion
+    assert client.ready and client.launch_context["scope"] == "system/*.rs"
+    assert int(client.launch_context.get("expires_in", 0) or 0) <= 300
+    patients = list(Patient.where(struct={"_count": "50"}).perform_resources_iter(client.server))
+    assert len(patients) == 30
+    patient = Patient.read("pat-017", client.server)
+    assert patient.id == "pat-017"
+    # the assertion is single-use (RFC 7523 §3 jti): the same one again is refused
+    with pytest.raises(Exception, match="401"):
+        client.authorize()
