@@ -144,12 +144,18 @@ def jwt_group() -> None:
 @click.option("--days", default=365, show_default=True, help="Certificate validity (with --x509).")
 @click.option("--cert-out", type=click.Path(path_type=Path), default=None, help="Default: <out>.crt")
 @click.option("--passphrase", default=None, help="Encrypt the key (or set OSTIARY_KEY_PASSPHRASE).")
+@click.option("--alg", default=None,
+              help="JWS alg written into the JWK (RSA: RS256/384/512, PS256/384/512). Default: from the key type.")
+@click.option("--jwks", "as_jwks", is_flag=True, help='Print a JWK Set ({"keys": [...]}) ready for --jwks-file.')
 def keygen(
     key_type: str, bits: str, out: Path, make_cert: bool, subject: str | None, days: int,
-    cert_out: Path | None, passphrase: str | None,
+    cert_out: Path | None, passphrase: str | None, alg: str | None, as_jwks: bool,
 ) -> None:
     """Generate a private key; print its public JWK (kid = RFC 7638 thumbprint)."""
-    alg = KEY_TYPES[key_type]
+    default_alg = KEY_TYPES[key_type]
+    if alg is not None and alg != default_alg and not (key_type == "rsa" and alg[:2] in ("RS", "PS")):
+        raise click.UsageError(f"--alg {alg} does not fit a {key_type} key")
+    alg = alg or default_alg
     private: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
     if key_type == "rsa":
         private = rsa.generate_private_key(public_exponent=65537, key_size=int(bits))
@@ -171,7 +177,8 @@ def keygen(
     key = signing_key_from_pem(private_key_pem(private), alg=alg)
     key = SigningKey(alg=alg, jwk=key.jwk, certificates=tuple(certs))
     click.echo(f"private key: {out} ({alg}, kid {key.kid})", err=True)
-    click.echo(json.dumps(key.public_jwk(), indent=2))
+    public = key.public_jwk()
+    click.echo(json.dumps({"keys": [public]} if as_jwks else public, indent=2))
 
 
 def _claim_value(raw: str) -> Any:

@@ -346,3 +346,20 @@ def test_bad_config_file(tmp_path: Path, db: str) -> None:
     config.write_text("isuer = 'https://x.example'\n")
     result = run(db, "client", "list", "--config", str(config))
     assert result.exit_code == 1 and "configuration: unknown setting(s): isuer" in result.output
+
+
+def test_user_create_with_fhir_user_stores_an_absolute_fhir_url(tmp_path):
+    """SMART §fhirUser: a user links to a Practitioner, Patient or RelatedPerson resource by URL."""
+    from click.testing import CliRunner
+
+    from ostiary.cli import main
+
+    db = f"sqlite:///{tmp_path / 'u.db'}"
+    env = {"OSTIARY_ISSUER": "https://ehr.example"}
+    result = CliRunner().invoke(main, ["user", "create", "drsmith", "--password", "long enough pw",
+                                       "--fhir-user", "Practitioner/prac-01", "--json", "--database-url", db], env=env)
+    assert result.exit_code == 0, result.output
+    assert '"fhirUser": "https://ehr.example/fhir/Practitioner/prac-01"' in result.output
+    bad = CliRunner().invoke(main, ["user", "create", "x", "--password", "long enough pw", "--fhir-user",
+                                    "Organization/1", "--database-url", db], env=env)
+    assert bad.exit_code != 0 and "fhir-user" in bad.output

@@ -159,3 +159,21 @@ def test_bad_duration_is_a_usage_error(tmp_path: Path):
     run("keygen", "--out", str(key))
     code, _, err = run("sign", "--key", str(key), "--exp", "soon")
     assert code == 2 and "duration" in err
+
+
+def test_keygen_alg_and_jwks_give_a_key_set_for_rs384_client_assertions(tmp_path):
+    """An RSA key published for RS384 assertions (SMART Backend Services) carries alg RS384 in a JWK Set."""
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from ostiary.jwt_cli import jwt_group
+
+    result = CliRunner().invoke(jwt_group, ["keygen", "--type", "rsa", "--alg", "RS384", "--jwks",
+                                            "--out", str(tmp_path / "k.pem")])
+    assert result.exit_code == 0, result.output
+    doc = _json.loads(result.stdout)
+    assert [k["alg"] for k in doc["keys"]] == ["RS384"]
+    bad = CliRunner().invoke(jwt_group, ["keygen", "--type", "ec-p256", "--alg", "RS384",
+                                         "--out", str(tmp_path / "e.pem")])
+    assert bad.exit_code != 0 and "does not fit" in bad.output

@@ -40,7 +40,8 @@ def load(config_file: str | None, **overrides: Any) -> Settings:
 
 def with_provider(settings: Settings, action: Callable[[Provider], Awaitable[T]]) -> T:
     """Run `action` against the database (migrated first), then close everything."""
-    from ..server.provider import load_secret_key, open_provider
+    from ..server.bootstrap import load_secret_key
+    from ..server.provider import open_provider
     from ..store.sql.engine import upgrade
 
     async def run() -> T:

@@ -83,8 +83,8 @@ def keys_import(key_file: str | None, cert_file: str | None, pkcs12_file: str | 
         raise click.ClickException(str(exc)) from None
 
     async def action(p: Provider) -> bool:
+        from ..server.bootstrap import max_token_lifetime
         from ..server.keyring import activate as make_active
-        from ..server.provider import max_token_lifetime
 
         if activate:
             return await make_active(p.key_store, key, await max_token_lifetime(p))
@@ -106,8 +106,8 @@ def keys_rotate(alg: str | None, config_file: str | None, database_url: str | No
     chosen = alg or settings.tokens.signing_alg
 
     async def action(p: Provider) -> tuple[SigningKey, SigningKey]:
+        from ..server.bootstrap import max_token_lifetime
         from ..server.keyring import rotate
-        from ..server.provider import max_token_lifetime
 
         return await rotate(p.key_store, chosen, await max_token_lifetime(p))
 

@@ -16,7 +16,7 @@ from .common import config_option, database_error, database_option, load
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..server.provider import BootstrapReport
+    from ..server.bootstrap import BootstrapReport
 
 
 def _self_signed(host: str) -> tuple[str, str]:
@@ -61,7 +61,8 @@ def _banner(settings: Settings, report: BootstrapReport) -> None:
 
 
 async def _bootstrap(settings: Settings) -> BootstrapReport:
-    from ..server.provider import bootstrap, open_provider
+    from ..server.bootstrap import bootstrap
+    from ..server.provider import open_provider
 
     provider = await open_provider(settings)
     try:

@@ -13,12 +13,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..config import Settings
-from ..keys import ASYMMETRIC_ALGS, HMAC_ALGS, KeyError_, signing_key_from_pem, signing_key_from_pkcs12
+from ..keys import ASYMMETRIC_ALGS, HMAC_ALGS
 from ..smart.directory import ClinicalDirectory
 from ..smart.launch import LaunchService
 from ..store import Client, ReplayCache
 from ..store.redis import RedisReplayCache
-from ..store.sql.engine import make_engine, upgrade
+from ..store.sql.engine import make_engine
 from ..store.sql.grants import SqlCodeStore, SqlInteractionStore
 from ..store.sql.identity import SqlConsentStore, SqlLoginThrottle, SqlSessionStore, SqlUserStore
 from ..store.sql.stores import SqlClientStore, SqlKeyStore, SqlReplayCache, SqlStateStore, SqlTokenStore
@@ -26,7 +26,7 @@ from .authorize import PROMPTS
 from .claims import OIDC_SCOPES, SCOPE_CLAIMS
 from .client_auth import AUTH_METHODS, AssertionRules, ClientAuthenticator
 from .client_keys import ClientKeyResolver
-from .credentials import Sealer, new_secret
+from .credentials import Sealer
 from .endpoints.introspect import IntrospectionEndpoint
 from .endpoints.register import RegistrationEndpoint
 from .endpoints.revoke import RevocationEndpoint
@@ -39,14 +39,14 @@ from .grants.client_credentials import ClientCredentialsGrant
 from .grants.refresh_token import RefreshTokenGrant
 from .id_tokens import DEFAULT_ID_TOKEN_ALG, IdTokenIssuer
 from .inspection import TokenInspector
-from .keyring import KeyRing, ensure_keys
+from .keyring import KeyRing
 from .logout import LogoutService
 from .registration import ClientRegistry
 from .tokens import TokenIssuer
 from .user_tokens import UserTokenService
 from .users import UserService
 
-__all__ = ["BootstrapReport", "CachedClients", "Provider", "bootstrap", "open_provider"]
+__all__ = ["PATHS", "CachedClients", "Provider", "open_provider", "server_metadata"]
 
 log = logging.getLogger("ostiary")
 
@@ -265,111 +265,3 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         metadata=server_metadata(settings, grants, registration.enabled),
     )
     return provider
-
-
-async def load_secret_key(provider: Provider) -> None:
-    """Install the sealing key: OSTIARY_SECRET_KEY, or one generated once and kept in the database."""
-    if provider.settings.secret_key is None:
-        provider.sealer.install(await provider.state.get_or_create("secret_key", new_secret()))
-
-
-@dataclass(frozen=True, slots=True)
-class BootstrapReport:
-    created_keys: tuple[str, ...] = ()
-    imported_key: str | None = None
-    demo_client_id: str | None = None
-    demo_client_secret: str | None = None  # only when the demo client was created just now
-    demo_user: str | None = None
-    demo_user_password: str | None = None  # only when the demo user was created just now
-    demo_app_id: str | None = None
-
-
-DEMO_CLIENT_ID = "demo"
-
-
-async def bootstrap(provider: Provider) -> BootstrapReport:
-    """First-start work, idempotent: migrations, keys, an imported key file, the demo client."""
-    settings = provider.settings
-    await upgrade(provider.engine)
-    await load_secret_key(provider)
-    algs = list(dict.fromkeys([settings.tokens.signing_alg, *settings.keys.generate]))
-    created = await ensure_keys(provider.key_store, algs)
-    imported = await _import_configured_key(provider)
-    await provider.keyring.refresh(force=True)
-    demo_id = demo_secret = demo_password = None
-    if settings.demo_enabled:
-        demo_id = DEMO_CLIENT_ID
-        if await provider.clients.get(DEMO_CLIENT_ID) is None:
-            _, issued = await provider.registry.create(
-                {"client_name": "Demo client", "grant_types": ["client_credentials"],
-                 "scope": "api:read api:write", "token_endpoint_auth_method": "client_secret_basic"},
-                client_id=DEMO_CLIENT_ID,
-            )
-            demo_secret = issued.client_secret
-        demo_password = await _demo_user_and_app(provider)
-    sample = settings.smart.sample_data if settings.smart.sample_data is not None else settings.demo_enabled
-    if settings.smart.enabled and sample:
-        from ..fhir.sample import load_sample
-        from ..fhir.store import FhirStore
-
-        await load_sample(FhirStore(provider.engine))
-    await provider.tokens.purge_expired(int(time.time()))
-    return BootstrapReport(created_keys=tuple(k.kid for k in created), imported_key=imported,
-                           demo_client_id=demo_id, demo_client_secret=demo_secret,
-                           demo_user=DEMO_USER if settings.demo_enabled else None, demo_user_password=demo_password,
-                           demo_app_id=DEMO_APP_ID if settings.demo_enabled else None)
-
-
-DEMO_USER = "demo"
-DEMO_APP_ID = "demo-app"
-
-
-async def _demo_user_and_app(provider: Provider) -> str | None:
-    """A user to log in as, and a public app (PKCE) whose redirect is the server's own /demo/callback."""
-    password = None
-    if await provider.users.by_username(DEMO_USER) is None:
-        password = new_secret()[:16]
-        claims: dict[str, Any] = {"name": "Demo User", "email": "demo@example.org", "email_verified": True}
-        if provider.settings.smart.enabled:  # a practitioner, for the EHR launcher and the patient picker
-            claims["fhirUser"] = provider.settings.fhir_base_url + "/Practitioner/prac-01"
-        await provider.user_service.create(DEMO_USER, password, claims)
-    if await provider.clients.get(DEMO_APP_ID) is None:
-        await provider.registry.create(
-            {"client_name": "Demo app", "grant_types": ["authorization_code", "refresh_token"],
-             "token_endpoint_auth_method": "none",
-             "redirect_uris": [provider.settings.issuer + "/demo/callback"]},
-            client_id=DEMO_APP_ID,
-        )
-    return password
-
-
-async def _import_configured_key(provider: Provider) -> str | None:
-    ks = provider.settings.keys
-    if not (ks.key_file or ks.pkcs12_file):
-        return None
-    from pathlib import Path
-
-    passphrase = ks.passphrase.encode() if ks.passphrase else None
-    try:
-        if ks.pkcs12_file:
-            key = signing_key_from_pkcs12(Path(ks.pkcs12_file).read_bytes(), passphrase=passphrase)
-        else:
-            assert ks.key_file is not None
-            cert = Path(ks.cert_file).read_bytes() if ks.cert_file else None
-            key = signing_key_from_pem(Path(ks.key_file).read_bytes(), cert, passphrase=passphrase)
-    except OSError as exc:
-        raise KeyError_(f"cannot read key file: {exc.strerror}") from None
-    from .keyring import activate
-
-    await activate(provider.key_store, key, max_token_lifetime=await max_token_lifetime(provider))
-    if key.alg != provider.settings.tokens.signing_alg:
-        log.warning("imported key %s is %s but tokens are signed with %s (set OSTIARY_TOKENS__SIGNING_ALG)",
-                    key.kid, key.alg, provider.settings.tokens.signing_alg)
-    return key.kid
-
-
-async def max_token_lifetime(provider: Provider) -> int:
-    """The longest any token signed now may live: how long a retired key must stay published."""
-    lifetimes = [provider.settings.tokens.access_token_lifetime]
-    lifetimes += [c.access_token_lifetime for c in await provider.clients.list() if c.access_token_lifetime]
-    return max(lifetimes)

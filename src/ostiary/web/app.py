@@ -18,7 +18,8 @@ from starlette.staticfiles import StaticFiles
 from ..config import Settings, load_settings
 from ..fhir.directory import FhirDirectory
 from ..fhir.store import FhirStore
-from ..server.provider import Provider, bootstrap, load_secret_key, open_provider
+from ..server.bootstrap import bootstrap, load_secret_key
+from ..server.provider import Provider, open_provider
 from ..server.requests import EndpointRequest, parse_form
 from .cors import CorsMiddleware
 from .demo import demo_routes

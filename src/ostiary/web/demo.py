@@ -15,7 +15,8 @@ from starlette.routing import Route
 
 from ..errors import OAuthError
 from ..jwt import decode_unverified
-from ..server.provider import DEMO_APP_ID, Provider
+from ..server.bootstrap import DEMO_APP_ID
+from ..server.provider import Provider
 from ..server.requests import EndpointRequest
 from .render import clear_cookie, page, set_cookie
 
