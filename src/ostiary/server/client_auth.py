@@ -20,6 +20,7 @@ from .. import jwt
 from ..errors import InvalidClient, InvalidRequest
 from ..keys import ASYMMETRIC_ALGS, HMAC_ALGS
 from ..store import Client, ReplayCache
+from .audit import audit
 from .client_keys import ClientKeyResolver
 from .credentials import digest, matches
 from .requests import EndpointRequest
@@ -182,6 +183,14 @@ class ClientAuthenticator:
     async def authenticate(self, request: EndpointRequest, *, allow_public: bool,
                            token_endpoint: bool = True) -> Client:
         """The authenticated client; raises InvalidClient (401) or InvalidRequest."""
+        try:
+            return await self._authenticate(request, allow_public, token_endpoint)
+        except InvalidClient as exc:
+            presented = request.form.get("client_id")
+            audit("client_auth_failed", endpoint=request.endpoint_url, client_id=presented, reason=exc.description)
+            raise
+
+    async def _authenticate(self, request: EndpointRequest, allow_public: bool, token_endpoint: bool) -> Client:
         presented = presented_method(request)
         if presented is None:
             raise InvalidClient("client authentication is required")

@@ -16,6 +16,7 @@ from joserfc.jwk import KeySet
 
 from ..keys import KeyStatus, SigningKey, jwks_document, key_set
 from ..store import KeyStore
+from .audit import audit
 
 __all__ = ["KeyRing", "ensure_keys", "rotate"]
 
@@ -114,6 +115,7 @@ async def rotate(store: KeyStore, alg: str, max_token_lifetime: int) -> tuple[Si
             await store.set_status(key.kid, "retired", publish_until=until)
     await store.set_status(nxt.kid, "active")
     remaining = [k for k in waiting if k.kid != nxt.kid]
+    audit("signing_key_rotated", alg=alg, active=nxt.kid)
     new_next = remaining[-1] if remaining else SigningKey.generate(alg, status="next")
     if not remaining:
         await store.add(new_next)

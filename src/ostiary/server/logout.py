@@ -12,6 +12,7 @@ import httpx
 from .. import jwt
 from ..store import Client
 from ..store.identity import Session, SessionStore
+from .audit import audit
 from .authorize import PageError
 from .client_auth import ClientLookup
 from .credentials import digest
@@ -74,6 +75,7 @@ class LogoutService:
         """End the session and notify every client that got tokens in it (in the background)."""
         session = await self._sessions.delete(digest(cookie))
         if session is not None:
+            audit("logout", sub=session.user_id, sid=session.sid, clients=list(session.clients))
             task = asyncio.create_task(self._notify(session))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

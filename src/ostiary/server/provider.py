@@ -22,6 +22,7 @@ from ..store.sql.engine import make_engine
 from ..store.sql.grants import SqlCodeStore, SqlInteractionStore
 from ..store.sql.identity import SqlConsentStore, SqlLoginThrottle, SqlSessionStore, SqlUserStore
 from ..store.sql.stores import SqlClientStore, SqlKeyStore, SqlReplayCache, SqlStateStore, SqlTokenStore
+from .audit import audit
 from .authorize import PROMPTS
 from .claims import OIDC_SCOPES, SCOPE_CLAIMS
 from .client_auth import AUTH_METHODS, AssertionRules, ClientAuthenticator
@@ -132,6 +133,7 @@ class Provider:
         grants = await self.tokens.grant_ids_for(client_id, user_id)
         for grant_id in grants:
             await self.tokens.revoke_grant(grant_id)
+        audit("consent_revoked", sub=user_id, client_id=client_id, grants_revoked=len(grants))
         return len(grants)
 
     async def aclose(self) -> None:

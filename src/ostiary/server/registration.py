@@ -11,6 +11,7 @@ from urllib.parse import SplitResult, urlsplit
 from ..errors import InvalidClientMetadata, InvalidRedirectUri, NotFound
 from ..keys import ASYMMETRIC_ALGS, HMAC_ALGS, KeyError_
 from ..store import Client, ClientExists, ClientStore
+from .audit import audit
 from .client_auth import AUTH_METHODS
 from .client_keys import key_set_from_jwks
 from .credentials import digest, new_secret, new_token
@@ -222,6 +223,7 @@ class ClientRegistry:
             sealed_registration_token=self._seal(rat) if rat else None,
         )
         await self._store.create(client)
+        audit("client_registered", client_id=client.client_id, method=method, grant_types=list(client.grant_types))
         return client, IssuedCredentials(client_secret=secret, registration_access_token=rat)
 
     async def update(self, client_id: str, metadata: Mapping[str, Any], *,
@@ -258,10 +260,14 @@ class ClientRegistry:
         changed = replace(current, **self._secret_fields(current.token_endpoint_auth_method, secret),
                           updated_at=int(time.time()))
         await self._store.update(changed)
+        audit("client_secret_rotated", client_id=client_id)
         return changed, secret
 
     async def delete(self, client_id: str) -> bool:
-        return await self._store.delete(client_id)
+        deleted = await self._store.delete(client_id)
+        if deleted:
+            audit("client_deleted", client_id=client_id)
+        return deleted
 
 
 def describe(client: Client) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from ..errors import InvalidRequest, NotFound
 from ..store.identity import LoginThrottle, User, UserStore
+from .audit import audit
 
 __all__ = ["LoginResult", "UserService", "validate_username"]
 
@@ -97,6 +98,7 @@ class UserService:
         keys = [f"user:{username.lower()[:255]}", f"ip:{address}"]
         wait = await self._throttle.locked_for(keys, now)
         if wait > 0:
+            audit("login_throttled", username=username[:255], address=address, retry_after=wait)
             return LoginResult(None, retry_after=wait)
         user = await self._store.by_username(username) if len(username) <= 255 else None
         ok = False
@@ -107,8 +109,10 @@ class UserService:
             ok = False
         if not ok or user is None or user.disabled or not user.password_hash:
             await self._throttle.failed(keys, now)
+            audit("login_failed", username=username[:255], address=address)
             return LoginResult(None)
         await self._throttle.succeeded(keys)
+        audit("login_succeeded", sub=user.id, address=address)
         if self._hasher.check_needs_rehash(user.password_hash):
             await self._store.update(replace(user, password_hash=self._hasher.hash(password)))
         return LoginResult(user)

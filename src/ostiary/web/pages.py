@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..errors import AccessDenied, OAuthError
+from ..server.audit import audit
 from ..server.authorize import (
     AuthorizationRequest,
     PageError,
@@ -224,9 +225,11 @@ async def consent_submit(request: Request) -> Response:
     if current is None:
         return RedirectResponse(f"/interaction/{interaction_id}", status_code=303)
     if state["_form"].get("decision") != "approve":
+        audit("consent_denied", sub=current[1].id, client_id=req.client_id, scope=" ".join(req.scope))
         err = RedirectError(AccessDenied("the user denied the request"), req.target)
         return await _finish(request, error_redirect(request, err), interaction_id)
     await p.consents.grant(current[1].id, req.client_id, frozenset(req.scope))
+    audit("consent_granted", sub=current[1].id, client_id=req.client_id, scope=" ".join(req.scope))
     state["consent_done"] = True
     await _save_state(request, interaction_id, req, state)
     return RedirectResponse(f"/interaction/{interaction_id}", status_code=303)

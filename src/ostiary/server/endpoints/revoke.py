@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...errors import InvalidRequest, UnauthorizedClient
 from ...store import TokenStore
+from ..audit import audit
 from ..client_auth import ClientAuthenticator
 from ..inspection import TokenInspector
 from ..requests import EndpointRequest
@@ -29,6 +30,7 @@ class RevocationEndpoint:
             return
         if found.client_id != client.client_id:
             raise UnauthorizedClient("the token was not issued to this client (RFC 7009 §2.1)")
+        audit("token_revoked", client_id=client.client_id, kind=found.kind, jti=found.jti or None)
         if found.kind == "refresh_token" and found.grant_id:
             # RFC 7009 §2.1: revoking a refresh token also ends the access tokens of its grant.
             await self._tokens.revoke_grant(found.grant_id)

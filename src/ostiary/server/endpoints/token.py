@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ...errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
+from ..audit import audit
 from ..client_auth import ClientAuthenticator
 from ..grants import GrantTable
 from ..requests import EndpointRequest
@@ -29,4 +31,7 @@ class TokenEndpoint:
             raise UnauthorizedClient(f"public clients cannot use {grant_type}")
         if grant_type not in client.grant_types:
             raise UnauthorizedClient(f"the client is not allowed to use {grant_type}")
-        return await grant.handle(request, client)
+        body = await grant.handle(request, client)
+        audit("token_issued", level=logging.DEBUG, grant_type=grant_type, client_id=client.client_id,
+              scope=body.get("scope"))
+        return body

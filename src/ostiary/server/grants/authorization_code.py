@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from ...errors import InvalidGrant, InvalidRequest
 from ...store import Client, TokenStore
 from ...store.grants import CodeStore
+from ..audit import audit
 from ..credentials import digest
 from ..requests import EndpointRequest
 from ..user_tokens import GrantFacts, UserTokenService
@@ -44,7 +45,9 @@ class AuthorizationCodeGrant:
             used = await self._codes.find(code_digest)
             if used is not None and used.consumed_at is not None:
                 # RFC 6749 §4.1.2: a code used twice revokes every token issued from it.
-                await self._tokens.revoke_grant(used.grant_id)
+                revoked = await self._tokens.revoke_grant(used.grant_id)
+                audit("authorization_code_replayed", client_id=client.client_id, grant_id=used.grant_id,
+                      tokens_revoked=revoked)
                 raise InvalidGrant("the authorization code has already been used; its tokens are revoked")
             raise InvalidGrant("the authorization code is invalid or has expired")
         if record.client_id != client.client_id:

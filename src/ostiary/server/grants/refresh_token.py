@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 from ...errors import InvalidGrant, InvalidRequest, InvalidScope
 from ...store import Client, TokenStore
 from ...store.identity import SessionStore
+from ..audit import audit
 from ..credentials import digest
 from ..requests import EndpointRequest
 from ..scopes import parse_scope
@@ -46,7 +47,8 @@ class RefreshTokenGrant:
         rotate = self._rotation == "always" or client.is_public
         if rotate and await self._tokens.consume(token_digest, now) is None:
             # Used before: either stolen or replayed. Revoke the whole family (RFC 9700 §4.14.2).
-            await self._tokens.revoke_grant(record.grant_id or facts.grant_id)
+            revoked = await self._tokens.revoke_grant(record.grant_id or facts.grant_id)
+            audit("refresh_token_reused", client_id=client.client_id, grant_id=facts.grant_id, tokens_revoked=revoked)
             raise InvalidGrant("the refresh token was already used; the grant has been revoked")
         requested = parse_scope(request.get("scope"))
         if set(requested) - set(facts.scope):
