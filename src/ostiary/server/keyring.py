@@ -7,6 +7,7 @@ retired key stays in the JWKS until every token it signed has expired (`publish_
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections.abc import Sequence
@@ -32,13 +33,27 @@ class KeyRing:
         self._published: list[SigningKey] = []
         self._jwks = b'{"keys":[]}'
         self._verify_set = KeySet([])
+        self._reloading: asyncio.Task[None] | None = None
 
     async def refresh(self, *, force: bool = False) -> None:
+        """Reload when older than `ttl`; within one more `ttl`, in the background (stale-while-revalidate)."""
         now = time.monotonic()
-        if not force and now - self._loaded_at < self._ttl:
+        age = now - self._loaded_at
+        if not force and age < self._ttl:
             return
-        self._loaded_at = now
-        self._install(await self._store.list())
+        if not force and age < 2 * self._ttl:
+            if self._reloading is None:
+                self._reloading = asyncio.create_task(self._reload())
+            return
+        await self._reload()
+
+    async def _reload(self) -> None:
+        try:
+            keys = await self._store.list()
+            self._loaded_at = time.monotonic()
+            self._install(keys)
+        finally:
+            self._reloading = None
 
     def _install(self, keys: Sequence[SigningKey]) -> None:
         now = dt.datetime.now(dt.UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -64,7 +65,12 @@ PATHS = {
 
 
 class CachedClients:
-    """Client lookups cached per node for `ttl` seconds (DESIGN: hot path has no DB read)."""
+    """Client lookups cached per node for `ttl` seconds (DESIGN: hot path has no DB read).
+
+    A record at most one `ttl` past its time is served while one background task re-reads it
+    (stale-while-revalidate): under load, an expiring entry no longer sends every in-flight
+    request to the database at once. Older records, and misses, are read before answering.
+    """
 
     MAX_ENTRIES = 10_000
 
@@ -72,17 +78,32 @@ class CachedClients:
         self._store = store
         self._ttl = ttl
         self._cache: dict[str, tuple[float, Client | None]] = {}
+        self._loading: dict[str, asyncio.Task[Client | None]] = {}
 
     async def get(self, client_id: str) -> Client | None:
         now = time.monotonic()
         hit = self._cache.get(client_id)
         if hit is not None and hit[0] > now:
             return hit[1]
-        client = await self._store.get(client_id) if len(client_id) <= 255 else None
-        if len(self._cache) >= self.MAX_ENTRIES:
-            self._cache.clear()  # bounded: unknown ids cannot grow it without limit
-        self._cache[client_id] = (now + self._ttl, client)
-        return client
+        if len(client_id) > 255:
+            return None
+        task = self._loading.get(client_id)
+        if task is None:
+            task = asyncio.create_task(self._load(client_id))
+            self._loading[client_id] = task
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]  # stale but recent: answer now, the task refreshes it
+        return await asyncio.shield(task)
+
+    async def _load(self, client_id: str) -> Client | None:
+        try:
+            client = await self._store.get(client_id)
+            if len(self._cache) >= self.MAX_ENTRIES:
+                self._cache.clear()  # bounded: unknown ids cannot grow it without limit
+            self._cache[client_id] = (time.monotonic() + self._ttl, client)
+            return client
+        finally:
+            self._loading.pop(client_id, None)
 
     def invalidate(self, client_id: str | None = None) -> None:
         if client_id is None:
