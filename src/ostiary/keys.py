@@ -34,12 +34,14 @@ __all__ = [
     "generate_private_key",
     "import_jwk",
     "jwks_document",
+    "key_set",
     "load_certificates",
     "load_pkcs12",
     "load_private_key",
     "private_key_pem",
     "self_signed_certificate",
     "signing_key_from_pem",
+    "signing_key_from_pkcs12",
 ]
 
 AsymmetricKey = ECKey | RSAKey | OKPKey
