@@ -36,13 +36,10 @@ class KeyRing:
         self._reloading: asyncio.Task[None] | None = None
 
     async def refresh(self, *, force: bool = False) -> None:
-        """Reload when older than `ttl`; within one more `ttl`, in the background (stale-while-revalidate)."""
-        now = time.monotonic()
-        age = now - self._loaded_at
+        """Reload when older than `ttl`; in its last fifth, in the background (refresh-ahead)."""
+        age = time.monotonic() - self._loaded_at
         if not force and age < self._ttl:
-            return
-        if not force and age < 2 * self._ttl:
-            if self._reloading is None:
+            if age > 0.8 * self._ttl and self._reloading is None:
                 self._reloading = asyncio.create_task(self._reload())
             return
         await self._reload()

@@ -67,9 +67,10 @@ PATHS = {
 class CachedClients:
     """Client lookups cached per node for `ttl` seconds (DESIGN: hot path has no DB read).
 
-    A record at most one `ttl` past its time is served while one background task re-reads it
-    (stale-while-revalidate): under load, an expiring entry no longer sends every in-flight
-    request to the database at once. Older records, and misses, are read before answering.
+    Nothing is served past its `ttl` (a change made elsewhere is visible within `ttl`). In the last
+    fifth of an entry's life, one background task re-reads it (refresh-ahead), so under load an
+    entry never expires and in-flight requests never queue on the database together. Misses and
+    expired entries are read once (single-flight) while every caller waits for that one read.
     """
 
     MAX_ENTRIES = 10_000
@@ -84,6 +85,8 @@ class CachedClients:
         now = time.monotonic()
         hit = self._cache.get(client_id)
         if hit is not None and hit[0] > now:
+            if hit[0] - now < self._ttl / 5 and client_id not in self._loading:
+                self._loading[client_id] = asyncio.create_task(self._load(client_id))
             return hit[1]
         if len(client_id) > 255:
             return None
@@ -91,8 +94,6 @@ class CachedClients:
         if task is None:
             task = asyncio.create_task(self._load(client_id))
             self._loading[client_id] = task
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]  # stale but recent: answer now, the task refreshes it
         return await asyncio.shield(task)
 
     async def _load(self, client_id: str) -> Client | None:
