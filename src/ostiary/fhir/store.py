@@ -16,6 +16,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..smart.directory import display_name
 from ..smart.policy import PATIENT_COMPARTMENT
 from .schema import fhir_resources as table
 
@@ -131,21 +132,9 @@ async def get_resource(store: FhirStore, resource_type: str, resource_id: str) -
     return await store.read(resource_type, resource_id)
 
 
-def _display_name(resource: Mapping[str, Any]) -> str:
-    names = resource.get("name")
-    if not isinstance(names, list) or not names or not isinstance(names[0], Mapping):
-        return ""
-    name = names[0]
-    if isinstance(name.get("text"), str):
-        return str(name["text"])
-    given = [g for g in name.get("given") or [] if isinstance(g, str)]
-    family = name.get("family")
-    return " ".join([*given, *([family] if isinstance(family, str) else [])])
-
-
 async def search_patients(store: FhirStore, text: str | None, limit: int) -> list[Json]:
     """Patients whose name contains ``text`` (case-insensitive; all if empty), at most ``limit``, by name."""
     needle = (text or "").strip().casefold()
-    found = [p for p in await store.scan("Patient") if needle in _display_name(p).casefold()]
-    found.sort(key=lambda p: (_display_name(p).casefold(), str(p.get("id"))))
+    found = [p for p in await store.scan("Patient") if needle in display_name(p).casefold()]
+    found.sort(key=lambda p: (display_name(p).casefold(), str(p.get("id"))))
     return found[: max(limit, 0)]

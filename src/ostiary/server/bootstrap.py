@@ -11,7 +11,7 @@ from typing import Any
 from ..keys import KeyError_, signing_key_from_pem, signing_key_from_pkcs12
 from ..store.sql.engine import upgrade
 from .credentials import new_secret
-from .keyring import ensure_keys
+from .keyring import activate, ensure_keys
 from .provider import Provider
 
 __all__ = ["DEMO_APP_ID", "DEMO_CLIENT_ID", "DEMO_USER", "BootstrapReport", "bootstrap", "load_secret_key",
@@ -110,8 +110,6 @@ async def _import_configured_key(provider: Provider) -> str | None:
             key = signing_key_from_pem(Path(ks.key_file).read_bytes(), cert, passphrase=passphrase)
     except OSError as exc:
         raise KeyError_(f"cannot read key file: {exc.strerror}") from None
-    from .keyring import activate
-
     await activate(provider.key_store, key, max_token_lifetime=await max_token_lifetime(provider))
     if key.alg != provider.settings.tokens.signing_alg:
         log.warning("imported key %s is %s but tokens are signed with %s (set OSTIARY_TOKENS__SIGNING_ALG)",

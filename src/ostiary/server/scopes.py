@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from ..errors import InvalidScope
+from ..smart.policy import narrow
+from ..smart.scopes import ScopeSet, is_clinical
 
-__all__ = ["format_scope", "grant_scopes", "parse_scope", "resolve_scope"]
+__all__ = ["grant_scopes", "parse_scope"]
 
 # scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
@@ -28,23 +29,6 @@ def parse_scope(value: str | None) -> tuple[str, ...]:
     return tuple(tokens)
 
 
-def format_scope(tokens: Iterable[str]) -> str:
-    return " ".join(tokens)
-
-
-def resolve_scope(requested: tuple[str, ...], allowed: frozenset[str], default: tuple[str, ...]) -> tuple[str, ...]:
-    """The scope to grant: the request if every token is allowed, the default if none was asked.
-
-    Raises InvalidScope naming the first scope the client may not have (RFC 6749 §5.2).
-    """
-    if not requested:
-        return default
-    for token in requested:
-        if token not in allowed:
-            raise InvalidScope(f"scope {token!r} is not allowed for this client")
-    return requested
-
-
 def grant_scopes(requested: tuple[str, ...], allowed: frozenset[str]) -> tuple[str, ...]:
     """What to grant: plain scopes exactly as allowed; SMART resource scopes narrowed to what the
     client registered (SMART App Launch 2.2 §Scopes: a server may grant less than was asked for).
@@ -52,9 +36,6 @@ def grant_scopes(requested: tuple[str, ...], allowed: frozenset[str]) -> tuple[s
     Raises InvalidScope for a malformed SMART scope, a plain scope the client may not have, or
     FHIR resource scopes of which nothing at all can be granted.
     """
-    from ..smart.policy import narrow
-    from ..smart.scopes import ScopeSet, is_clinical
-
     clinical = tuple(s for s in requested if is_clinical(s))
     for token in requested:
         if not is_clinical(token) and token not in allowed:

@@ -19,7 +19,7 @@ class ClinicalDirectory(Protocol):
 
 
 def display_name(resource: Resource) -> str:
-    """A person's name for people to read: HumanName.text, else given + family."""
+    """A person's name for people to read: HumanName.text, else given + family; "" without one."""
     for name in resource.get("name") or []:
         if not isinstance(name, dict):
             continue
@@ -29,4 +29,4 @@ def display_name(resource: Resource) -> str:
         text = " ".join(str(p) for p in parts if p)
         if text:
             return text
-    return str(resource.get("id", "?"))
+    return ""

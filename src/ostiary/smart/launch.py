@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -97,9 +98,7 @@ class LaunchService:
         self.fhir_base_url = fhir_base_url
 
     async def create(self, context: LaunchContext) -> str:
-        from ..server.credentials import new_token
-
-        value = new_token(24)
+        value = secrets.token_urlsafe(24)
         await self._store.save(_PREFIX + value, context.to_dict(), int(time.time()) + self._lifetime)
         return value
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -153,7 +154,7 @@ async def _interaction(request: Request) -> tuple[str, AuthorizationRequest, dic
     p = provider_of(request)
     interaction_id = request.path_params["interaction_id"]
     cookie = request.cookies.get(INTERACTION_COOKIE, "")
-    data = await p.flow.interactions.get(interaction_id, _now()) if len(interaction_id) <= 64 else None
+    data = await p.flow.interactions.get(interaction_id, int(time.time())) if len(interaction_id) <= 64 else None
     if data is None or not hmac.compare_digest(cookie.encode(), interaction_id.encode()):
         return error_page(request, PageError(
             "invalid_request", "This sign-in request has expired or was started in another browser. "
@@ -166,12 +167,6 @@ async def _interaction(request: Request) -> tuple[str, AuthorizationRequest, dic
             return error_page(request, PageError("invalid_request", "The form has expired. Please try again."), 403)
         state["_form"] = form
     return interaction_id, req, state
-
-
-def _now() -> int:
-    import time
-
-    return int(time.time())
 
 
 async def interaction_page(request: Request) -> Response:

@@ -10,6 +10,8 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from ..smart.scopes import describe_scope
+
 __all__ = ["INTERACTION_COOKIE", "SESSION_COOKIE", "clear_cookie", "describe_scopes", "page", "set_cookie"]
 
 SESSION_COOKIE = "ostiary_session"
@@ -33,8 +35,6 @@ SCOPE_TEXT: dict[str, tuple[str, str]] = {
 
 def describe_scopes(scopes: Iterable[str]) -> list[dict[str, str]]:
     """Scopes in words people understand; unknown scopes are shown as they are."""
-    from ..smart.scopes import describe_scope
-
     out = []
     for scope in scopes:
         text, detail = SCOPE_TEXT.get(scope) or describe_scope(scope) or (f"Use “{scope}”", "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -57,8 +58,6 @@ def _logout_csrf(request: Request, cookie: str) -> str:
 
 def _after_logout(request: Request, req: LogoutRequest) -> Response:
     if req.post_logout_redirect_uri:
-        from urllib.parse import urlencode, urlsplit
-
         uri = req.post_logout_redirect_uri
         if req.state:
             uri += ("&" if urlsplit(uri).query else "?") + urlencode({"state": req.state})

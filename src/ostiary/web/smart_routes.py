@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -12,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..errors import InsufficientScope, InvalidRequest, InvalidToken, NotFound
-from ..server.authorize import AuthorizationRequest
+from ..server.authorize import AuthorizationRequest, PageError
 from ..server.provider import Provider
 from ..server.requests import parse_form
 from ..smart.configuration import smart_configuration
@@ -60,7 +61,8 @@ def patient_summaries(patients: Sequence[Mapping[str, Any]]) -> list[dict[str, s
     out = []
     for pt in patients:
         detail = " · ".join(str(x) for x in (pt.get("birthDate"), pt.get("gender")) if x)
-        out.append({"id": str(pt.get("id")), "name": display_name(pt), "detail": detail})
+        out.append({"id": str(pt.get("id")), "name": display_name(pt) or str(pt.get("id")),
+                    "detail": detail})
     return out
 
 
@@ -78,9 +80,7 @@ async def render_patient_picker(request: Request, req: AuthorizationRequest, int
     }, status=status)
 
 
-def _page_error(text: str) -> Any:
-    from ..server.authorize import PageError
-
+def _page_error(text: str) -> PageError:
     return PageError("invalid_request", text)
 
 
@@ -93,8 +93,6 @@ async def patient_submit(request: Request) -> Response:
     patient_id = state["_form"].get("patient", "")
     if p.directory is None or not patient_id or await p.directory.patient(patient_id) is None:
         return error_page(request, _page_error("Choose a patient from the list."), 400)
-    from dataclasses import replace
-
     req = replace(req, context={**req.context, "patient": patient_id})
     await _save_state(request, interaction_id, req, state)
     return RedirectResponse(f"/interaction/{interaction_id}", status_code=303)
@@ -124,7 +122,8 @@ async def launcher(request: Request) -> Response:
             period = (enc.get("period") or {}).get("start", "")
             kind = ((enc.get("class") or {}).get("display") or (enc.get("class") or {}).get("code") or "")
             encounters.append({"id": enc.get("id"), "name": f"{period[:10]} {kind}".strip() or enc.get("id")})
-    practitioners = [{"id": pr.get("id"), "name": display_name(pr)} for pr in await p.directory.practitioners(50)]
+    practitioners = [{"id": pr.get("id"), "name": display_name(pr) or pr.get("id")}
+                     for pr in await p.directory.practitioners(50)]
     apps = [{"client_id": c.client_id, "name": c.client_name or c.client_id}
             for c in await p.clients.list() if c.extra.get("initiate_login_uri")]
     return page(request, "launcher.html", {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -134,8 +135,6 @@ class SqlConsentStore:
         return frozenset(row.scope.split()) if row else frozenset()
 
     async def grant(self, user_id: str, client_id: str, scopes: frozenset[str]) -> None:
-        import time
-
         async with self._engine.begin() as conn:
             row = (await conn.execute(select(consents.c.scope).where(
                 consents.c.user_id == user_id, consents.c.client_id == client_id))).first()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -87,8 +88,6 @@ class SqlClientStore:
 
 def _key_from_row(row: Any, parsed: dict[str, SigningKey]) -> SigningKey:
     """A SigningKey for a row; the private key is parsed once per process (RSA parsing costs ~0.1 s)."""
-    import datetime as dt
-
     key = parsed.get(row.kid)
     if key is None:
         key = signing_key_from_pem(
