@@ -25,6 +25,7 @@ __all__ = [
     "ConfigError",
     "KeySettings",
     "OidcSettings",
+    "OutboundSettings",
     "RegistrationSettings",
     "Settings",
     "SmartSettings",
@@ -100,6 +101,15 @@ class OidcSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundSettings:
+    # Requests to client-supplied URLs (jwks_uri, logout URIs, ...) go only to public addresses over https.
+    # Development only: also allow loopback (http or https to 127.0.0.0/8, ::1, localhost). Never in production.
+    allow_loopback: bool = False
+    # A URL that failed is not tried again for this long (seconds): a short negative cache.
+    negative_cache_ttl: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class SmartSettings:
     # SMART App Launch 2.2: the FHIR API is served at issuer + fhir_path (its `aud`).
     enabled: bool = True
@@ -141,6 +151,7 @@ class Settings:
     client_auth: ClientAuthSettings = field(default_factory=ClientAuthSettings)
     registration: RegistrationSettings = field(default_factory=RegistrationSettings)
     oidc: OidcSettings = field(default_factory=OidcSettings)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
     smart: SmartSettings = field(default_factory=SmartSettings)
     branding: BrandingSettings = field(default_factory=BrandingSettings)
 

@@ -7,9 +7,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import httpx
-
 from .. import jwt
+from ..outbound import FetchError, SafeFetcher
 from ..store import Client
 from ..store.identity import Session, SessionStore
 from .audit import audit
@@ -34,12 +33,13 @@ class LogoutRequest:
 
 class LogoutService:
     def __init__(self, issuer: str, clients: ClientLookup, sessions: SessionStore, keyring: KeyRing,
-                 id_tokens: IdTokenIssuer, timeout: float) -> None:
+                 id_tokens: IdTokenIssuer, fetcher: SafeFetcher, timeout: float) -> None:
         self._issuer = issuer
         self._clients = clients
         self._sessions = sessions
         self._keyring = keyring
         self._id_tokens = id_tokens
+        self._fetcher = fetcher
         self._timeout = timeout
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -82,19 +82,16 @@ class LogoutService:
         return session
 
     async def _notify(self, session: Session) -> None:
-        async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as http:
-            for client_id in session.clients:
-                client = await self._clients.get(client_id)
-                uri = client.extra.get("backchannel_logout_uri") if client else None
-                if client is None or not uri:
-                    continue
-                token = await self._id_tokens.logout_token(client, sub=session.user_id, sid=session.sid)
-                try:
-                    r = await http.post(str(uri), data={"logout_token": token})
-                    if r.status_code >= 400:
-                        log.warning("back-channel logout to %s answered %s", client_id, r.status_code)
-                except httpx.HTTPError as exc:
-                    log.warning("back-channel logout to %s failed: %s", client_id, type(exc).__name__)
+        for client_id in session.clients:
+            client = await self._clients.get(client_id)
+            uri = client.extra.get("backchannel_logout_uri") if client else None
+            if client is None or not uri:
+                continue
+            token = await self._id_tokens.logout_token(client, sub=session.user_id, sid=session.sid)
+            try:  # Back-Channel Logout 1.0 §2.5: the RP's URL goes through the safe fetcher (SSRF)
+                await self._fetcher.post_form(str(uri), {"logout_token": token}, deadline=self._timeout)
+            except FetchError as exc:
+                log.warning("back-channel logout to %s failed: %s", client_id, exc.reason)
 
     async def drain(self) -> None:
         if self._tasks:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..config import Settings
 from ..keys import ASYMMETRIC_ALGS, HMAC_ALGS
+from ..outbound import SafeFetcher
 from ..smart.directory import ClinicalDirectory
 from ..smart.launch import LaunchService
 from ..store import Client, ReplayCache
@@ -128,6 +129,7 @@ class Provider:
     registry: ClientRegistry
     authenticator: ClientAuthenticator
     key_resolver: ClientKeyResolver
+    fetcher: SafeFetcher  # the one way to request a client-supplied URL (docs/security.md: outbound requests)
     issuer: TokenIssuer
     grants: dict[str, Grant]
     token_endpoint: TokenEndpoint
@@ -160,7 +162,7 @@ class Provider:
 
     async def aclose(self) -> None:
         await self.logout.drain()
-        await self.key_resolver.aclose()
+        await self.fetcher.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
@@ -251,8 +253,10 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     grants[RefreshTokenGrant.grant_type] = RefreshTokenGrant(tokens, user_tokens, settings.oidc.refresh_token_rotation,
                                                              sessions)
     registry = ClientRegistry(clients, sealer.seal, grants)
-    resolver = ClientKeyResolver(timeout=settings.client_auth.jwks_fetch_timeout,
-                                 ttl=settings.client_auth.jwks_cache_ttl, transport=http_transport)
+    fetcher = SafeFetcher(allow_loopback=settings.outbound.allow_loopback,
+                          negative_ttl=settings.outbound.negative_cache_ttl, transport=http_transport)
+    resolver = ClientKeyResolver(fetcher, timeout=settings.client_auth.jwks_fetch_timeout,
+                                 ttl=settings.client_auth.jwks_cache_ttl)
     iss = settings.issuer
     rules = AssertionRules(
         audiences=frozenset({iss, iss + "/", iss + PATHS["token_endpoint"]}),
@@ -269,7 +273,8 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         consents=consents, codes=codes, interactions=interactions, keyring=keyring,
         settings=settings.oidc, smart=launches,
     )
-    logout = LogoutService(iss, cached, sessions, keyring, id_tokens, settings.oidc.backchannel_logout_timeout)
+    logout = LogoutService(iss, cached, sessions, keyring, id_tokens, fetcher,
+                           settings.oidc.backchannel_logout_timeout)
     registration = RegistrationEndpoint(
         registry, clients,
         initial_tokens=[t for t in (settings.registration_token, settings.registration.initial_access_token) if t],
@@ -279,7 +284,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     provider = Provider(
         settings=settings, engine=engine, clients=clients, cached_clients=cached, key_store=key_store,
         keyring=keyring, tokens=tokens, replay=replay, state=state, sealer=sealer, registry=registry,
-        authenticator=authenticator, key_resolver=resolver, issuer=issuer, grants=grants,
+        authenticator=authenticator, key_resolver=resolver, fetcher=fetcher, issuer=issuer, grants=grants,
         token_endpoint=TokenEndpoint(authenticator, grants),
         introspection=IntrospectionEndpoint(authenticator, inspector),
         revocation=RevocationEndpoint(authenticator, inspector, tokens),
