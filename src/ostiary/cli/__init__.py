@@ -9,6 +9,7 @@ from ..fhir.cli import fhir_gateway, fhir_group
 from ..jwt_cli import jwt_group
 from .clients import client_group
 from .db import db_group
+from .gateway import gateway_group
 from .keys import keys_group
 from .serve import serve
 from .token import token
@@ -32,3 +33,4 @@ main.add_command(user_group, "user")
 main.add_command(jwt_group, "jwt")
 main.add_command(fhir_group, "fhir")
 main.add_command(fhir_gateway)
+main.add_command(gateway_group, "gateway")

@@ -1,0 +1,171 @@
+"""The gateway as an ASGI app: its own endpoints under ``/_ostiary/``, everything else checked, then proxied.
+
+Routes are reloaded on ``SIGHUP`` (issue item 6): a new configuration is read and validated, then
+swapped in at once; requests in flight finish with the routes they started with, connections stay
+open. A configuration that fails validation is logged and the running one kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+import time
+from dataclasses import dataclass
+
+import httpx
+import orjson
+
+from .asgi import Receive, Scope, Send, send_bytes, send_json
+from .config import GatewayConfig, GatewayConfigError, load_config
+from .cors import actual_fields, preflight_fields
+from .decision import Decision, EdgeCheck
+from .forward_auth import FORWARD_AUTH_PATHS, answer_forward_auth
+from .metrics import Metrics
+from .proxy import Forwarder, Outcome
+from .ratelimit import RateLimiter, make_limiter
+from .verifiers import Verifiers
+
+__all__ = ["Gateway"]
+
+log = logging.getLogger("ostiary.gateway")
+access_log = logging.getLogger("ostiary.gateway.access")
+METRICS_PATH = b"/_ostiary/metrics"
+HEALTH_PATH = b"/_ostiary/health"
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    config: GatewayConfig
+    edge: EdgeCheck
+    verifiers: Verifiers
+    limiter: RateLimiter
+
+
+class Gateway:
+    """``Gateway(config)`` is an ASGI app; ``config_path`` lets ``SIGHUP`` reread the file."""
+
+    def __init__(self, config: GatewayConfig, *, config_path: str | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.config_path = config_path
+        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30.0)
+        self.http = httpx.AsyncClient(transport=transport, limits=limits, follow_redirects=False)
+        self.forwarder = Forwarder(self.http)
+        self.metrics = Metrics()
+        self.state = self._build(config, None)
+
+    def _build(self, config: GatewayConfig, old: _State | None) -> _State:
+        same_backend = old is not None and (old.config.rate_limit_backend, old.config.rate_limit_prefix) == (
+            config.rate_limit_backend, config.rate_limit_prefix)
+        limiter = old.limiter if old is not None and same_backend else make_limiter(
+            config.rate_limit_backend, config.rate_limit_prefix)
+        verifiers = Verifiers(config)
+        return _State(config, EdgeCheck(config.routes, verifiers, limiter), verifiers, limiter)
+
+    async def reload(self) -> bool:
+        """Reread the configuration file; True if the new routes are in force."""
+        if self.config_path is None:
+            return False
+        try:
+            config = load_config(self.config_path)
+        except GatewayConfigError as exc:
+            log.error("reload refused, keeping the running routes: %s", exc)
+            return False
+        old, self.state = self.state, self._build(config, self.state)
+        if old.limiter is not self.state.limiter:
+            await old.limiter.aclose()
+        await old.verifiers.aclose()
+        log.info("routes reloaded from %s (%d routes)", self.config_path, len(config.routes))
+        return True
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                    asyncio.get_running_loop().add_signal_handler(
+                        signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        await self.state.limiter.aclose()
+        await self.state.verifiers.aclose()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})  # no route passes WebSockets (yet): refuse
+        else:
+            await self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        state = self.state
+        request_id = secrets.token_hex(8)
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        method: str = scope["method"]
+        address = scope["client"][0] if scope.get("client") else "unknown"
+        if raw_path.startswith(b"/_ostiary/"):
+            await self._own(state, scope, send, raw_path, request_id)
+            return
+        decision, outcome = await self._handle(state, scope, receive, send, method, raw_path, address, request_id)
+        route = decision.route.name if decision.route else "(none)"
+        elapsed = time.perf_counter() - started
+        self.metrics.observe(route, outcome.status, elapsed)
+        if outcome.upstream_error:
+            self.metrics.upstream_error(route, outcome.upstream_error)
+        if access_log.isEnabledFor(logging.INFO):
+            principal = decision.principal
+            access_log.info(orjson.dumps({
+                "request_id": request_id, "method": method, "path": raw_path.decode("latin-1"), "route": route,
+                "client_id": principal.client_id if principal else None, "status": outcome.status,
+                "duration_ms": round(elapsed * 1000, 2), "address": address,
+            }).decode())
+
+    async def _handle(self, state: _State, scope: Scope, receive: Receive, send: Send, method: str,
+                      raw_path: bytes, address: str, request_id: str) -> tuple[Decision, Outcome]:
+        fields: list[tuple[bytes, bytes]] = scope["headers"]
+        if method == "OPTIONS":
+            decision = await state.edge.decide("OPTIONS", raw_path, [], address, count=False)
+            if decision.route is not None and decision.status in (200, 405):
+                methods = decision.route.allowed_methods()
+                preflight = preflight_fields(decision.route.cors, fields, methods)
+                if preflight is not None:
+                    await send_bytes(send, 204, b"", [(k.encode(), v.encode()) for k, v in preflight.items()])
+                    return decision, Outcome(204)
+                decision.status, decision.error = 405, "method_not_allowed"
+                decision.description = "OPTIONS is answered only as a CORS preflight"
+                decision.headers["allow"] = ", ".join(methods)
+        else:
+            authorization = [v.decode("latin-1") for k, v in fields if k.lower() == b"authorization"]
+            decision = await state.edge.decide(method, raw_path, authorization, address)
+        cors = actual_fields(decision.route.cors if decision.route else None, fields)
+        if not decision.allowed:
+            await send_json(send, decision.status, {
+                "error": decision.error, "error_description": decision.description, "request_id": request_id,
+            }, {**decision.headers, **cors, "x-request-id": request_id}, head=method == "HEAD")
+            return decision, Outcome(decision.status)
+        extra = [(k.encode("latin-1"), v.encode("latin-1"))
+                 for k, v in {**decision.headers, **cors, "x-request-id": request_id}.items()]
+        return decision, await self.forwarder.forward(scope, receive, send, decision, extra, request_id, address)
+
+    async def _own(self, state: _State, scope: Scope, send: Send, raw_path: bytes, request_id: str) -> None:
+        if raw_path == METRICS_PATH and state.config.metrics and scope["method"] in ("GET", "HEAD"):
+            await send_bytes(send, 200, self.metrics.render().encode(), [], b"text/plain; version=0.0.4")
+        elif raw_path == HEALTH_PATH:
+            await send_json(send, 200, {"status": "ok", "routes": len(state.config.routes)})
+        elif raw_path in FORWARD_AUTH_PATHS and state.config.forward_auth:
+            decision = await answer_forward_auth(state.edge, state.config.trusted_proxies, scope, send, request_id)
+            route = decision.route.name if decision.route else "(none)"
+            self.metrics.observe(f"forward-auth:{route}", decision.status, 0.0)
+        else:
+            await send_json(send, 404, {"error": "not_found", "error_description": "no such gateway endpoint",
+                                        "request_id": request_id})

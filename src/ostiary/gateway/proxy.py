@@ -1,0 +1,127 @@
+"""Forwarding an allowed request (issue item 6): bodies streamed both ways over pooled connections.
+
+The request body is streamed to the upstream while being counted against the route's limit; the answer
+is streamed back as it arrives. An upstream that cannot be reached gets 502, one that is too slow 504,
+both as JSON with the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from .asgi import Receive, Scope, Send, send_json
+from .config import Route
+from .decision import Decision
+from .headers import request_fields, response_fields
+from .paths import upstream_path
+
+__all__ = ["BodyTooLarge", "Forwarder", "Outcome"]
+
+log = logging.getLogger("ostiary.gateway")
+
+
+class BodyTooLarge(Exception):
+    """The request body is larger than the route allows."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    status: int
+    upstream_error: str = ""
+
+
+def _named(fields: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in fields}
+
+
+def _has_body(fields: list[tuple[bytes, bytes]]) -> tuple[bool, int | None]:
+    length: int | None = None
+    chunked = False
+    for name, value in fields:
+        lower = name.lower()
+        if lower == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                length = -1
+        elif lower == b"transfer-encoding":
+            chunked = True
+    return chunked or bool(length), length
+
+
+class Forwarder:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def _body(self, receive: Receive, limit: int) -> AsyncIterator[bytes]:
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise httpx.ReadError("the caller went away")
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > limit:
+                raise BodyTooLarge()
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+    async def forward(self, scope: Scope, receive: Receive, send: Send, decision: Decision,
+                      extra: list[tuple[bytes, bytes]], request_id: str, address: str) -> Outcome:
+        route, path = decision.route, decision.path
+        assert route is not None and path is not None
+        target = urlsplit(route.upstream)
+        raw = upstream_path(route, path, target.path)
+        if scope.get("query_string"):
+            raw += b"?" + scope["query_string"]
+        url = httpx.URL(scheme=target.scheme, host=target.hostname or "", port=target.port, raw_path=raw)
+        fields = request_fields(scope["headers"], route, decision.principal, address=address,
+                                scheme=scope.get("scheme", "http"), request_id=request_id)
+        has_body, length = _has_body(scope["headers"])
+        if length is not None and (length < 0 or length > route.max_body_bytes):
+            status = 413 if length > 0 else 400
+            await send_json(send, status, {"error": "invalid_request", "error_description":
+                                           "request body too large" if status == 413 else "bad Content-Length",
+                                           "request_id": request_id}, _named(extra))
+            return Outcome(status)
+        content = self._body(receive, route.max_body_bytes) if has_body else None
+        request = self.http.build_request(scope["method"], url, headers=fields, content=content,
+                                          timeout=httpx.Timeout(route.timeout))
+        try:
+            upstream = await self.http.send(request, stream=True)
+        except BodyTooLarge:
+            await send_json(send, 413, {"error": "invalid_request", "error_description": "request body too large",
+                                        "request_id": request_id}, _named(extra))
+            return Outcome(413)
+        except httpx.TimeoutException:
+            return await self._failed(send, route, request_id, extra, 504, "timeout")
+        except httpx.HTTPError as exc:
+            log.warning("upstream %s failed: %s (request %s)", route.upstream, type(exc).__name__, request_id)
+            return await self._failed(send, route, request_id, extra, 502, "unreachable")
+        try:
+            headers = response_fields(upstream.headers.raw) + extra
+            await send({"type": "http.response.start", "status": upstream.status_code, "headers": headers})
+            async for chunk in upstream.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        except httpx.HTTPError as exc:  # the answer had started: all we can do is cut it short
+            log.warning("upstream %s broke off: %s (request %s)", route.upstream, type(exc).__name__, request_id)
+            return Outcome(upstream.status_code, "broken")
+        finally:
+            await upstream.aclose()
+        return Outcome(upstream.status_code)
+
+    @staticmethod
+    async def _failed(send: Send, route: Route, request_id: str, extra: list[tuple[bytes, bytes]], status: int,
+                      kind: str) -> Outcome:
+        description = "the upstream did not answer in time" if status == 504 else "the upstream cannot be reached"
+        await send_json(send, status, {"error": "bad_gateway" if status == 502 else "gateway_timeout",
+                                       "error_description": description, "request_id": request_id}, _named(extra))
+        return Outcome(status, kind)

@@ -1,0 +1,82 @@
+"""Shared fixtures of the gateway's end-to-end tests: a real `ostiary serve`, clients, tokens, the upstream."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e._gateway import Process, start_upstream
+from tests.e2e._server import ServerProcess, start_server
+
+NOTES = "https://notes.example.com"
+OTHER = "https://other.example.com"
+
+
+@dataclass(frozen=True)
+class Issuer:
+    server: ServerProcess
+    writer: tuple[str, str]  # client_id, secret: notes:read notes:write, audiences NOTES and OTHER
+    reader: tuple[str, str]  # notes:read, audience NOTES
+
+    def token(self, who: tuple[str, str], scope: str, resource: str = NOTES, **form: str) -> str:
+        with self.server.http() as client:
+            r = client.post("/token", data={"grant_type": "client_credentials", "scope": scope, "resource": resource,
+                                            **form}, auth=who)
+        assert r.status_code == 200, r.text
+        token: str = r.json()["access_token"]
+        return token
+
+
+def _client(server: ServerProcess, name: str, scope: str, *audiences: str) -> tuple[str, str]:
+    args = ["client", "create", name, "--scope", scope, "--json"]
+    for audience in audiences:
+        args += ["--audience", audience]
+    import json
+
+    data = json.loads(server.cli(*args).stdout)
+    return data["client_id"], data["client_secret"]
+
+
+@pytest.fixture(scope="module")
+def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issuer]:
+    workdir = tmp_path_factory.mktemp("gateway-issuer")
+    server = start_server(workdir, "--workers", "1", "--no-demo")
+    try:
+        writer = _client(server, "notes-writer", "notes:read notes:write", NOTES, OTHER)
+        reader = _client(server, "notes-reader", "notes:read", NOTES)
+        yield Issuer(server, writer, reader)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+    process = start_upstream(tmp_path_factory.mktemp("gateway-upstream"))
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def raw_request(port: int, target: bytes, method: bytes = b"GET", headers: bytes = b"") -> tuple[int, bytes]:
+    """Send a request line exactly as written (no client-side normalization); the status and the raw answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(method + b" " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers
+                     + b"\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1]), data
+
+
+def gateway_http(gateway: Process) -> httpx.Client:
+    return httpx.Client(base_url=gateway.base_url, timeout=10)
+
+
+def workdir_of(factory: pytest.TempPathFactory, name: str) -> Path:
+    return factory.mktemp(name)
