@@ -27,9 +27,10 @@ from ..store import Client
 from .claims import OIDC_SCOPES, parse_claims_request
 from .client_auth import ClientLookup
 from .keyring import KeyRing
+from .redirect_uris import match_redirect_uri, registered_default
 from .scopes import grant_scopes, parse_scope
 
-__all__ = ["AuthorizationRequest", "PageError", "RedirectError", "redirect_uri_matches", "validate_request"]
+__all__ = ["AuthorizationRequest", "PageError", "RedirectError", "validate_request"]
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 RESPONSE_MODES = frozenset({"query", "form_post"})
@@ -104,20 +105,6 @@ class AuthorizationRequest:
         return cls(**values)
 
 
-def redirect_uri_matches(given: str, registered: Iterable[str]) -> bool:
-    """Exact match (RFC 9700 §4.1.3), except the port of a loopback IP redirect (RFC 8252 §7.3)."""
-    if given in registered:
-        return True
-    parts = urlsplit(given)
-    if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "::1"):
-        return False
-    for uri in registered:
-        reg = urlsplit(uri)
-        if (reg.scheme, reg.hostname, reg.path, reg.query) == ("http", parts.hostname, parts.path, parts.query):
-            return True
-    return False
-
-
 # Scopes any authorization-code client may ask for: OIDC identity and SMART launch context.
 USER_SCOPES = (OIDC_SCOPES - {"offline_access"}) | {"fhirUser", "launch", "launch/patient", "launch/encounter"}
 
@@ -144,13 +131,15 @@ async def validate_request(
     given = params.get("redirect_uri")
     if given is None:
         # OIDC Core §3.1.2.1 requires it; plain OAuth may omit it with exactly one registered.
-        if len(client.redirect_uris) != 1 or "openid" in (params.get("scope") or "").split():
+        found = None if "openid" in (params.get("scope") or "").split() else (
+            registered_default(client.redirect_uris, client_id=client.client_id))
+        if found is None:
             raise PageError("invalid_request", "the request has no redirect_uri")
-        redirect_uri = client.redirect_uris[0]
-    elif not redirect_uri_matches(given, client.redirect_uris):
-        raise PageError("invalid_request", "the redirect_uri is not registered for this application")
     else:
-        redirect_uri = given
+        found = match_redirect_uri(given, client.redirect_uris, client_id=client.client_id)
+        if found is None:
+            raise PageError("invalid_request", "the redirect_uri is not registered for this application")
+    redirect_uri = found
     mode = params.get("response_mode") or "query"
     target = RedirectTarget(redirect_uri, mode if mode in RESPONSE_MODES else "query", params.get("state"))
     await keyring.refresh()

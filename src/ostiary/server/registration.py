@@ -15,11 +15,12 @@ from .audit import audit
 from .client_auth import AUTH_METHODS
 from .client_keys import key_set_from_jwks
 from .credentials import digest, new_secret, new_token
+from .redirect_uris import LOOPBACK_HOSTS, RedirectUriRefused, check_redirect_uri
 from .scopes import parse_scope
 
 __all__ = ["ClientRegistry", "IssuedCredentials", "validate_metadata", "validate_redirect_uri"]
 
-LOOPBACK = {"localhost", "127.0.0.1", "::1"}
+LOOPBACK = {h.strip("[]") for h in LOOPBACK_HOSTS}  # urlsplit hostnames, for jwks_uri
 _STRING_EXTRAS = ("client_uri", "logo_uri", "tos_uri", "policy_uri", "software_id", "software_version",
                   "id_token_signed_response_alg", "userinfo_signed_response_alg", "backchannel_logout_uri",
                   "application_type", "subject_type", "initiate_login_uri", "software_statement")
@@ -41,19 +42,11 @@ def _split(uri: str, error: type[InvalidClientMetadata] | type[InvalidRedirectUr
 
 def validate_redirect_uri(uri: str, *, error: type[InvalidClientMetadata] | type[InvalidRedirectUri]
                           = InvalidRedirectUri) -> str:
-    """Absolute, no fragment (RFC 6749 §3.1.2); https, loopback http, or a private-use scheme (RFC 8252 §7)."""
-    parts = _split(uri, error)
-    scheme = parts.scheme.lower()
-    if not scheme or parts.fragment or "#" in uri:
-        raise error(f"redirect URI {uri!r} must be absolute and have no fragment")
-    if scheme in {"javascript", "data", "file", "vbscript"}:
-        raise error(f"redirect URI scheme {scheme!r} is not allowed")
-    if scheme in {"http", "https"}:
-        if not parts.hostname:
-            raise error(f"redirect URI {uri!r} has no host")
-        if scheme == "http" and parts.hostname not in LOOPBACK:
-            raise error("http redirect URIs are allowed only on loopback (RFC 8252 §7.3); use https")
-    return uri
+    """`uri` if it may be registered (see redirect_uris); raises `error` with the reason."""
+    try:
+        return check_redirect_uri(uri)
+    except RedirectUriRefused as exc:
+        raise error(str(exc)) from None
 
 
 def _str_list(data: Mapping[str, Any], name: str) -> tuple[str, ...]:
@@ -145,10 +138,10 @@ def validate_metadata(
         raise InvalidClientMetadata(f"id_token_signed_response_alg {id_alg!r} is not supported")
     for name in ("backchannel_logout_uri", "client_uri", "logo_uri", "policy_uri", "tos_uri", "initiate_login_uri"):
         value = data.get(name)
-        if value is not None and (not isinstance(value, str) or urlsplit(value).scheme not in ("https", "http")):
+        if value is not None and (not isinstance(value, str) or _split(value).scheme not in ("https", "http")):
             raise InvalidClientMetadata(f"{name} must be an http(s) URL")
     for origin in data.get("allowed_cors_origins") or []:
-        o = urlsplit(origin) if isinstance(origin, str) else None
+        o = _split(origin) if isinstance(origin, str) else None
         if o is None or o.scheme not in ("https", "http") or not o.netloc or o.path not in ("", "/"):
             raise InvalidClientMetadata(f"allowed_cors_origins entry {origin!r} must be an origin like https://app.example")
     name = data.get("client_name", "")

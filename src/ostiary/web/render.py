@@ -10,6 +10,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from ..server.redirect_uris import form_action_source
 from ..smart.scopes import describe_scope
 
 __all__ = ["INTERACTION_COOKIE", "SESSION_COOKIE", "clear_cookie", "describe_scopes", "page", "set_cookie"]
@@ -53,8 +54,8 @@ def page(request: Request, template: str, context: Mapping[str, Any], *, status:
         "default-src 'none'", f"style-src 'self' 'nonce-{nonce}'", "img-src 'self' https: data:",
         "frame-ancestors 'none'", "base-uri 'none'",
     ]
-    if form_target is not None:  # the form_post response page submits itself to the client
-        csp.append(f"script-src 'nonce-{nonce}'")
+    if form_target is not None:  # the form_post response page submits itself to the client, and only there
+        csp += [f"script-src 'nonce-{nonce}'", f"form-action {form_action_source(form_target)}"]
     headers = {
         "Content-Security-Policy": "; ".join(csp),
         "X-Frame-Options": "DENY",
