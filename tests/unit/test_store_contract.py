@@ -8,6 +8,7 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ostiary.keys import SigningKey, generate_private_key, private_key_pem, self_signed_certificate
 from ostiary.keys import signing_key_from_pem as key_from_pem
 from ostiary.store import Client, ClientExists, ReplayCache, TokenRecord
+from ostiary.store.grants import AuthorizationCode
 from ostiary.store.sql.engine import current_revision, head_revision, make_engine, upgrade
+from ostiary.store.sql.grants import SqlCodeStore, SqlInteractionStore
 from ostiary.store.sql.schema import metadata
 from ostiary.store.sql.stores import (
     SqlClientStore,
@@ -371,3 +374,76 @@ async def test_state_get_or_create_concurrently(engine: AsyncEngine) -> None:
     name = uid("race-")
     values = await asyncio.gather(*(store.get_or_create(name, f"v{i}") for i in range(20)))
     assert len(set(values)) == 1 and values[0].startswith("v")
+
+
+# -- single use and grant revocation (docs/security.md, concurrency contract) ----------------------
+
+
+async def test_token_consume_is_atomic_under_concurrency(engine: AsyncEngine) -> None:
+    store = SqlTokenStore(engine)
+    record = token_record(uid("c-"), kind="refresh_token")
+    await store.save(record)
+    now = int(time.time())
+    results = await asyncio.gather(*(store.consume(record.digest, now) for _ in range(30)))
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1 and winners[0].consumed_at == now and winners[0].digest == record.digest
+    assert await store.consume(record.digest, now) is None
+
+
+async def test_token_of_a_revoked_grant_is_never_consumed(engine: AsyncEngine) -> None:
+    store = SqlTokenStore(engine)
+    grant_id = uid("g-")
+    assert await store.is_grant_revoked(grant_id) is False
+    await store.revoke_grant(grant_id)  # before any token of it exists
+    assert await store.is_grant_revoked(grant_id) is True
+    late = replace(token_record(uid("c-"), kind="refresh_token"), grant_id=grant_id)
+    await store.save(late)  # a token the race winner saves after the revocation
+    assert await store.consume(late.digest, int(time.time())) is None
+
+
+async def test_revoke_grant_is_idempotent_under_concurrency(engine: AsyncEngine) -> None:
+    store = SqlTokenStore(engine)
+    grant_id = uid("g-")
+    records = [replace(token_record(uid("c-"), kind=kind), grant_id=grant_id)
+               for kind in ("access_token", "access_token", "refresh_token")]
+    for record in records:
+        await store.save(record)
+    counts = await asyncio.gather(*(store.revoke_grant(grant_id) for _ in range(20)))
+    assert sum(counts) == 3  # each token revoked once, no error for the others
+    for record in records:
+        found = await store.find(record.digest)
+        assert found is not None and found.revoked
+    assert await store.is_jti_revoked(records[0].jti) and await store.is_jti_revoked(records[1].jti)
+    assert await store.revoke_grant(grant_id) == 0
+
+
+async def test_revoke_jti_concurrently_is_idempotent(engine: AsyncEngine) -> None:
+    store = SqlTokenStore(engine)
+    jti = uid("jti-")
+    await asyncio.gather(*(store.revoke_jti(jti, int(time.time()) + 60) for _ in range(20)))
+    assert await store.is_jti_revoked(jti)
+
+
+async def test_code_consume_is_atomic_under_concurrency(engine: AsyncEngine) -> None:
+    codes = SqlCodeStore(engine)
+    code = AuthorizationCode(digest=uid("code-"), client_id="c", grant_id=uid("g-"), data={"n": 1},
+                             expires_at=int(time.time()) + 60)
+    await codes.save(code)
+    now = int(time.time())
+    results = await asyncio.gather(*(codes.consume(code.digest, now) for _ in range(30)))
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1 and winners[0].data == {"n": 1} and winners[0].consumed_at == now
+    found = await codes.find(code.digest)
+    assert found is not None and found.consumed_at == now
+
+
+async def test_interaction_take_is_atomic_under_concurrency(engine: AsyncEngine) -> None:
+    interactions = SqlInteractionStore(engine)
+    key, now = uid("launch:"), int(time.time())
+    await interactions.save(key, {"patient": "p1"}, now + 60)
+    results = await asyncio.gather(*(interactions.take(key, now) for _ in range(30)))
+    assert [r for r in results if r is not None] == [{"patient": "p1"}]
+    assert await interactions.get(key, now) is None
+    expired = uid("launch:")
+    await interactions.save(expired, {"patient": "p2"}, now - 1)
+    assert await interactions.take(expired, now) is None

@@ -99,6 +99,14 @@ class TokenIssuer:
             ))
         return IssuedToken(value=value, expires_in=lifetime, claims=claims)
 
+    async def settle_grant(self, grant_id: str) -> bool:
+        """Call after saving a grant's tokens: if the grant was revoked meanwhile, revoke them too
+        (the mark is committed before the revoker's sweep, so one of the two always sees the other)."""
+        if not await self._store.is_grant_revoked(grant_id):
+            return False
+        await self._store.revoke_grant(grant_id)
+        return True
+
     async def issue_refresh_token(self, client: Client, *, claims: Mapping[str, Any], grant_id: str,
                                   expires_at: int) -> str:
         """An opaque refresh token (stored by digest) belonging to `grant_id`."""

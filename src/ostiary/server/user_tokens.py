@@ -11,6 +11,7 @@ from ..config import OidcSettings
 from ..errors import InvalidGrant
 from ..store import Client
 from ..store.identity import UserStore
+from .audit import audit
 from .claims import user_claims
 from .grants.client_credentials import resolve_audience
 from .id_tokens import IdTokenIssuer
@@ -66,6 +67,11 @@ class UserTokenService:
             "offline_access" in scope or "online_access" in scope or "openid" not in scope
         )
 
+    def check_resources(self, client: Client, resources: Sequence[str]) -> None:
+        """Raises InvalidTarget for a resource the client may not ask for (checked before consuming)."""
+        if resources:
+            resolve_audience(resources, client, self._default_audience)
+
     async def respond(self, client: Client, facts: GrantFacts, *, granted: Sequence[str] | None = None,
                       nonce: str | None = None, resources: Sequence[str] = (),
                       new_refresh_token: bool = True) -> dict[str, Any]:
@@ -97,6 +103,10 @@ class UserTokenService:
                 client, claims=facts.to_dict(), grant_id=facts.grant_id,
                 expires_at=min(now + self._settings.refresh_token_idle, facts.expires_at),
             )
+        if await self._issuer.settle_grant(facts.grant_id):
+            # The family was revoked while these tokens were issued (a replay raced this request):
+            # they are revoked now as well, so nothing minted here outlives the detected reuse.
+            audit("grant_revoked_during_issue", client_id=client.client_id, grant_id=facts.grant_id)
         body.update(facts.context)
         return body
 

@@ -148,10 +148,15 @@ class TokenStore(Protocol):
         """Delete records that expired before `now`; returns how many."""
 
     async def consume(self, digest: str, now: int) -> TokenRecord | None:
-        """Atomically mark a live, unrevoked, unconsumed token consumed; None if it was not (rotation)."""
+        """Atomically mark a live, unrevoked, unconsumed token of an unrevoked grant consumed, in one
+        conditional statement; None if it was not (rotation: exactly one of racing callers wins)."""
 
     async def revoke_grant(self, grant_id: str) -> int:
-        """Revoke every token of a grant, stored or self-contained; returns how many."""
+        """Mark the grant revoked, then revoke every token of it, stored or self-contained; returns
+        how many were newly revoked. Idempotent, also when called many times at once."""
+
+    async def is_grant_revoked(self, grant_id: str) -> bool:
+        """True once revoke_grant was called for the grant; checked after a token of it is saved."""
 
 
 class ReplayCache(Protocol):

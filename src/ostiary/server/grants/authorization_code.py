@@ -7,11 +7,11 @@ import hashlib
 import hmac
 import re
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from ...errors import InvalidGrant, InvalidRequest
 from ...store import Client, TokenStore
-from ...store.grants import CodeStore
+from ...store.grants import AuthorizationCode, CodeStore
 from ..audit import audit
 from ..credentials import digest
 from ..requests import EndpointRequest
@@ -40,16 +40,14 @@ class AuthorizationCodeGrant:
         if not code:
             raise InvalidRequest("code is missing")
         code_digest = digest(code)
-        record = await self._codes.consume(code_digest, int(time.time()))
-        if record is None:
-            used = await self._codes.find(code_digest)
-            if used is not None and used.consumed_at is not None:
-                # RFC 6749 §4.1.2: a code used twice revokes every token issued from it.
-                revoked = await self._tokens.revoke_grant(used.grant_id)
-                audit("authorization_code_replayed", client_id=client.client_id, grant_id=used.grant_id,
-                      tokens_revoked=revoked)
-                raise InvalidGrant("the authorization code has already been used; its tokens are revoked")
+        now = int(time.time())
+        record = await self._codes.find(code_digest)
+        if record is not None and record.consumed_at is not None:
+            await self._replayed(record, client)
+        if record is None or record.expires_at <= now:
             raise InvalidGrant("the authorization code is invalid or has expired")
+        # Everything is checked before the code is consumed: a request that fails a check (no
+        # verifier, another client, another redirect_uri) cannot burn the code of the real client.
         if record.client_id != client.client_id:
             raise InvalidGrant("the authorization code was issued to another client")
         data = record.data
@@ -57,10 +55,24 @@ class AuthorizationCodeGrant:
         if (data["redirect_uri_given"] or redirect_uri is not None) and redirect_uri != data["redirect_uri"]:
             raise InvalidGrant("redirect_uri does not match the authorization request (RFC 6749 §4.1.3)")
         self._check_pkce(data.get("code_challenge"), request.get("code_verifier"))
+        resources = request.repeated.get("resource", ())
+        self._service.check_resources(client, resources)
+        if await self._codes.consume(code_digest, now) is None:
+            # Lost a race to another redemption (or expired this instant): a replay all the same.
+            again = await self._codes.find(code_digest)
+            if again is not None and again.consumed_at is not None:
+                await self._replayed(again, client)
+            raise InvalidGrant("the authorization code is invalid or has expired")
         facts = GrantFacts.from_dict(data["facts"])
-        return await self._service.respond(
-            client, facts, nonce=data.get("nonce"), resources=request.repeated.get("resource", ()),
-        )
+        return await self._service.respond(client, facts, nonce=data.get("nonce"), resources=resources)
+
+    async def _replayed(self, used: AuthorizationCode, client: Client) -> NoReturn:
+        # RFC 6749 §4.1.2: a code used twice revokes every token issued from it, also those the
+        # first redemption is issuing right now (the grant mark; see UserTokenService.respond).
+        revoked = await self._tokens.revoke_grant(used.grant_id)
+        audit("authorization_code_replayed", client_id=client.client_id, grant_id=used.grant_id,
+              tokens_revoked=revoked)
+        raise InvalidGrant("the authorization code has already been used; its tokens are revoked")
 
     @staticmethod
     def _check_pkce(challenge: str | None, verifier: str | None) -> None:

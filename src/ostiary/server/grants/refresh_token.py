@@ -37,23 +37,27 @@ class RefreshTokenGrant:
         record = await self._tokens.find(token_digest)
         if record is None or record.kind != "refresh_token" or record.client_id != client.client_id:
             raise InvalidGrant("the refresh token is invalid")
-        if record.revoked or record.expires_at <= now:
-            raise InvalidGrant("the refresh token is revoked or has expired")
         facts = GrantFacts.from_dict(record.claims)
+        grant_id = record.grant_id or facts.grant_id
+        if record.revoked or record.expires_at <= now or await self._tokens.is_grant_revoked(grant_id):
+            raise InvalidGrant("the refresh token is revoked or has expired")
         if "online_access" in facts.scope and "offline_access" not in facts.scope and not (
             facts.sid and await self._sessions.alive(facts.sid, now)
         ):  # SMART permission-online: usable only while the user's session lasts
             raise InvalidGrant("online access ended with the user's session")
-        rotate = self._rotation == "always" or client.is_public
-        if rotate and await self._tokens.consume(token_digest, now) is None:
-            # Used before: either stolen or replayed. Revoke the whole family (RFC 9700 §4.14.2).
-            revoked = await self._tokens.revoke_grant(record.grant_id or facts.grant_id)
-            audit("refresh_token_reused", client_id=client.client_id, grant_id=facts.grant_id, tokens_revoked=revoked)
-            raise InvalidGrant("the refresh token was already used; the grant has been revoked")
+        # Checked before the token is consumed: a bad request must not burn a good token.
         requested = parse_scope(request.get("scope"))
         if set(requested) - set(facts.scope):
             raise InvalidScope("a refresh may narrow the scope, never widen it (RFC 6749 §6)")
+        resources = request.repeated.get("resource", ())
+        self._service.check_resources(client, resources)
+        rotate = self._rotation == "always" or client.is_public
+        if rotate and (record.consumed_at is not None or await self._tokens.consume(token_digest, now) is None):
+            # Used before (or by a racing request): stolen or replayed. Revoke the whole family,
+            # including what the first use is being issued right now (RFC 9700 §4.14.2).
+            revoked = await self._tokens.revoke_grant(grant_id)
+            audit("refresh_token_reused", client_id=client.client_id, grant_id=grant_id, tokens_revoked=revoked)
+            raise InvalidGrant("the refresh token was already used; the grant has been revoked")
         return await self._service.respond(
-            client, facts, granted=requested or facts.scope, resources=request.repeated.get("resource", ()),
-            new_refresh_token=rotate,
+            client, facts, granted=requested or facts.scope, resources=resources, new_refresh_token=rotate,
         )

@@ -32,17 +32,15 @@ class SqlCodeStore:
             ))
 
     async def consume(self, digest: str, now: int) -> AuthorizationCode | None:
+        # One conditional UPDATE ... RETURNING: exactly one of racing redemptions gets the row.
         async with self._engine.begin() as conn:
-            result = await conn.execute(
+            row = (await conn.execute(
                 update(authorization_codes)
                 .where(authorization_codes.c.digest == digest, authorization_codes.c.consumed_at.is_(None),
                        authorization_codes.c.expires_at > now)
                 .values(consumed_at=now)
-            )
-            if result.rowcount != 1:
-                return None
-            row = (await conn.execute(select(authorization_codes)
-                                      .where(authorization_codes.c.digest == digest))).first()
+                .returning(*authorization_codes.c)
+            )).first()
         return _code(row) if row else None
 
     async def find(self, digest: str) -> AuthorizationCode | None:
@@ -76,3 +74,13 @@ class SqlInteractionStore:
     async def delete(self, interaction_id: str) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(delete(interactions).where(interactions.c.id == interaction_id))
+
+    async def take(self, interaction_id: str, now: int) -> Mapping[str, Any] | None:
+        # One DELETE ... RETURNING: the single statement is the decision (no read-then-delete).
+        async with self._engine.begin() as conn:
+            row = (await conn.execute(
+                delete(interactions)
+                .where(interactions.c.id == interaction_id, interactions.c.expires_at > now)
+                .returning(interactions.c.data)
+            )).first()
+        return orjson.loads(row.data) if row else None

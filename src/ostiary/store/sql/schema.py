@@ -56,6 +56,15 @@ revoked_jtis = Table(
     Column("expires_at", Integer, nullable=False),
 )
 
+# A grant (family) revoked as a whole: checked at every use and after every issue, so a token
+# minted by a race winner while the family was being revoked is revoked too (RFC 9700 §4.14.2).
+revoked_grants = Table(
+    "revoked_grants",
+    metadata,
+    Column("grant_id", String(64), primary_key=True),
+    Column("expires_at", Integer, nullable=False),
+)
+
 replay = Table(
     "replay",
     metadata,

@@ -9,18 +9,20 @@ from typing import Any
 
 import orjson
 from cryptography import x509
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...keys import KeyStatus, SigningKey, signing_key_from_pem
 from ..protocols import Client, ClientExists, TokenRecord
+from .dialect import insert_for
 from .schema import (
     authorization_codes,
     clients,
     interactions,
     login_failures,
     replay,
+    revoked_grants,
     revoked_jtis,
     server_state,
     sessions,
@@ -29,6 +31,9 @@ from .schema import (
 )
 
 __all__ = ["SqlClientStore", "SqlKeyStore", "SqlReplayCache", "SqlStateStore", "SqlTokenStore"]
+
+# How long a family's revoked mark outlives its last token at least (covers issues still in flight).
+GRANT_MARK_TTL = 24 * 3600
 
 _CLIENT_COLUMNS = ("client_id", "secret_digest", "sealed_secret", "registration_token_digest",
                    "created_at", "updated_at")
@@ -161,17 +166,17 @@ class SqlTokenStore:
         return _token_from_row(row) if row is not None else None
 
     async def consume(self, digest: str, now: int) -> TokenRecord | None:
+        # One conditional UPDATE decides who wins a race (DESIGN: scale model): exactly one caller
+        # gets the row back; a token of a revoked family is never consumed (RFC 9700 §4.14.2).
+        family_revoked = exists().where(revoked_grants.c.grant_id == tokens.c.grant_id)
         async with self._engine.begin() as conn:
-            # The UPDATE alone decides who wins a race: one caller sees rowcount 1 (DESIGN: scale model).
-            result = await conn.execute(
+            row = (await conn.execute(
                 update(tokens)
                 .where(tokens.c.digest == digest, tokens.c.consumed_at.is_(None),
-                       tokens.c.revoked.is_(False), tokens.c.expires_at > now)
+                       tokens.c.revoked.is_(False), tokens.c.expires_at > now, ~family_revoked)
                 .values(consumed_at=now)
-            )
-            if result.rowcount != 1:
-                return None
-            row = (await conn.execute(select(tokens).where(tokens.c.digest == digest))).first()
+                .returning(*tokens.c)
+            )).first()
         return _token_from_row(row) if row is not None else None
 
     async def grant_ids_for(self, client_id: str, user_id: str) -> set[str]:
@@ -187,21 +192,37 @@ class SqlTokenStore:
         return found
 
     async def revoke_grant(self, grant_id: str) -> int:
+        # Idempotent and safe to run many times at once (RFC 7009 §2.2): every write is one
+        # statement that ignores what is already there. The family mark is committed first, so a
+        # token saved concurrently is either seen by the UPDATE below or sees the mark when its
+        # issuer checks (TokenStore.is_grant_revoked after save).
+        now = int(time.time())
+        async with self._engine.connect() as conn:
+            last = (await conn.execute(
+                select(func.max(tokens.c.expires_at)).where(tokens.c.grant_id == grant_id)
+            )).scalar()
+        until = max(int(last or 0), now + GRANT_MARK_TTL)
         async with self._engine.begin() as conn:
-            rows = (await conn.execute(
-                select(tokens.c.jti, tokens.c.expires_at)
-                .where(tokens.c.grant_id == grant_id, tokens.c.kind == "access_token")
-            )).all()
-            known = {r.jti for r in (await conn.execute(
-                select(revoked_jtis.c.jti).where(revoked_jtis.c.jti.in_([r.jti for r in rows]))
-            )).all()} if rows else set()
-            fresh = [{"jti": r.jti, "expires_at": r.expires_at} for r in rows if r.jti not in known]
-            if fresh:
-                await conn.execute(insert(revoked_jtis), fresh)
+            await conn.execute(insert_for(self._engine, revoked_grants)
+                               .values(grant_id=grant_id, expires_at=until).on_conflict_do_nothing())
+        async with self._engine.begin() as conn:
+            # Sorted, so concurrent revocations lock revoked_jtis entries in one order (no deadlock).
+            access = (select(tokens.c.jti, tokens.c.expires_at)
+                      .where(tokens.c.grant_id == grant_id, tokens.c.kind == "access_token")
+                      .order_by(tokens.c.jti))
+            await conn.execute(insert_for(self._engine, revoked_jtis)
+                               .from_select(["jti", "expires_at"], access).on_conflict_do_nothing())
             result = await conn.execute(
-                update(tokens).where(tokens.c.grant_id == grant_id).values(revoked=True)
+                update(tokens).where(tokens.c.grant_id == grant_id, tokens.c.revoked.is_(False)).values(revoked=True)
             )
         return result.rowcount
+
+    async def is_grant_revoked(self, grant_id: str) -> bool:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(
+                select(revoked_grants.c.grant_id).where(revoked_grants.c.grant_id == grant_id)
+            )).first()
+        return row is not None
 
     async def revoke(self, digest: str) -> bool:
         async with self._engine.begin() as conn:
@@ -209,11 +230,10 @@ class SqlTokenStore:
         return result.rowcount > 0
 
     async def revoke_jti(self, jti: str, expires_at: int) -> None:
-        try:
-            async with self._engine.begin() as conn:
-                await conn.execute(insert(revoked_jtis).values(jti=jti, expires_at=expires_at))
-        except IntegrityError:
-            pass  # already revoked: revocation is idempotent (RFC 7009 §2.2)
+        # Already revoked is fine: revocation is idempotent (RFC 7009 §2.2), also when concurrent.
+        async with self._engine.begin() as conn:
+            await conn.execute(insert_for(self._engine, revoked_jtis)
+                               .values(jti=jti, expires_at=expires_at).on_conflict_do_nothing())
 
     async def is_jti_revoked(self, jti: str) -> bool:
         async with self._engine.connect() as conn:
@@ -226,6 +246,7 @@ class SqlTokenStore:
         async with self._engine.begin() as conn:
             n = (await conn.execute(delete(tokens).where(tokens.c.expires_at < now))).rowcount
             n += (await conn.execute(delete(revoked_jtis).where(revoked_jtis.c.expires_at < now))).rowcount
+            n += (await conn.execute(delete(revoked_grants).where(revoked_grants.c.expires_at < now))).rowcount
             n += (await conn.execute(delete(replay).where(replay.c.expires_at < now))).rowcount
             for table in (authorization_codes, interactions, sessions):
                 n += (await conn.execute(delete(table).where(table.c.expires_at < now))).rowcount
