@@ -142,6 +142,9 @@ class Settings:
     secret_key: str | None = None
     # How long a node trusts its cached clients and keys before reading them again (seconds).
     cache_ttl: float = 5.0
+    # How often each node reads the change signal (seconds): management changes (client rotate-secret
+    # or delete, user disable, key rotation) take effect on every node within this time.
+    change_poll_interval: float = 0.5
     # Create a demo client on first start. None: only on the default SQLite database.
     demo: bool | None = None
     # Log level for the `ostiary` loggers.
@@ -264,6 +267,8 @@ def validate(settings: Settings) -> Settings:
             raise ConfigError(f"keys.generate: unknown algorithm {alg!r}")
     if settings.tokens.access_token_lifetime <= 0:
         raise ConfigError("tokens.access_token_lifetime must be positive")
+    if not 0 < settings.change_poll_interval <= 60:
+        raise ConfigError("change_poll_interval must be between 0 and 60 seconds")
     import re
 
     for colour in (settings.branding.primary_color, settings.branding.background_color):

@@ -140,7 +140,7 @@ def client_list(config_file: str | None, database_url: str | None, as_json: bool
     async def action(p: Provider) -> list[Client]:
         return list(await p.clients.list())
 
-    clients = with_provider(settings, action)
+    clients = with_provider(settings, action, changes=False)
     if as_json:
         from ..server.registration import describe
 
@@ -155,7 +155,7 @@ def _get(settings: Any, client_id: str) -> Client:
     async def action(p: Provider) -> Client | None:
         return await p.clients.get(client_id)
 
-    client = with_provider(settings, action)
+    client = with_provider(settings, action, changes=False)
     if client is None:
         raise click.ClickException(f"no client {client_id!r}")
     return client

@@ -38,8 +38,12 @@ def load(config_file: str | None, **overrides: Any) -> Settings:
         raise click.ClickException(f"configuration: {exc}") from None
 
 
-def with_provider(settings: Settings, action: Callable[[Provider], Awaitable[T]]) -> T:
-    """Run `action` against the database (migrated first), then close everything."""
+def with_provider(settings: Settings, action: Callable[[Provider], Awaitable[T]], *, changes: bool = True) -> T:
+    """Run `action` against the database (migrated first), then close everything.
+
+    With `changes` (the default: every command that may write), running servers are told through the
+    change signal, so the change takes effect on every node within a second.
+    """
     from ..server.bootstrap import load_secret_key
     from ..server.provider import open_provider
     from ..store.sql.engine import upgrade
@@ -49,7 +53,10 @@ def with_provider(settings: Settings, action: Callable[[Provider], Awaitable[T]]
         try:
             await upgrade(provider.engine)
             await load_secret_key(provider)
-            return await action(provider)
+            result = await action(provider)
+            if changes:
+                await provider.changes.bump()
+            return result
         finally:
             await provider.aclose()
 

@@ -31,7 +31,7 @@ def keys_list(config_file: str | None, database_url: str | None, as_json: bool) 
     async def action(p: Provider) -> list[SigningKey]:
         return list(await p.key_store.list())
 
-    keys = with_provider(settings, action)
+    keys = with_provider(settings, action, changes=False)
     rows = [{
         "kid": k.kid, "alg": k.alg, "status": k.status, "created_at": k.created_at.isoformat(),
         "publish_until": k.publish_until.isoformat() if k.publish_until else None,

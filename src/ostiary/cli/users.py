@@ -117,7 +117,7 @@ def user_list(config_file: str | None, database_url: str | None, as_json: bool) 
     async def action(p: Provider) -> list[User]:
         return list(await p.users.list())
 
-    users = with_provider(settings, action)
+    users = with_provider(settings, action, changes=False)
     if as_json:
         emit_json([{"sub": u.id, "username": u.username, "disabled": u.disabled} for u in users])
         return
@@ -144,7 +144,7 @@ def user_show(username: str, config_file: str | None, database_url: str | None, 
     async def action(p: Provider) -> User | None:
         return await p.users.by_username(username)
 
-    user = with_provider(settings, action)
+    user = with_provider(settings, action, changes=False)
     if user is None:
         raise click.ClickException(f"no user {username!r}")
     _show(user, as_json)
@@ -182,17 +182,24 @@ def user_set_password(username: str, password: str | None, password_stdin: bool,
     click.echo(f"password of {username} changed")
 
 
+async def _end_access(p: Provider, user_id: str, reason: str) -> None:
+    """Sessions, grants and tokens end on every node within a second (docs/security.md: Users: lifecycle)."""
+    from ..server.lifecycle import end_user_access
+
+    await end_user_access(user_id, reason, sessions=p.sessions, tokens=p.tokens, changes=p.changes)
+
+
 @user_group.command("disable")
 @click.argument("username")
 @config_option
 @database_option
 def user_disable(username: str, config_file: str | None, database_url: str | None) -> None:
-    """Stop a user from logging in; their sessions end and their tokens stop working."""
+    """Stop a user from logging in; their sessions, grants and tokens end on every node."""
     settings = load(config_file, database_url=database_url)
 
     async def action(p: Provider) -> User:
         user = await p.user_service.set_disabled(username, True)
-        await p.sessions.delete_for_user(user.id)
+        await _end_access(p, user.id, "disabled")
         return user
 
     _user_action(username, settings, action)
@@ -216,14 +223,17 @@ def user_enable(username: str, config_file: str | None, database_url: str | None
 @config_option
 @database_option
 def user_delete(username: str, yes: bool, config_file: str | None, database_url: str | None) -> None:
-    """Delete a user with their sessions and consents."""
+    """Delete a user with their sessions and consents; their grants and tokens end on every node."""
     if not yes:
         click.confirm(f"Delete user {username}?", abort=True)
     settings = load(config_file, database_url=database_url)
 
     async def action(p: Provider) -> bool:
         user = await p.users.by_username(username)
-        return user is not None and await p.users.delete(user.id)
+        if user is None or not await p.users.delete(user.id):
+            return False
+        await _end_access(p, user.id, "deleted")
+        return True
 
     if not with_provider(settings, action):
         raise click.ClickException(f"no user {username!r}")

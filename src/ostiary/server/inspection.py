@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,11 +36,14 @@ class KnownToken:
 
 
 class TokenInspector:
-    def __init__(self, issuer: str, keyring: KeyRing, tokens: TokenStore, clients: ClientLookup) -> None:
+    def __init__(self, issuer: str, keyring: KeyRing, tokens: TokenStore, clients: ClientLookup,
+                 subject_revoked: Callable[[Mapping[str, Any]], bool] = lambda claims: False) -> None:
         self._issuer = issuer
         self._keyring = keyring
         self._tokens = tokens
         self._clients = clients
+        # Users whose tokens were all ended (disabled, deleted): known in memory, no query (server.changes).
+        self._subject_revoked = subject_revoked
 
     async def find(self, token: str) -> KnownToken | None:
         """The token if this server issued it and it has not expired; None otherwise.
@@ -54,7 +57,8 @@ class TokenInspector:
         record = await self._tokens.find(digest(token))
         if record is None or record.expires_at <= time.time():
             return None
-        active = not record.revoked and await self._client_exists(record.client_id)
+        active = (not record.revoked and not self._subject_revoked(record.claims)
+                  and await self._client_exists(record.client_id))
         if record.kind == "refresh_token":  # stored facts of the grant -> RFC 7662 §2.2 members
             facts = record.claims
             claims: dict[str, Any] = {
@@ -76,7 +80,8 @@ class TokenInspector:
             return None
         claims = verified.claims
         active = (
-            not await self._tokens.is_jti_revoked(str(claims["jti"]))
+            not self._subject_revoked(claims)
+            and not await self._tokens.is_jti_revoked(str(claims["jti"]))
             and await self._client_exists(str(claims["client_id"]))
         )
         return KnownToken(claims=claims, kind="access_token", digest=None, active=active)

@@ -20,12 +20,14 @@ from ..smart.directory import ClinicalDirectory
 from ..smart.launch import LaunchService
 from ..store import Client, ReplayCache
 from ..store.redis import RedisReplayCache
+from ..store.sql.changes import SqlChangeLog
 from ..store.sql.engine import make_engine
 from ..store.sql.grants import SqlCodeStore, SqlInteractionStore
 from ..store.sql.identity import SqlConsentStore, SqlLoginThrottle, SqlSessionStore, SqlUserStore
 from ..store.sql.stores import SqlClientStore, SqlKeyStore, SqlReplayCache, SqlStateStore, SqlTokenStore
 from .audit import audit
 from .authorize import PROMPTS
+from .changes import ChangeWatcher
 from .claims import OIDC_SCOPES, SCOPE_CLAIMS
 from .client_auth import AUTH_METHODS, AssertionRules, ClientAuthenticator
 from .client_keys import ClientKeyResolver
@@ -81,6 +83,7 @@ class CachedClients:
         self._ttl = ttl
         self._cache: dict[str, tuple[float, Client | None]] = {}
         self._loading: dict[str, asyncio.Task[Client | None]] = {}
+        self._generation = 0  # a read started before an invalidation must not fill the cache after it
 
     async def get(self, client_id: str) -> Client | None:
         now = time.monotonic()
@@ -98,20 +101,27 @@ class CachedClients:
         return await asyncio.shield(task)
 
     async def _load(self, client_id: str) -> Client | None:
+        generation = self._generation
         try:
             client = await self._store.get(client_id)
             if len(self._cache) >= self.MAX_ENTRIES:
                 self._cache.clear()  # bounded: unknown ids cannot grow it without limit
-            self._cache[client_id] = (time.monotonic() + self._ttl, client)
+            if generation == self._generation:
+                self._cache[client_id] = (time.monotonic() + self._ttl, client)
             return client
         finally:
-            self._loading.pop(client_id, None)
+            if self._loading.get(client_id) is asyncio.current_task():
+                self._loading.pop(client_id, None)
 
     def invalidate(self, client_id: str | None = None) -> None:
+        """Forget cached clients (all, or one); reads already under way no longer count."""
+        self._generation += 1
         if client_id is None:
             self._cache.clear()
+            self._loading.clear()
         else:
             self._cache.pop(client_id, None)
+            self._loading.pop(client_id, None)
 
 
 @dataclass
@@ -144,6 +154,8 @@ class Provider:
     logout: LogoutService
     consents: SqlConsentStore
     sessions: SqlSessionStore
+    changes: SqlChangeLog
+    watcher: ChangeWatcher
     launches: LaunchService | None = None
     directory: ClinicalDirectory | None = None  # the FHIR data behind the launch pages, when served
     redis: Redis | None = None
@@ -159,6 +171,15 @@ class Provider:
             await self.tokens.revoke_grant(grant_id)
         audit("consent_revoked", sub=user_id, client_id=client_id, grants_revoked=len(grants))
         return len(grants)
+
+    async def signal_change(self) -> None:
+        """Tell every node (this one at once) that clients, keys or users changed (server.changes)."""
+        await self.changes.bump()
+        await self.reload_changed()
+
+    async def reload_changed(self) -> None:
+        self.cached_clients.invalidate()
+        await self.keyring.refresh(force=True)
 
     async def aclose(self) -> None:
         await self.logout.drain()
@@ -263,7 +284,9 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         max_lifetime=settings.client_auth.assertion_max_lifetime,
     )
     authenticator = ClientAuthenticator(cached, replay, resolver, rules, sealer.unseal)
-    inspector = TokenInspector(iss, keyring, tokens, cached)
+    changes = SqlChangeLog(engine)
+    watcher = ChangeWatcher(changes, settings.change_poll_interval)
+    inspector = TokenInspector(iss, keyring, tokens, cached, subject_revoked=watcher.revoked)
     consents = SqlConsentStore(engine)
     interactions = SqlInteractionStore(engine)
     launches = (LaunchService(interactions, settings.smart.launch_lifetime, settings.fhir_base_url)
@@ -290,7 +313,8 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         revocation=RevocationEndpoint(authenticator, inspector, tokens),
         registration=registration, inspector=inspector, redis=redis, users=users, user_service=user_service,
         flow=flow, userinfo=UserinfoEndpoint(inspector, users, tokens), logout=logout, consents=consents,
-        sessions=sessions, launches=launches,
+        sessions=sessions, launches=launches, changes=changes, watcher=watcher,
         metadata=server_metadata(settings, grants, registration.enabled),
     )
+    watcher.on_change(provider.reload_changed)
     return provider

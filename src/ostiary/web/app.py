@@ -93,10 +93,10 @@ async def client_configuration(request: Request) -> Response:
         return json_response(await p.registration.read(client_id, auth), headers=NO_STORE)
     if request.method == "PUT":
         body = await p.registration.update(client_id, auth, await parse_json_body(request))
-        p.cached_clients.invalidate(client_id)  # RFC 7592 §2.2: the new metadata applies at once
+        await p.signal_change()  # RFC 7592 §2.2: the new metadata applies at once, on every node
         return json_response(body, headers=NO_STORE)
     await p.registration.delete(client_id, auth)
-    p.cached_clients.invalidate(client_id)
+    await p.signal_change()
     return Response(status_code=204, headers=NO_STORE)
 
 
@@ -148,11 +148,14 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
         if settings.smart.enabled:
             provider.directory = FhirDirectory(FhirStore(provider.engine))
         app.state.provider = provider
+        await provider.watcher.poll()  # the first read: revoked users known before the first request
         purge = asyncio.create_task(_purge_forever(provider))
+        watch = asyncio.create_task(provider.watcher.run())
         try:
             yield
         finally:
             purge.cancel()
+            watch.cancel()
             await provider.aclose()
 
     demo = demo_routes() if settings.demo_enabled else []

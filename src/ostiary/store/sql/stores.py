@@ -179,11 +179,14 @@ class SqlTokenStore:
             )).first()
         return _token_from_row(row) if row is not None else None
 
-    async def grant_ids_for(self, client_id: str, user_id: str) -> set[str]:
-        """Grants of one user with one client (to end them when consent is withdrawn)."""
+    async def grant_ids_for(self, client_id: str | None, user_id: str) -> set[str]:
+        """Grants of one user with one client, or with every client (None): to end them when consent
+        is withdrawn or the user is disabled or deleted."""
+        where = [tokens.c.grant_id.is_not(None), tokens.c.claims.contains(user_id, autoescape=True)]
+        if client_id is not None:
+            where.append(tokens.c.client_id == client_id)
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(select(tokens.c.grant_id, tokens.c.claims).where(
-                tokens.c.client_id == client_id, tokens.c.grant_id.is_not(None)))).all()
+            rows = (await conn.execute(select(tokens.c.grant_id, tokens.c.claims).where(*where))).all()
         found = set()
         for row in rows:
             claims = orjson.loads(row.claims)
