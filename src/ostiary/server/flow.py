@@ -8,15 +8,24 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from ..config import OidcSettings
-from ..errors import ConsentRequired, InteractionRequired, InvalidRequest, InvalidScope, LoginRequired, OAuthError
+from ..errors import (
+    AccessDenied,
+    ConsentRequired,
+    InteractionRequired,
+    InvalidRequest,
+    InvalidScope,
+    LoginRequired,
+    OAuthError,
+)
 from ..smart.launch import LaunchContext
 from ..smart.scopes import is_clinical
 from ..store import Client
 from ..store.grants import AuthorizationCode, CodeStore, InteractionStore
 from ..store.identity import ConsentStore, Session, SessionStore, User, UserStore
+from .audit import audit
 from .authorize import (
     AuthorizationRequest,
     PageError,
@@ -27,6 +36,7 @@ from .authorize import (
 )
 from .client_auth import ClientLookup
 from .credentials import digest, new_token
+from .interaction import Authentication, ConsentGiven, Interaction, Step
 from .keyring import KeyRing
 from .user_tokens import GrantFacts
 from .users import UserService
@@ -42,7 +52,7 @@ class AuthorizationResponse:
 
 @dataclass(frozen=True, slots=True)
 class NeedInteraction:
-    step: Literal["login", "consent", "select_account", "select_patient"]
+    step: Step
     request: AuthorizationRequest
 
 
@@ -111,33 +121,17 @@ class AuthorizationFlow:
             return None
         return session, user
 
-    async def decide(self, req: AuthorizationRequest, current: tuple[Session, User] | None, *,
-                     login_done: bool = False, consent_done: bool = False) -> AuthorizationResponse | NeedInteraction:
+    async def decide(self, req: AuthorizationRequest, current: tuple[Session, User] | None,
+                     interaction: Interaction | None = None) -> AuthorizationResponse | NeedInteraction:
         """The next step; raises RedirectError (login_required, consent_required) or PageError."""
         client = await self.clients.get(req.client_id)
         if client is None:
             raise PageError("invalid_client", "this application is no longer registered")
-        now = int(time.time())
-        needs_login = current is None
-        if current is not None and not login_done:
-            session, _ = current
-            needs_login = (
-                "login" in req.prompt
-                or (req.max_age is not None and now - session.auth_time > req.max_age)
-                or (req.id_token_hint_sub is not None and req.id_token_hint_sub != session.user_id)
-            )
-        if needs_login:
-            if "none" in req.prompt:
-                raise RedirectError(LoginRequired("the user is not logged in"), req.target)
-            return NeedInteraction("login", req)
+        step = await self._pending(req, client, current, interaction)
+        if isinstance(step, NeedInteraction):
+            return step
         assert current is not None
         session, user = current
-        if "select_account" in req.prompt and not login_done and not consent_done:
-            return NeedInteraction("select_account", req)
-        if not consent_done and await self._needs_consent(req, client, user):
-            if "none" in req.prompt:
-                raise RedirectError(ConsentRequired("the user has not consented"), req.target)
-            return NeedInteraction("consent", req)
         if "launch/patient" in req.scope and not req.context.get("patient"):
             own = _own_patient(user)
             if own is not None:  # a patient who logs in is the patient in context
@@ -146,8 +140,64 @@ class AuthorizationFlow:
                 raise RedirectError(InteractionRequired("a patient must be chosen"), req.target)
             else:
                 return NeedInteraction("select_patient", req)
-        code = await self.issue_code(req, client, user, session)
+        fresh = interaction.authenticated_in(session.sid) if interaction is not None else None
+        code = await self.issue_code(req, client, user, session, fresh)
         return AuthorizationResponse(req.target, response_params(req.target, self.issuer, {"code": code}))
+
+    async def pending(self, interaction: Interaction, current: tuple[Session, User] | None) -> Step | None:
+        """The step the interaction waits for (None: none, the next call gives an answer)."""
+        client = await self.clients.get(interaction.request.client_id)
+        if client is None:
+            return None
+        try:
+            step = await self._pending(interaction.request, client, current, interaction)
+        except (RedirectError, PageError):
+            return None
+        return step.step if step is not None else None
+
+    async def _pending(self, req: AuthorizationRequest, client: Client, current: tuple[Session, User] | None,
+                       interaction: Interaction | None) -> NeedInteraction | None:
+        """Login, account choice or consent still to do; raises RedirectError where prompt=none forbids a page."""
+        if self._needs_login(req, current, interaction):
+            if "none" in req.prompt:
+                raise RedirectError(LoginRequired("the user is not logged in"), req.target)
+            return NeedInteraction("login", req)
+        assert current is not None
+        session, user = current
+        fresh = interaction.authenticated_in(session.sid) if interaction is not None else None
+        if fresh is not None and req.id_token_hint_sub is not None and fresh.user_id != req.id_token_hint_sub:
+            # OIDC Core §3.1.2.1: the user who signed in is not the one the client named.
+            audit("reauthentication_refused", sub=fresh.user_id, client_id=req.client_id,
+                  reason="the user who signed in is not the subject of id_token_hint")
+            raise RedirectError(LoginRequired("the user who signed in is not the one of id_token_hint"), req.target)
+        chosen = interaction is not None and (interaction.account_chosen or interaction.consent is not None)
+        if "select_account" in req.prompt and fresh is None and not chosen:
+            return NeedInteraction("select_account", req)
+        consented = interaction is not None and interaction.consent is not None
+        if not consented and await self._needs_consent(req, client, user):
+            if "none" in req.prompt:
+                raise RedirectError(ConsentRequired("the user has not consented"), req.target)
+            return NeedInteraction("consent", req)
+        return None
+
+    def _needs_login(self, req: AuthorizationRequest, current: tuple[Session, User] | None,
+                     interaction: Interaction | None) -> bool:
+        """OIDC Core §3.1.2.1: prompt=login, max_age and id_token_hint are met only by a credential
+        verified in this interaction (its session's sid), never by a step or a form field."""
+        if current is None:
+            return True
+        session, _ = current
+        if interaction is not None and interaction.authenticated_in(session.sid) is not None:
+            return False
+        if interaction is not None and interaction.switching:
+            return True
+        now = int(time.time())
+        return (
+            "login" in req.prompt
+            # OIDC Core §3.1.2.1 (errata 2): max_age=0 is equivalent to prompt=login.
+            or (req.max_age is not None and (req.max_age == 0 or now - session.auth_time > req.max_age))
+            or (req.id_token_hint_sub is not None and req.id_token_hint_sub != session.user_id)
+        )
 
     async def _needs_consent(self, req: AuthorizationRequest, client: Client, user: User) -> bool:
         if "consent" in req.prompt:
@@ -156,12 +206,15 @@ class AuthorizationFlow:
             return False
         return not set(req.scope) <= await self.consents.get(user.id, client.client_id)
 
-    async def issue_code(self, req: AuthorizationRequest, client: Client, user: User, session: Session) -> str:
+    async def issue_code(self, req: AuthorizationRequest, client: Client, user: User, session: Session,
+                         fresh: Authentication | None = None) -> str:
         now = int(time.time())
+        # auth_time, amr and acr: those of the credential verified in this interaction, if any.
+        auth = fresh or Authentication(user.id, session.auth_time, session.amr, session.sid, session.acr)
         facts = GrantFacts(
-            user_id=user.id, scope=req.scope, grant_id=new_token(16), auth_time=session.auth_time,
-            expires_at=now + self.settings.refresh_token_lifetime, sid=session.sid, acr=session.acr,
-            amr=session.amr, claims=dict(req.claims), context=self._token_context(req),
+            user_id=user.id, scope=req.scope, grant_id=new_token(16), auth_time=auth.time,
+            expires_at=now + self.settings.refresh_token_lifetime, sid=session.sid, acr=auth.acr,
+            amr=auth.amr, claims=dict(req.claims), context=self._token_context(req),
             audience=(self.smart.fhir_base_url,) if self.smart and "aud" in req.extra else (),
         )
         code = new_token(32)
@@ -193,17 +246,48 @@ class AuthorizationFlow:
         await self.sessions.create(session)
         return cookie, session
 
-    async def start_interaction(self, req: AuthorizationRequest) -> str:
-        interaction_id = new_token(24)
-        await self.interactions.save(interaction_id, {"request": req.to_dict()},
+    async def start_interaction(self, req: AuthorizationRequest) -> Interaction:
+        interaction = Interaction(id=new_token(24), request=req)
+        await self.interactions.save(interaction.id, interaction.to_dict(),
                                      int(time.time()) + self.settings.interaction_lifetime)
-        return interaction_id
+        return interaction
 
-    async def interaction(self, interaction_id: str) -> AuthorizationRequest | None:
+    async def interaction(self, interaction_id: str) -> Interaction | None:
         if len(interaction_id) > 64:
             return None
         data = await self.interactions.get(interaction_id, int(time.time()))
-        return AuthorizationRequest.from_dict(data["request"]) if data else None
+        return Interaction.from_dict(interaction_id, data) if data else None
+
+    async def save(self, interaction: Interaction) -> None:
+        await self.interactions.update(interaction.id, interaction.to_dict())
+
+    async def authenticate(self, interaction: Interaction, user: User,
+                           previous_cookie: str | None) -> tuple[str, Interaction]:
+        """A credential of `user` was verified in this interaction: a new session, recorded as such."""
+        cookie, session = await self.log_in(user, previous_cookie)
+        done = replace(interaction, authenticated=Authentication(
+            user_id=user.id, time=session.auth_time, amr=session.amr, sid=session.sid, acr=session.acr,
+        ), switching=False, interacted=True)
+        await self.save(done)
+        return cookie, done
+
+    async def give_consent(self, interaction: Interaction, user: User, approve: bool) -> Interaction:
+        """The consent page's answer; raises RedirectError(access_denied) when the user says no."""
+        req = interaction.request
+        if not approve:
+            audit("consent_denied", sub=user.id, client_id=req.client_id, scope=" ".join(req.scope))
+            raise RedirectError(AccessDenied("the user denied the request"), req.target)
+        await self.consents.grant(user.id, req.client_id, frozenset(req.scope))
+        audit("consent_granted", sub=user.id, client_id=req.client_id, scope=" ".join(req.scope))
+        given = replace(interaction, consent=ConsentGiven(scopes=req.scope), interacted=True)
+        await self.save(given)
+        return given
+
+    async def choose_account(self, interaction: Interaction, keep: bool) -> Interaction:
+        """The account chooser's answer: continue with the session's account, or sign in as another."""
+        chosen = replace(interaction, account_chosen=keep, switching=not keep, interacted=True)
+        await self.save(chosen)
+        return chosen
 
 
 def _own_patient(user: User) -> str | None:

@@ -20,7 +20,7 @@ from ..smart.configuration import smart_configuration
 from ..smart.directory import display_name
 from ..smart.launch import LaunchContext, parse_launch_request
 from .errors import json_response, parse_json_body
-from .pages import _interaction, _save_state, error_page
+from .pages import _interaction, error_page
 from .render import SESSION_COOKIE, page, set_cookie
 from .session_routes import bearer_token
 
@@ -89,13 +89,13 @@ async def patient_submit(request: Request) -> Response:
     found = await _interaction(request)
     if isinstance(found, Response):
         return found
-    interaction_id, req, state = found
-    patient_id = state["_form"].get("patient", "")
+    interaction, form = found
+    patient_id = form.get("patient", "")
     if p.directory is None or not patient_id or await p.directory.patient(patient_id) is None:
         return error_page(request, _page_error("Choose a patient from the list."), 400)
-    req = replace(req, context={**req.context, "patient": patient_id})
-    await _save_state(request, interaction_id, req, state)
-    return RedirectResponse(f"/interaction/{interaction_id}", status_code=303)
+    req = interaction.request
+    await p.flow.save(interaction.with_request(replace(req, context={**req.context, "patient": patient_id})))
+    return RedirectResponse(f"/interaction/{interaction.id}", status_code=303)
 
 
 # --- EHR launcher -------------------------------------------------------------------------------

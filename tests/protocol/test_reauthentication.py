@@ -1,0 +1,147 @@
+"""Re-authentication is real (OIDC Core §3.1.2.1): `prompt=login`, `max_age` and `id_token_hint` are
+met only by a credential verified in this interaction, whose time becomes `auth_time`.
+
+Each test posts the answer of another step (the account chooser, the consent page) where a login is
+due — the attack — and then shows that signing in with the password still works.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ._oidc_flow import (
+    PASSWORD,
+    REDIRECT,
+    browser,
+    csrf_of,
+    decode_jwt,
+    exchange,
+    make_rp,
+    make_user,
+    pkce,
+    query_of,
+    run_flow,
+)
+
+
+async def _start(b, cid: str, **extra: str) -> tuple[str, str]:
+    """Begin an authorization; (interaction path, code_verifier)."""
+    verifier, challenge = pkce()
+    params = {"client_id": cid, "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid profile",
+              "state": "s9", "code_challenge": challenge, "code_challenge_method": "S256", **extra}
+    r = await b.get("/authorize", params=params)
+    assert r.status_code == 303 and r.headers["location"].startswith("/interaction/"), r.text
+    return r.headers["location"], verifier
+
+
+async def _log_in(b, path: str, username: str) -> str:
+    """Sign in on the interaction's login page; the next location."""
+    page = await b.get(path)
+    assert 'name="password"' in page.text, page.text[:500]
+    r = await b.post(path + "/login", data={"csrf_token": csrf_of(page.text), "username": username,
+                                            "password": PASSWORD})
+    assert r.status_code == 303, r.text
+    return r.headers["location"]
+
+
+async def _code(b, path: str, cid: str, secret: str, verifier: str) -> dict:
+    """Follow the interaction to the code and redeem it; the ID token's claims."""
+    r = await b.get(path)
+    assert r.status_code == 303 and r.headers["location"].startswith(REDIRECT), r.text[:500]
+    code = query_of(r.headers["location"])["code"]
+    r = await b.post("/token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                                     "code_verifier": verifier}, auth=(cid, secret))
+    assert r.status_code == 200, r.text
+    return (await decode_jwt(b, r.json()["id_token"]))[1]
+
+
+async def _post_other_steps(b, path: str) -> None:
+    """The attack: answer the account chooser and the consent page while the login page is due."""
+    page = await b.get(path)
+    csrf = csrf_of(page.text)
+    await b.post(path + "/select", data={"csrf_token": csrf, "choice": "continue"})
+    await b.post(path + "/consent", data={"csrf_token": csrf, "decision": "approve"})
+
+
+async def test_oidc_core_3_1_2_1_prompt_login_is_not_skipped_by_posting_the_account_chooser(running):
+    user = await make_user(running)
+    cid, secret = await make_rp(running)
+    async with browser(running) as b:
+        first = await run_flow(b, cid, secret, user, scope="openid profile")
+        before = (await decode_jwt(b, (await exchange(b, first)).json()["id_token"]))[1]
+        path, verifier = await _start(b, cid, prompt="login")
+        await _post_other_steps(b, path)
+        page = await b.get(path)
+        assert page.status_code == 200 and 'name="password"' in page.text  # still the login page
+        # The legitimate way: the password, verified now; its time is the ID token's auth_time.
+        verified_at = int(time.time())
+        assert await _log_in(b, path, user.username) == path
+        claims = await _code(b, path, cid, secret, verifier)
+        assert claims["sub"] == user.id and claims["auth_time"] >= verified_at
+        assert claims["sid"] != before["sid"]  # a new session, made by this login
+
+
+async def test_oidc_core_3_1_2_1_max_age_is_not_met_by_consent_or_account_choice(running):
+    user = await make_user(running)
+    cid, secret = await make_rp(running)
+    async with browser(running) as b:
+        first = await run_flow(b, cid, secret, user, scope="openid profile")
+        before = (await decode_jwt(b, (await exchange(b, first)).json()["id_token"]))[1]
+        path, verifier = await _start(b, cid, max_age="0", prompt="select_account")
+        await _post_other_steps(b, path)
+        assert 'name="password"' in (await b.get(path)).text
+        verified_at = int(time.time())
+        await _log_in(b, path, user.username)
+        claims = await _code(b, path, cid, secret, verifier)
+        assert claims["auth_time"] >= verified_at and claims["sid"] != before["sid"]
+
+
+async def test_oidc_core_3_1_2_1_id_token_hint_of_another_user_is_met_only_by_that_users_password(running):
+    alice, bob = await make_user(running), await make_user(running)
+    cid, secret = await make_rp(running)
+    async with browser(running) as bb:
+        bob_hint = (await exchange(bb, await run_flow(bb, cid, secret, bob, scope="openid profile"))).json()["id_token"]
+    async with browser(running) as b:
+        await run_flow(b, cid, secret, alice, scope="openid profile")
+        # The attack: Alice's session, Bob's hint, and a click on "continue" instead of Bob's password.
+        path, _ = await _start(b, cid, id_token_hint=bob_hint)
+        await _post_other_steps(b, path)
+        assert 'name="password"' in (await b.get(path)).text
+        # Signing in again as Alice does not make her Bob: the client is told login_required.
+        await _log_in(b, path, alice.username)
+        r = await b.get(path)
+        assert query_of(r.headers["location"])["error"] == "login_required"
+        # Bob's own password is what the hint asks for.
+        path, verifier = await _start(b, cid, id_token_hint=bob_hint)
+        await _log_in(b, path, bob.username)
+        assert (await _code(b, path, cid, secret, verifier))["sub"] == bob.id
+
+
+async def test_oidc_core_3_1_2_1_a_login_in_another_interaction_does_not_count_for_this_one(running):
+    user = await make_user(running)
+    cid, secret = await make_rp(running)
+    async with browser(running) as b:
+        await run_flow(b, cid, secret, user, scope="openid profile")
+        forced, verifier = await _start(b, cid, prompt="login")
+        # Another tab signs in (a fresh session): this interaction still needs its own login.
+        other, _ = await _start(b, cid, prompt="login")
+        await _log_in(b, other, user.username)
+        b.cookies.set("ostiary_interaction", forced.rsplit("/", 1)[1], domain="127.0.0.1", path="/interaction")
+        assert 'name="password"' in (await b.get(forced)).text
+        await _log_in(b, forced, user.username)
+        assert (await _code(b, forced, cid, secret, verifier))["sub"] == user.id
+
+
+async def test_oidc_core_3_1_2_1_interaction_stored_with_old_done_flags_asks_for_login_again(running):
+    # An interaction saved by an earlier version with its string flags: no flag counts as a login.
+    user = await make_user(running)
+    cid, secret = await make_rp(running)
+    async with browser(running) as b:
+        await run_flow(b, cid, secret, user, scope="openid profile")
+        path, _ = await _start(b, cid, prompt="login")
+        interaction_id = path.rsplit("/", 1)[1]
+        flow = running.provider.flow
+        data = dict(await flow.interactions.get(interaction_id, 0))
+        await flow.interactions.update(interaction_id, {"request": data["request"], "login_done": True,
+                                                        "consent_done": True})
+        assert 'name="password"' in (await b.get(path)).text
