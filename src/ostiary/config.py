@@ -23,6 +23,7 @@ __all__ = [
     "BrandingSettings",
     "ClientAuthSettings",
     "ConfigError",
+    "HttpSettings",
     "KeySettings",
     "OidcSettings",
     "OutboundSettings",
@@ -122,6 +123,13 @@ class SmartSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpSettings:
+    # Largest request body on any endpoint: a bigger Content-Length is 413 before reading, and a
+    # streamed body is cut at this size (each endpoint may accept less; docs/security.md).
+    max_body_bytes: int = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
 class BrandingSettings:
     name: str = "Ostiary"
     logo_url: str | None = None
@@ -157,6 +165,7 @@ class Settings:
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     smart: SmartSettings = field(default_factory=SmartSettings)
     branding: BrandingSettings = field(default_factory=BrandingSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
 
     @property
     def demo_enabled(self) -> bool:

@@ -1,0 +1,72 @@
+"""A real `ostiary serve` against hostile clients on loopback: huge bodies (memory stays flat)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e._server import ServerProcess, proc_available, start_server
+
+pytestmark = [pytest.mark.e2e]
+
+HUGE = 200 * 1024 * 1024
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    s = start_server(tmp_path_factory.mktemp("e2e-hostile"), "--no-demo")
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def _rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def _post_huge(port: int, *, chunked: bool, deadline: float = 20.0) -> tuple[bytes, int]:
+    """POST 200 MB to /token (declared or chunked); the status line and the bytes the server took."""
+    head = (b"POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            + (b"Transfer-Encoding: chunked\r\n" if chunked else b"Content-Length: %d\r\n" % HUGE) + b"\r\n")
+    piece = b"a" * MiB
+    frame = b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(head)
+        stop = time.monotonic() + deadline
+        with contextlib.suppress(OSError):  # the server closes the connection once it has answered
+            while sent < HUGE and time.monotonic() < stop:
+                sock.sendall(frame)
+                sent += len(piece)
+        answer = b""
+        with contextlib.suppress(OSError):
+            while b"\r\n" not in answer:
+                data = sock.recv(4096)
+                if not data:
+                    break
+                answer += data
+    return answer.split(b"\r\n", 1)[0], sent
+
+
+@pytest.mark.skipif(not proc_available(), reason="needs Linux /proc")
+def test_rfc9110_15_5_14_huge_bodies_leave_server_memory_flat(server: ServerProcess) -> None:
+    before = _rss(server.proc.pid)
+    status, sent = _post_huge(server.port, chunked=False)
+    assert status.startswith(b"HTTP/1.1 413"), status
+    status, sent = _post_huge(server.port, chunked=True)
+    assert status.startswith(b"HTTP/1.1 413"), status
+    assert sent < HUGE, "the server read the whole streamed body"
+    grown = _rss(server.proc.pid) - before
+    assert grown < 40 * MiB, f"server memory grew by {grown // MiB} MiB for a 200 MB body"
+    with server.http() as http:  # and it still serves
+        assert http.get("/healthz").status_code == 200
