@@ -24,6 +24,7 @@ class Process:
     proc: subprocess.Popen[bytes]
     port: int
     log: Path
+    name: str = ""
 
     @property
     def base_url(self) -> str:
@@ -51,7 +52,7 @@ def _spawn(cmd: list[str], workdir: Path, name: str, port: int, env: dict[str, s
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=clean_env(env), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-    return Process(proc, port, log)
+    return Process(proc, port, log, name)
 
 
 def _wait(process: Process, path: str, timeout: float = 20.0) -> Process:

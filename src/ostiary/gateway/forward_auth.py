@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .asgi import Scope, Send, send_json
 from .decision import Decision, EdgeCheck
-from .headers import identity_fields
+from .headers import IDENTITY_HEADERS, identity_fields
 
 __all__ = ["FORWARD_AUTH_PATHS", "answer_forward_auth"]
 
@@ -54,6 +54,9 @@ async def answer_forward_auth(edge: EdgeCheck, trusted: frozenset[str], scope: S
     headers = dict(decision.headers)
     headers["x-request-id"] = request_id
     if decision.allowed:
+        # every identity field is present, empty when unknown (a public route): a proxy that copies fields
+        # from this answer then overwrites a caller-sent one instead of passing it (or a placeholder) on
+        headers.update({name.lower(): "" for name in IDENTITY_HEADERS})
         headers.update({name.lower(): value for name, value in identity_fields(decision.principal)})
         await send_json(send, 200, {"allowed": True, "request_id": request_id}, headers)
         return decision
