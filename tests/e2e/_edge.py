@@ -9,7 +9,6 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
-import sys
 from pathlib import Path
 
 from tests.e2e._gateway import Process, _spawn, _wait
@@ -141,4 +140,4 @@ def start_caddy(workdir: Path, gateway: Process, upstream: Process) -> Process:
     return _wait(_spawn(cmd, workdir, "caddy", port, env), "/_ostiary/health")
 
 
-__all__ = ["CADDY", "NGINX", "start_caddy", "start_nginx", "sys"]
+__all__ = ["CADDY", "CADDY_SITE", "NGINX", "NGINX_SITE", "start_caddy", "start_nginx"]

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.e2e._edge import CADDY, start_caddy, start_nginx
-from tests.e2e._gateway import Process, clear_upstream_log, header_values, start_gateway, upstream_log
+from tests.e2e._edge import CADDY, CADDY_SITE, NGINX_SITE, start_caddy, start_nginx
+from tests.e2e._gateway import ROOT, Process, clear_upstream_log, header_values, start_gateway, upstream_log
 from tests.e2e.gateway_fixtures import NOTES, Issuer, issuer, raw_request, upstream
 
 pytestmark = [pytest.mark.e2e]
@@ -115,3 +115,9 @@ def test_item7_rate_limit_reaches_the_client_as_429_with_retry_after_exactly(
     assert refused.headers["ratelimit-policy"] == '"/notes/limited";q=20;w=60'
 
 
+
+
+def test_item7_docs_show_the_configurations_these_tests_run() -> None:
+    doc = (ROOT / "docs" / "gateway.md").read_text()
+    assert NGINX_SITE.strip() in doc
+    assert CADDY_SITE.format(gateway=8080, upstream=8001).strip() in doc
