@@ -80,6 +80,15 @@ class RegistrationSettings:
     # RFC 7591 dynamic registration; on when an initial access token is set or `open` is true.
     initial_access_token: str | None = None
     open: bool = False
+    # Scopes a client registered with the initial access token may hold (docs/security.md), plus
+    # `api_scopes`, the operator's own API scopes (for example "api:read api:write").
+    registrant_scopes: tuple[str, ...] = (
+        "openid", "profile", "email", "address", "phone", "fhirUser", "launch", "launch/patient",
+        "launch/encounter", "offline_access", "online_access", "patient/*.*",
+    )
+    api_scopes: tuple[str, ...] = ()
+    # Scopes an anonymous (open) registration may hold: a user-delegated patient app.
+    open_scopes: tuple[str, ...] = ("openid", "fhirUser", "launch/patient", "patient/*.rs", "offline_access")
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,9 @@ def run_node(script: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _serve(tmp: Path, **env: str) -> Iterator[ServerProcess]:
-    server = start_server(tmp, env={"OSTIARY_REGISTRATION_TOKEN": REGISTRATION_TOKEN, **env})
+    # As docs/clients.md: the operator offers its API scopes to clients registered with the token.
+    server = start_server(tmp, env={"OSTIARY_REGISTRATION_TOKEN": REGISTRATION_TOKEN,
+                                    "OSTIARY_REGISTRATION__API_SCOPES": "api:read api:write", **env})
     try:
         yield server
     finally:

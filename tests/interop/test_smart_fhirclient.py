@@ -8,6 +8,7 @@ assertion (joserfc) for client_credentials with system/*.rs, given to fhirclient
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -100,10 +101,13 @@ def _assertion(key: RSAKey, client_id: str, audience: str) -> str:
 def test_fhirclient_backend_services_rs384_assertion_reads_data(server: ServerProcess) -> None:
     fhir_base = server.issuer + "/fhir"
     key = RSAKey.generate_key(2048, private=True, auto_kid=True)
-    backend = register(server, client_name="Nightly export", grant_types=["client_credentials"],
-                       token_endpoint_auth_method="private_key_jwt", token_endpoint_auth_signing_alg="RS384",
-                       jwks={"keys": [{**key.as_dict(private=False), "alg": "RS384", "use": "sig"}]},
-                       scope="system/*.rs")
+    # system/ scopes are never self-registered (docs/smart.md): the operator creates the backend client.
+    jwks_file = server.workdir / "nightly-export-jwks.json"
+    jwks_file.write_text(json.dumps({"keys": [{**key.as_dict(private=False), "alg": "RS384", "use": "sig"}]}))
+    out = server.cli("client", "create", "Nightly export", "--auth-method", "private_key_jwt", "--signing-alg",
+                     "RS384", "--jwks-file", str(jwks_file), "--scope", "system/*.rs", "--json",
+                     "--database-url", server.database_url)
+    backend = json.loads(out.stdout)
     with server.http() as http:
         token_endpoint = http.get("/fhir/.well-known/smart-configuration").json()["token_endpoint"]
     client = smart_client.FHIRClient(settings={

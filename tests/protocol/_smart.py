@@ -82,7 +82,8 @@ def bearer(token: str) -> dict[str, str]:
 
 async def ehr_token(running: RunningApp, scope: str = "ehr:launch") -> str:
     """An access token for an EHR's own client (client_credentials) with `scope`."""
-    cid, secret = await running.add_client(scope=scope, client_name="EHR")
+    # the operator allowed this EHR a secret for system/ scopes (docs/security.md, grant-type rules)
+    cid, secret = await running.add_client(scope=scope, client_name="EHR", system_scopes_with_secret=True)
     assert secret is not None
     r = await running.http.post("/token", data={"grant_type": "client_credentials", "scope": scope},
                                 headers=basic(cid, secret))

@@ -6,12 +6,21 @@ import time
 
 import pytest
 
-from tests.conftest import basic
+from ostiary.config import RegistrationSettings
+from tests.conftest import basic, settings_for, start_app
 
 from ._helpers import CC, ISSUER, assert_error, client_token, new_ec_key, public_jwks
 
 INITIAL = {"Authorization": "Bearer initial-token-for-tests"}  # settings_for() default registration_token
 CC_ONLY = {"grant_types": ["client_credentials"]}
+
+
+@pytest.fixture(scope="module")
+async def running(database_url):
+    """The operator offers its API scopes to registrants (docs/clients.md)."""
+    registration = RegistrationSettings(api_scopes=("api:read", "api:write"))
+    async for r in start_app(settings_for(database_url, registration=registration)):
+        yield r
 
 
 def _bearer(token: str) -> dict[str, str]:

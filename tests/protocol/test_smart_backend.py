@@ -112,7 +112,7 @@ async def test_smart_fhir_refuses_token_without_system_scopes_403(running):
 
 async def test_smart_fhir_refuses_token_for_the_issuer_401(running):
     """RFC 9068 §4: a token whose aud is not the FHIR base is refused, even with system/ scopes."""
-    cid, secret = await running.add_client(scope="system/*.rs", audiences=[ISSUER])
+    cid, secret = await running.add_client(scope="system/*.rs", audiences=[ISSUER], system_scopes_with_secret=True)
     r = await running.http.post("/token", data={"grant_type": "client_credentials", "scope": "system/*.rs",
                                                 "resource": ISSUER}, headers=basic(cid, secret))
     assert r.status_code == 200, r.text
@@ -130,6 +130,7 @@ async def test_smart_fhir_refuses_plain_api_token_401(running):
 
 async def test_smart_fhir_refuses_revoked_backend_token_401(running):
     cid, secret = await running.add_client(scope="system/*.rs", token_endpoint_auth_method="client_secret_basic",
+                                           system_scopes_with_secret=True,
                                            access_token_format="opaque")
     r = await running.http.post("/token", data={"grant_type": "client_credentials", "scope": "system/*.rs"},
                                 headers=basic(cid, secret))

@@ -42,7 +42,15 @@ def _metadata_options(create: bool) -> Callable[[F], F]:
             click.option("--token-lifetime", "access_token_lifetime", type=int,
                          help="Access-token lifetime in seconds (default: the server's)."),
             click.option("--audience", "audiences", multiple=True,
-                         help="Resource (RFC 8707) the client may ask for; the first is the default aud."),
+                         help="Resource (RFC 8707) the client may ask for; the first is the default aud. "
+                              "With --resource-server: an audience the API serves."),
+            click.option("--resource-server/--no-resource-server", "resource_server", default=None,
+                         help="The client is an API: it may introspect access tokens whose aud is one of "
+                              "its --audience values (RFC 7662 §2.1)."),
+            click.option("--skip-consent/--no-skip-consent", "skip_consent", default=None,
+                         help="First-party app: users are not asked for consent."),
+            click.option("--system-scopes-with-secret/--no-system-scopes-with-secret", "system_scopes_with_secret",
+                         default=None, help="Allow system/ scopes with a secret (default: private_key_jwt only)."),
             click.option("--jwks-file", type=click.Path(exists=True, dir_okay=False),
                          help="JWKS file with the client's public keys (private_key_jwt)."),
             click.option("--jwks-uri", help="URL of the client's JWKS (private_key_jwt)."),

@@ -27,6 +27,7 @@ from ..store import Client
 from .claims import OIDC_SCOPES, parse_claims_request
 from .client_auth import ClientLookup
 from .keyring import KeyRing
+from .policy.grants import check_grant
 from .redirect_uris import match_redirect_uri, registered_default
 from .scopes import grant_scopes, parse_scope
 
@@ -169,6 +170,7 @@ def _validate_rest(params: Mapping[str, str], repeated: set[str], client: Client
     if mode not in RESPONSE_MODES:
         raise InvalidRequest("response_mode must be query or form_post")
     scope = grant_scopes(parse_scope(params.get("scope")), _allowed_scopes(client))
+    scope = check_grant(client, "authorization_code", scope, explicit=True)  # never system/ (docs/security.md)
     challenge, method = params.get("code_challenge"), params.get("code_challenge_method")
     if challenge is None:
         if method is not None:

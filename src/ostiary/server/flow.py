@@ -202,7 +202,7 @@ class AuthorizationFlow:
     async def _needs_consent(self, req: AuthorizationRequest, client: Client, user: User) -> bool:
         if "consent" in req.prompt:
             return True
-        if client.extra.get("skip_consent"):
+        if client.skip_consent:
             return False
         return not set(req.scope) <= await self.consents.get(user.id, client.client_id)
 

@@ -46,6 +46,7 @@ from .id_tokens import DEFAULT_ID_TOKEN_ALG, IdTokenIssuer
 from .inspection import TokenInspector
 from .keyring import KeyRing
 from .logout import LogoutService
+from .policy.clients import ClientRules
 from .registration import ClientRegistry
 from .tokens import TokenIssuer
 from .user_tokens import UserTokenService
@@ -255,6 +256,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
               http_transport: httpx.AsyncBaseTransport | None) -> Provider:
     sealer = Sealer(settings.secret_key)  # else installed by load_secret_key() at startup
     issuer = TokenIssuer(settings.issuer, keyring, tokens, settings.tokens)
+    client_rules = ClientRules.from_settings(settings.registration)
     grants: dict[str, Grant] = {
         ClientCredentialsGrant.grant_type: ClientCredentialsGrant(
             issuer, settings.tokens.default_audience or settings.issuer,
@@ -272,8 +274,8 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     grants[AuthorizationCodeGrant.grant_type] = AuthorizationCodeGrant(codes, tokens, user_tokens)
     sessions = SqlSessionStore(engine)
     grants[RefreshTokenGrant.grant_type] = RefreshTokenGrant(tokens, user_tokens, settings.oidc.refresh_token_rotation,
-                                                             sessions)
-    registry = ClientRegistry(clients, sealer.seal, grants)
+                                                             sessions, client_rules)
+    registry = ClientRegistry(clients, sealer.seal, grants, client_rules)
     fetcher = SafeFetcher(allow_loopback=settings.outbound.allow_loopback,
                           negative_ttl=settings.outbound.negative_cache_ttl, transport=http_transport)
     resolver = ClientKeyResolver(fetcher, timeout=settings.client_auth.jwks_fetch_timeout,

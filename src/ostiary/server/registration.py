@@ -10,11 +10,12 @@ from urllib.parse import SplitResult, urlsplit
 
 from ..errors import InvalidClientMetadata, InvalidRedirectUri, NotFound
 from ..keys import ASYMMETRIC_ALGS, HMAC_ALGS, KeyError_
-from ..store import Client, ClientExists, ClientStore
+from ..store import Client, ClientExists, ClientStore, TrustLevel
 from .audit import audit
 from .client_auth import AUTH_METHODS
 from .client_keys import key_set_from_jwks
 from .credentials import digest, new_secret, new_token
+from .policy.clients import ADMIN_ONLY, ClientRules
 from .redirect_uris import LOOPBACK_HOSTS, RedirectUriRefused, check_redirect_uri
 from .scopes import parse_scope
 
@@ -27,6 +28,7 @@ _STRING_EXTRAS = ("client_uri", "logo_uri", "tos_uri", "policy_uri", "software_i
 _LIST_EXTRAS = ("contacts", "allowed_cors_origins", "default_acr_values")
 _BOOL_EXTRAS = ("backchannel_logout_session_required", "require_auth_time")
 _INT_EXTRAS = ("default_max_age",)
+_ADMIN_FLAGS = ("skip_consent", "resource_server", "system_scopes_with_secret")
 _RESPONSE_TYPES_FOR = {"authorization_code": "code"}
 MAX_TOKEN_LIFETIME = 7 * 24 * 3600
 
@@ -65,12 +67,11 @@ def _optional_str(data: Mapping[str, Any], name: str) -> str | None:
     return value or None
 
 
-def validate_metadata(
-    data: Mapping[str, Any], *, grant_types_supported: Collection[str], allow_audiences: bool
-) -> dict[str, Any]:
+def validate_metadata(data: Mapping[str, Any], *, grant_types_supported: Collection[str]) -> dict[str, Any]:
     """Normalised client fields from RFC 7591 metadata; raises InvalidClientMetadata / InvalidRedirectUri.
 
-    Metadata we do not understand is ignored (RFC 7591 §2).
+    Metadata we do not understand is ignored (RFC 7591 §2). Who may set what is the policy's
+    decision (`ClientRules`), taken before and after this.
     """
     if not isinstance(data, Mapping):
         raise InvalidClientMetadata("client metadata must be a JSON object")
@@ -129,7 +130,7 @@ def validate_metadata(
         not isinstance(lifetime, int) or isinstance(lifetime, bool) or not 1 <= lifetime <= MAX_TOKEN_LIFETIME
     ):
         raise InvalidClientMetadata(f"access_token_lifetime must be 1..{MAX_TOKEN_LIFETIME} seconds")
-    audiences = _str_list(data, "audiences") if allow_audiences else ()
+    audiences = _str_list(data, "audiences")
     for aud in audiences:
         if not _split(aud).scheme or "#" in aud:
             raise InvalidClientMetadata(f"audience {aud!r} must be an absolute URI without fragment")
@@ -153,8 +154,16 @@ def validate_metadata(
         "response_types": response_types, "redirect_uris": redirect_uris,
         "post_logout_redirect_uris": post_logout, "scope": scope, "jwks": jwks, "jwks_uri": jwks_uri,
         "access_token_format": fmt, "access_token_lifetime": lifetime, "audiences": audiences,
-        "extra": {**_extras(data), **({"skip_consent": True} if allow_audiences and data.get("skip_consent") else {})},
+        "extra": _extras(data), **_admin_flags(data),
     }
+
+
+def _admin_flags(data: Mapping[str, Any]) -> dict[str, bool]:
+    flags = {name: data.get(name, False) for name in _ADMIN_FLAGS}
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise InvalidClientMetadata(f"{name} must be a boolean")
+    return flags
 
 
 def _extras(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -188,10 +197,21 @@ class IssuedCredentials:
 
 class ClientRegistry:
     def __init__(self, store: ClientStore, seal: Callable[[str], str],
-                 grant_types_supported: Collection[str]) -> None:
+                 grant_types_supported: Collection[str], rules: ClientRules | None = None) -> None:
         self._store = store
         self._seal = seal
         self.grant_types_supported = tuple(grant_types_supported)
+        self.rules = rules or ClientRules()
+
+    def _checked(self, level: TrustLevel, metadata: Mapping[str, Any], current: Client | None) -> dict[str, Any]:
+        """Validated fields within what `level` may register (docs/security.md "Client trust levels")."""
+        stored = {k: v for k, v in describe(current).items() if k in ADMIN_ONLY} if current else None
+        data = self.rules.check_admin_only(level, metadata, stored)
+        fields = validate_metadata(data, grant_types_supported=self.grant_types_supported)
+        if level != "admin" and not fields["scope"]:  # a SMART app registered bare can still launch
+            fields["scope"] = self.rules.default_scope(level, fields["grant_types"])
+        self.rules.check_fields(level, fields)
+        return fields
 
     def _secret_fields(self, method: str, secret: str | None) -> dict[str, Any]:
         if method in ("none", "private_key_jwt"):
@@ -202,31 +222,33 @@ class ClientRegistry:
 
     async def create(self, metadata: Mapping[str, Any], *, client_id: str | None = None,
                      client_secret: str | None = None, registration_token: bool = False,
-                     allow_audiences: bool = True) -> tuple[Client, IssuedCredentials]:
-        """Register a client; raises InvalidClientMetadata, InvalidRedirectUri or ClientExists."""
-        fields = validate_metadata(metadata, grant_types_supported=self.grant_types_supported,
-                                   allow_audiences=allow_audiences)
+                     level: TrustLevel = "admin") -> tuple[Client, IssuedCredentials]:
+        """Register a client at trust `level`; raises InvalidClientMetadata, InvalidRedirectUri or ClientExists."""
+        fields = self._checked(level, metadata, None)
         method = fields["token_endpoint_auth_method"]
         needs_secret = method not in ("none", "private_key_jwt")
         secret = (client_secret or new_secret()) if needs_secret else None
         rat = new_token() if registration_token else None
         client = Client(
             client_id=client_id or new_token(16), **fields, **self._secret_fields(method, secret),
-            registration_token_digest=digest(rat) if rat else None,
+            trust_level=level, registration_token_digest=digest(rat) if rat else None,
             sealed_registration_token=self._seal(rat) if rat else None,
         )
         await self._store.create(client)
-        audit("client_registered", client_id=client.client_id, method=method, grant_types=list(client.grant_types))
+        audit("client_registered", client_id=client.client_id, method=method, grant_types=list(client.grant_types),
+              trust_level=level)
         return client, IssuedCredentials(client_secret=secret, registration_access_token=rat)
 
     async def update(self, client_id: str, metadata: Mapping[str, Any], *,
-                     allow_audiences: bool = True) -> tuple[Client, IssuedCredentials]:
-        """Replace a client's metadata; a new secret is issued only if the method now needs one."""
+                     level: TrustLevel = "admin") -> tuple[Client, IssuedCredentials]:
+        """Replace a client's metadata as `level` may; a new secret is issued only if the method now needs one.
+
+        RFC 7592 §2.2: admin-only fields left out keep their values; sent unchanged they are accepted.
+        """
         current = await self._store.get(client_id)
         if current is None:
             raise NotFound(f"no client {client_id!r}")
-        fields = validate_metadata(metadata, grant_types_supported=self.grant_types_supported,
-                                   allow_audiences=allow_audiences)
+        fields = self._checked(level, metadata, current)
         method = fields["token_endpoint_auth_method"]
         issued = IssuedCredentials()
         changed = replace(current, **fields, updated_at=int(time.time()))
@@ -285,6 +307,8 @@ def describe(client: Client) -> dict[str, Any]:
         "access_token_format": client.access_token_format,
         "access_token_lifetime": client.access_token_lifetime,
         "audiences": list(client.audiences) or None,
+        "trust_level": client.trust_level,
+        **{name: True for name in _ADMIN_FLAGS if getattr(client, name)},
     }
     out.update({k: v for k, v in optional.items() if v is not None})
     out.update(client.extra)

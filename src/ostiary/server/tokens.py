@@ -46,7 +46,9 @@ class TokenIssuer:
         self._signers: dict[str, jwt.CompactSigner] = {}
 
     def lifetime_for(self, client: Client) -> int:
-        return client.access_token_lifetime or self._policy.access_token_lifetime
+        """Server policy; an administrator may cap it per client, never raise it (docs/security.md)."""
+        return min(client.access_token_lifetime or self._policy.access_token_lifetime,
+                   self._policy.access_token_lifetime)
 
     async def issue_access_token(
         self,

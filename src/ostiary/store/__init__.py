@@ -9,6 +9,7 @@ from .protocols import (
     StateStore,
     TokenRecord,
     TokenStore,
+    TrustLevel,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "StateStore",
     "TokenRecord",
     "TokenStore",
+    "TrustLevel",
 ]

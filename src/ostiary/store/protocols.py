@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ..keys import KeyStatus, SigningKey
 
@@ -22,7 +22,12 @@ __all__ = [
     "StateStore",
     "TokenRecord",
     "TokenStore",
+    "TrustLevel",
 ]
+
+# Who registered a client (docs/security.md "Client trust levels"): an operator ("admin"), a holder
+# of the initial access token ("registrant"), anybody ("open"), the developer portal ("portal").
+TrustLevel = Literal["admin", "registrant", "open", "portal"]
 
 
 class ClientExists(Exception):
@@ -46,7 +51,7 @@ class Client:
     # Resource indicators (RFC 8707) the client may ask for; the first is the default `aud`.
     audiences: tuple[str, ...] = ()
     access_token_format: str | None = None  # None: the server default
-    access_token_lifetime: int | None = None  # None: the server default
+    access_token_lifetime: int | None = None  # cap below the server's lifetime; None: no cap
     jwks: Mapping[str, Any] | None = None
     jwks_uri: str | None = None
     # Other RFC 7591 / OIDC metadata, kept and returned as registered (client_uri, contacts, ...).
@@ -57,6 +62,12 @@ class Client:
     sealed_registration_token: str | None = None  # returned again on RFC 7592 reads (§3 requires it)
     created_at: int = field(default_factory=lambda: int(time.time()))
     updated_at: int = field(default_factory=lambda: int(time.time()))
+    # Set only by an administrator (ostiary.server.policy.clients.ADMIN_ONLY):
+    trust_level: TrustLevel = "admin"
+    skip_consent: bool = False  # no consent page for this client (first-party apps)
+    resource_server: bool = False  # may introspect access tokens whose aud is one of `audiences`
+    # SMART Backend Services: system/ scopes with a client secret instead of a key (RFC 7523).
+    system_scopes_with_secret: bool = False
 
     @property
     def is_public(self) -> bool:
@@ -79,6 +90,9 @@ class Client:
         for name in ("grant_types", "response_types", "redirect_uris", "post_logout_redirect_uris", "audiences"):
             if name in kwargs:
                 kwargs[name] = tuple(kwargs[name])
+        if "trust_level" not in kwargs and kwargs.get("registration_token_digest"):
+            # A record from before trust levels that came through /register is never admin-trusted.
+            kwargs["trust_level"] = "registrant"
         return cls(**kwargs)
 
 

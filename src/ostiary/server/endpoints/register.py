@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ...errors import InvalidClientMetadata, InvalidToken, RegistrationNotSupported
-from ...store import Client, ClientStore
+from ...store import Client, ClientStore, TrustLevel
 from ..credentials import matches
 from ..registration import ClientRegistry, describe
 
@@ -53,18 +53,19 @@ class RegistrationEndpoint:
         """RFC 7591 §3: 201 body; raises InvalidToken without a valid initial access token."""
         if not self.enabled:
             raise RegistrationNotSupported("dynamic registration is disabled")
-        if self._initial:
-            presented = bearer(authorization)
-            if presented is None or not any(
-                hmac.compare_digest(presented.encode(), t.encode()) for t in self._initial
-            ):
-                raise InvalidToken("a valid initial access token is required")
+        level = self._trust_level(bearer(authorization))
         if not isinstance(metadata, dict):
             raise InvalidClientMetadata("client metadata must be a JSON object")
-        client, issued = await self._registry.create(
-            metadata, registration_token=True, allow_audiences=bool(self._initial)
-        )
+        client, issued = await self._registry.create(metadata, registration_token=True, level=level)
         return self._response(client, issued.client_secret, issued.registration_access_token)
+
+    def _trust_level(self, presented: str | None) -> TrustLevel:
+        """Registrant with a valid initial access token; open without one if allowed; else InvalidToken."""
+        if presented is not None and any(hmac.compare_digest(presented.encode(), t.encode()) for t in self._initial):
+            return "registrant"
+        if presented is None and self._open:
+            return "open"
+        raise InvalidToken("a valid initial access token is required")
 
     async def _authorized(self, client_id: str, authorization: str | None) -> Client:
         token = bearer(authorization)
@@ -87,7 +88,7 @@ class RegistrationEndpoint:
         if "client_secret" in metadata and not matches(str(metadata["client_secret"]), client.secret_digest):
             raise InvalidClientMetadata("client_secret does not match (RFC 7592 §2.2)")
         clean = {k: v for k, v in metadata.items() if k not in _SERVER_FIELDS}
-        changed, issued = await self._registry.update(client_id, clean, allow_audiences=bool(self._initial))
+        changed, issued = await self._registry.update(client_id, clean, level=client.trust_level)
         return self._response(changed, issued.client_secret, None)
 
     async def delete(self, client_id: str, authorization: str | None) -> None:

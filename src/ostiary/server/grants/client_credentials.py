@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from ...errors import InvalidScope, InvalidTarget
 from ...smart.scopes import is_clinical
 from ...store import Client
+from ..policy.grants import check_grant
 from ..requests import EndpointRequest
 from ..scopes import grant_scopes, parse_scope
 from ..tokens import TokenIssuer
@@ -56,6 +57,7 @@ class ClientCredentialsGrant:
                 requested = tuple(s for s in requested if s != "openid")
         allowed = client.scopes | ({"openid"} if self._openid == "accept" and "openid" in requested else set())
         granted = grant_scopes(requested, frozenset(allowed)) if requested else tuple(sorted(client.scopes))
+        granted = check_grant(client, self.grant_type, granted, explicit=bool(requested))
         resources = request.repeated.get("resource", ())
         fhir = self._fhir_audience is not None and any(is_clinical(s) for s in granted)
         if fhir and not resources:

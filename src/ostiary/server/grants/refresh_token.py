@@ -10,6 +10,7 @@ from ...store import Client, TokenStore
 from ...store.identity import SessionStore
 from ..audit import audit
 from ..credentials import digest
+from ..policy.clients import ClientRules
 from ..requests import EndpointRequest
 from ..scopes import parse_scope
 from ..user_tokens import GrantFacts, UserTokenService
@@ -22,8 +23,9 @@ class RefreshTokenGrant:
     public_clients: ClassVar[bool] = True
 
     def __init__(self, tokens: TokenStore, service: UserTokenService, rotation: Literal["always", "public"],
-                 sessions: SessionStore) -> None:
+                 sessions: SessionStore, rules: ClientRules) -> None:
         self._sessions = sessions
+        self._rules = rules
         self._tokens = tokens
         self._service = service
         self._rotation = rotation
@@ -58,6 +60,8 @@ class RefreshTokenGrant:
             revoked = await self._tokens.revoke_grant(grant_id)
             audit("refresh_token_reused", client_id=client.client_id, grant_id=grant_id, tokens_revoked=revoked)
             raise InvalidGrant("the refresh token was already used; the grant has been revoked")
+        # Policy applies to old grants too: what the client may no longer hold is dropped (docs/security.md).
+        granted = self._rules.still_held(client, requested or facts.scope, self.grant_type)
         return await self._service.respond(
-            client, facts, granted=requested or facts.scope, resources=resources, new_refresh_token=rotate,
+            client, facts, granted=granted, resources=resources, new_refresh_token=rotate,
         )
