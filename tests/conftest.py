@@ -114,13 +114,15 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
 
 
 def settings_for(database_url: str, **overrides: Any) -> Any:
-    from ostiary.config import OutboundSettings, load_settings
+    from ostiary.config import OutboundSettings, RegistrationSettings, load_settings
 
     overrides.setdefault("issuer", ISSUER)
     # the development setting: the tests serve client JWKS and logout receivers on loopback
     overrides.setdefault("outbound", OutboundSettings(allow_loopback=True))
     overrides.setdefault("demo", False)
     overrides.setdefault("registration_token", "initial-token-for-tests")
+    # As docs/clients.md: the operator offers its API scopes to clients registered with the token.
+    overrides.setdefault("registration", RegistrationSettings(api_scopes=("api:read", "api:write")))
     return load_settings(env={}, database_url=database_url, **overrides)
 
 

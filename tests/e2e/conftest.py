@@ -46,7 +46,7 @@ def server(backend: Backend) -> Iterator[ServerProcess]:
     token_file = backend.workdir / "registration-token"
     token_file.write_text(REGISTRATION_TOKEN + "\n")
     env = {"OSTIARY_ISSUER": "http://localhost:{port}", "OSTIARY_REGISTRATION_TOKEN_FILE": str(token_file),
-           "OSTIARY_CACHE_TTL": str(CACHE_TTL)}
+           "OSTIARY_CACHE_TTL": str(CACHE_TTL), "OSTIARY_REGISTRATION__API_SCOPES": "api:read api:write"}
     proc = start_server(backend.workdir, "--workers", "2", *backend.serve_args, database_url=backend.database_url,
                         env=env)
     try:

@@ -44,7 +44,7 @@ async def _user(running, scope: str) -> str:
 
 
 async def _system(running, scope: str) -> str:
-    cid, secret = await running.add_client(scope=scope, client_name="Backend")
+    cid, secret = await running.add_client(scope=scope, client_name="Backend", system_scopes_with_secret=True)
     r = await running.http.post("/token", data={"grant_type": "client_credentials", "scope": scope},
                                 headers=basic(cid, secret))
     assert r.status_code == 200 and r.json()["expires_in"] <= 300, r.text
