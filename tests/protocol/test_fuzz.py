@@ -7,6 +7,7 @@ in its own loop), once per database backend.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
 from typing import Any
@@ -165,11 +166,23 @@ def _register(client: TestClient, **metadata: Any) -> dict[str, Any]:
     return dict(r.json())
 
 
+def _operator_sets(client: TestClient, client_id: str, **changes: Any) -> None:
+    provider = client.app.state.provider  # type: ignore[attr-defined]
+
+    async def change() -> None:
+        stored = await provider.clients.get(client_id)
+        await provider.clients.update(dataclasses.replace(stored, **changes))
+        provider.cached_clients.invalidate(client_id)
+
+    client.portal.call(change)  # type: ignore[union-attr]
+
+
 @pytest.fixture(scope="module")
 def creds(client: TestClient) -> dict[str, Any]:
     key = new_ec_key()
     basic_client = _register(client, scope="api:read api:write")
-    opaque_client = _register(client, scope="api:read", access_token_format="opaque")
+    opaque_client = _register(client, scope="api:read")
+    _operator_sets(client, opaque_client["client_id"], access_token_format="opaque")  # admin-only metadata
     pk = _register(client, token_endpoint_auth_method="private_key_jwt", jwks=public_jwks(key), scope="api:read")
     hs = _register(client, token_endpoint_auth_method="client_secret_jwt", scope="api:read")
     victim = _register(client, scope="api:read")  # its metadata is overwritten by the PUT fuzzer
