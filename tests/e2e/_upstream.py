@@ -25,6 +25,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             if message["type"] == "lifespan.shutdown":
                 return
     raw_path = scope.get("raw_path") or scope["path"].encode()
+    if scope["type"] == "websocket":
+        await websocket(scope, receive, send)
+        return
     if raw_path == b"/__log":
         if scope["method"] == "DELETE":
             LOG.clear()
@@ -55,6 +58,21 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": orjson.dumps(record)})
+
+
+async def websocket(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Accept, say what the handshake carried, then echo every message until the caller closes."""
+    await receive()
+    protocols = scope.get("subprotocols") or []
+    await send({"type": "websocket.accept", "subprotocol": protocols[0] if protocols else None})
+    await send({"type": "websocket.send", "text": orjson.dumps({
+        "path": (scope.get("raw_path") or b"").decode("latin-1"),
+        "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]]}).decode()})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        await send({"type": "websocket.send", "text": "echo:" + (message.get("text") or "")})
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@ import pytest
 
 from tests.conftest import create_pg_database, drop_pg_database, needs_postgres
 from tests.e2e._server import ServerProcess, start_server
+from tests.e2e.gateway_fixtures import gateway_issuer, gateway_upstream  # session fixtures of the gateway tests
+
+__all__ = ["gateway_issuer", "gateway_upstream"]
 
 REGISTRATION_TOKEN = "e2e-initial-access-token"
 CACHE_TTL = 2.0  # OSTIARY_CACHE_TTL for the server: how long a worker trusts cached clients and keys

@@ -1,4 +1,8 @@
-"""Shared fixtures of the gateway's end-to-end tests: a real `ostiary serve`, clients, tokens, the upstream."""
+"""Shared fixtures of the gateway's end-to-end tests: a real `ostiary serve`, clients, tokens, the upstream.
+
+The issuer and the upstream are session fixtures (registered in tests/e2e/conftest.py), started once for
+every gateway test module.
+"""
 
 from __future__ import annotations
 
@@ -42,8 +46,8 @@ def _client(server: ServerProcess, name: str, scope: str, *audiences: str) -> tu
     return data["client_id"], data["client_secret"]
 
 
-@pytest.fixture(scope="module")
-def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issuer]:
+@pytest.fixture(scope="session")
+def gateway_issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issuer]:
     workdir = tmp_path_factory.mktemp("gateway-issuer")
     server = start_server(workdir, "--workers", "1", "--no-demo")
     try:
@@ -54,8 +58,8 @@ def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issuer]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+@pytest.fixture(scope="session")
+def gateway_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
     process = start_upstream(tmp_path_factory.mktemp("gateway-upstream"))
     try:
         yield process
@@ -80,3 +84,13 @@ def gateway_http(gateway: Process) -> httpx.Client:
 
 def workdir_of(factory: pytest.TempPathFactory, name: str) -> Path:
     return factory.mktemp(name)
+
+
+@pytest.fixture(scope="module")
+def issuer(gateway_issuer: Issuer) -> Issuer:
+    return gateway_issuer
+
+
+@pytest.fixture(scope="module")
+def upstream(gateway_upstream: Process) -> Process:
+    return gateway_upstream

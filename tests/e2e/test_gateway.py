@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from ostiary.keys import SigningKey
 from tests.conftest import REDIS_URL, needs_redis
 from tests.e2e._gateway import Process, clear_upstream_log, header_values, start_gateway, upstream_log
 from tests.e2e._server import OSTIARY, clean_env, free_port, poll
@@ -25,8 +26,21 @@ pytestmark = [pytest.mark.e2e]
 __all__ = ["issuer", "upstream"]  # fixtures
 
 
-def config(issuer: Issuer, upstream: Process, extra: str = "") -> str:
+def config(issuer: Issuer, upstream: Process, extra: str = "", key_file: str = "") -> str:
     dead = free_port()  # nothing listens there
+    internal = f"""
+[[routes]]
+path = "/signed"
+upstream = "{upstream.base_url}"
+audience = "{NOTES}"
+scopes = {{ GET = "notes:read" }}
+internal_jwt = true
+
+[internal_jwt]
+issuer = "https://gateway.internal.example"
+key_file = "{key_file}"
+lifetime = 30
+""" if key_file else ""
     return f"""
 issuer = "{issuer.server.issuer}"
 
@@ -63,13 +77,23 @@ path = "/down"
 upstream = "http://127.0.0.1:{dead}"
 audience = "{NOTES}"
 scopes = {{ GET = "notes:read" }}
+
+[[routes]]
+path = "/ws"
+upstream = "{upstream.base_url}"
+audience = "{NOTES}"
+scopes = {{ GET = "notes:read" }}
+websocket = true
 {extra}
-"""
+{internal}"""
 
 
 @pytest.fixture(scope="module")
 def gateway(issuer: Issuer, upstream: Process, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
-    process = start_gateway(tmp_path_factory.mktemp("gateway"), config(issuer, upstream))
+    workdir = tmp_path_factory.mktemp("gateway")
+    key_file = workdir / "internal.pem"
+    key_file.write_bytes(SigningKey.generate("ES256").private_pem())
+    process = start_gateway(workdir, config(issuer, upstream, key_file=str(key_file)))
     try:
         yield process
     finally:
@@ -325,3 +349,51 @@ def test_item5_redis_rate_limit_is_shared_exactly_by_two_gateway_processes(
         for key in client.scan_iter(prefix + "*"):
             client.delete(key)
         client.close()
+
+
+def test_item4_internal_jwt_is_short_lived_for_the_upstream_only_and_unlike_an_access_token(
+        gateway: Process, upstream: Process, issuer: Issuer, read_token: str) -> None:
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    clear_upstream_log(upstream)
+    forged = {"X-Ostiary-Jwt": "forged", "X_Ostiary_Jwt": "forged"}
+    assert httpx.get(gateway.base_url + "/signed/1", headers={**bearer(read_token), **forged}).status_code == 200
+    [seen] = upstream_log(upstream)
+    [internal] = header_values(seen, "X-Ostiary-Jwt")
+    jwks = httpx.get(gateway.base_url + "/_ostiary/jwks.json").json()
+    decoded = jwt.decode(internal, KeySet.import_key_set(jwks), algorithms=["ES256"])
+    assert decoded.header["typ"] == "ostiary-gateway+jwt"  # an RFC 9068 verifier accepts only at+jwt
+    claims = decoded.claims
+    assert claims["iss"] == "https://gateway.internal.example" != issuer.server.issuer
+    assert claims["aud"] == upstream.base_url and claims["exp"] - claims["iat"] <= 60
+    assert claims["client_id"] == issuer.reader[0] and claims["scope"] == "notes:read"
+    assert internal != read_token
+    other = httpx.get(gateway.base_url + "/notes/1", headers=bearer(read_token))  # routes without it get none
+    assert other.status_code == 200 and not header_values(other.json(), "X-Ostiary-Jwt")
+
+
+def test_item6_websocket_passes_checked_with_identity_and_is_refused_without_a_token(
+        gateway: Process, read_token: str, issuer: Issuer) -> None:
+    import json
+
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    url = gateway.base_url.replace("http", "ws")
+    with connect(url + "/ws/chat", additional_headers={**bearer(read_token), "X_Ostiary_Subject": "admin"},
+                 subprotocols=["chat"], open_timeout=10) as ws:
+        assert ws.subprotocol == "chat"
+        hello = json.loads(ws.recv(timeout=10))
+        assert hello["path"] == "/ws/chat"
+        assert header_values(hello, "X-Ostiary-Client-Id") == [issuer.reader[0]]
+        assert header_values(hello, "X-Ostiary-Subject") == [issuer.reader[0]]
+        assert not header_values(hello, "Authorization")
+        ws.send("hi")
+        assert ws.recv(timeout=10) == "echo:hi"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url + "/ws/chat", open_timeout=10)
+    assert refused.value.response.status_code == 401
+    with pytest.raises(InvalidStatus) as not_here:
+        connect(url + "/notes/1", additional_headers=bearer(read_token), open_timeout=10)
+    assert not_here.value.response.status_code == 400

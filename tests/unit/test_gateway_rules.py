@@ -97,3 +97,18 @@ async def test_item5_memory_window_counts_exactly_and_reopens() -> None:
     assert (await limiter.hit("other", limit)).allowed  # keys do not share a budget
     now[0] += 60.0
     assert (await limiter.hit("k", limit)).remaining == 2
+
+
+@pytest.mark.parametrize(("internal", "message"), [
+    ({"issuer": "http://127.0.0.1:8000", "key_file": "k.pem"}, "internal_jwt.issuer: must differ"),
+    ({"issuer": "https://gw.internal", "key_file": "k.pem", "lifetime": 61}, "internal_jwt.lifetime: must be between"),
+    (None, "routes[0].internal_jwt: needs an [internal_jwt] table"),
+])
+def test_item4_internal_jwt_is_short_lived_and_never_the_authorization_servers(
+        internal: dict[str, object] | None, message: str) -> None:
+    data = {**BASE, "routes": [{**BASE["routes"][0], "internal_jwt": True}]}
+    if internal is not None:
+        data["internal_jwt"] = internal
+    with pytest.raises(GatewayConfigError) as err:
+        parse_config(data)
+    assert message in str(err.value)

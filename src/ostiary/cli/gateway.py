@@ -16,11 +16,15 @@ __all__ = ["gateway_group"]
 
 def _config(path: str) -> GatewayConfig:
     from ..gateway.config import GatewayConfigError, load_config
+    from ..gateway.internal_jwt import InternalTokens
 
     try:
-        return load_config(path)
+        config = load_config(path)
+        if config.internal_jwt is not None:
+            InternalTokens(config.internal_jwt, config.source)  # an unusable key is refused before start
     except GatewayConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    return config
 
 
 @click.group("gateway", invoke_without_command=True)

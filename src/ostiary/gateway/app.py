@@ -23,10 +23,12 @@ from .config import GatewayConfig, GatewayConfigError, load_config
 from .cors import actual_fields, preflight_fields
 from .decision import Decision, EdgeCheck
 from .forward_auth import FORWARD_AUTH_PATHS, answer_forward_auth
+from .internal_jwt import InternalTokens
 from .metrics import Metrics
 from .proxy import Forwarder, Outcome
 from .ratelimit import RateLimiter, make_limiter
 from .verifiers import Verifiers
+from .websocket import deny_websocket, relay_websocket
 
 __all__ = ["Gateway"]
 
@@ -34,6 +36,7 @@ log = logging.getLogger("ostiary.gateway")
 access_log = logging.getLogger("ostiary.gateway.access")
 METRICS_PATH = b"/_ostiary/metrics"
 HEALTH_PATH = b"/_ostiary/health"
+JWKS_PATH = b"/_ostiary/jwks.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,7 @@ class _State:
     edge: EdgeCheck
     verifiers: Verifiers
     limiter: RateLimiter
+    internal: InternalTokens | None
 
 
 class Gateway:
@@ -61,8 +65,9 @@ class Gateway:
             config.rate_limit_backend, config.rate_limit_prefix)
         limiter = old.limiter if old is not None and same_backend else make_limiter(
             config.rate_limit_backend, config.rate_limit_prefix)
+        internal = InternalTokens(config.internal_jwt, config.source) if config.internal_jwt else None
         verifiers = Verifiers(config)
-        return _State(config, EdgeCheck(config.routes, verifiers, limiter), verifiers, limiter)
+        return _State(config, EdgeCheck(config.routes, verifiers, limiter), verifiers, limiter, internal)
 
     async def reload(self) -> bool:
         """Reread the configuration file; True if the new routes are in force."""
@@ -70,10 +75,11 @@ class Gateway:
             return False
         try:
             config = load_config(self.config_path)
+            new = self._build(config, self.state)
         except GatewayConfigError as exc:
             log.error("reload refused, keeping the running routes: %s", exc)
             return False
-        old, self.state = self.state, self._build(config, self.state)
+        old, self.state = self.state, new
         if old.limiter is not self.state.limiter:
             await old.limiter.aclose()
         await old.verifiers.aclose()
@@ -102,7 +108,7 @@ class Gateway:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})  # no route passes WebSockets (yet): refuse
+            await self._websocket(scope, receive, send)
         else:
             await self._http(scope, receive, send)
 
@@ -117,6 +123,10 @@ class Gateway:
             await self._own(state, scope, send, raw_path, request_id)
             return
         decision, outcome = await self._handle(state, scope, receive, send, method, raw_path, address, request_id)
+        self._record(decision, method, raw_path, address, request_id, outcome, started)
+
+    def _record(self, decision: Decision, method: str, raw_path: bytes, address: str, request_id: str,
+                outcome: Outcome, started: float) -> None:
         route = decision.route.name if decision.route else "(none)"
         elapsed = time.perf_counter() - started
         self.metrics.observe(route, outcome.status, elapsed)
@@ -129,6 +139,26 @@ class Gateway:
                 "client_id": principal.client_id if principal else None, "status": outcome.status,
                 "duration_ms": round(elapsed * 1000, 2), "address": address,
             }).decode())
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        state, request_id = self.state, secrets.token_hex(8)
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        address = scope["client"][0] if scope.get("client") else "unknown"
+        fields: list[tuple[bytes, bytes]] = scope["headers"]
+        authorization = [v.decode("latin-1") for k, v in fields if k.lower() == b"authorization"]
+        decision = await state.edge.decide("GET", raw_path, authorization, address)
+        if decision.allowed and decision.route is not None and not decision.route.websocket:
+            decision.status, decision.error = 400, "invalid_request"
+            decision.description = "this route does not pass WebSockets"
+        if decision.allowed:
+            status = await relay_websocket(scope, receive, send, decision, request_id, address)
+        else:
+            status = decision.status
+            await deny_websocket(scope, send, status, {"error": decision.error, "error_description":
+                                 decision.description, "request_id": request_id},
+                                 {**decision.headers, "x-request-id": request_id})
+        self._record(decision, "GET", raw_path, address, request_id, Outcome(status), started)
 
     async def _handle(self, state: _State, scope: Scope, receive: Receive, send: Send, method: str,
                       raw_path: bytes, address: str, request_id: str) -> tuple[Decision, Outcome]:
@@ -155,11 +185,18 @@ class Gateway:
             return decision, Outcome(decision.status)
         extra = [(k.encode("latin-1"), v.encode("latin-1"))
                  for k, v in {**decision.headers, **cors, "x-request-id": request_id}.items()]
-        return decision, await self.forwarder.forward(scope, receive, send, decision, extra, request_id, address)
+        internal = None
+        if state.internal is not None and decision.route is not None and decision.route.internal_jwt \
+                and decision.principal is not None:
+            internal = state.internal.mint(decision.principal, decision.route.upstream)
+        return decision, await self.forwarder.forward(scope, receive, send, decision, extra, request_id, address,
+                                                      internal)
 
     async def _own(self, state: _State, scope: Scope, send: Send, raw_path: bytes, request_id: str) -> None:
         if raw_path == METRICS_PATH and state.config.metrics and scope["method"] in ("GET", "HEAD"):
             await send_bytes(send, 200, self.metrics.render().encode(), [], b"text/plain; version=0.0.4")
+        elif raw_path == JWKS_PATH and state.internal is not None:
+            await send_bytes(send, 200, state.internal.jwks, [], b"application/jwk-set+json")
         elif raw_path == HEALTH_PATH:
             await send_json(send, 200, {"status": "ok", "routes": len(state.config.routes)})
         elif raw_path in FORWARD_AUTH_PATHS and state.config.forward_auth:

@@ -58,6 +58,8 @@ class Route:
     self_service: bool = False
     description: str = ""
     name: str = ""
+    internal_jwt: bool = False
+    websocket: bool = False
 
     def allowed_methods(self) -> list[str]:
         if "*" in self.scopes:
@@ -85,6 +87,13 @@ class IntrospectionCredentials:
 
 
 @dataclass(frozen=True, slots=True)
+class InternalJwt:
+    issuer: str
+    key_file: str
+    lifetime: int = 30  # seconds, at most 60
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     issuer: str
     routes: tuple[Route, ...]
@@ -95,6 +104,7 @@ class GatewayConfig:
     forward_auth: bool = True
     trusted_proxies: frozenset[str] = field(default_factory=lambda: frozenset({"127.0.0.1", "::1"}))
     metrics: bool = True
+    internal_jwt: InternalJwt | None = None
 
 
 class _Reader:
@@ -206,7 +216,7 @@ def _cors(reader: _Reader) -> Cors | None:
 
 _ROUTE_KEYS = {"path", "upstream", "audience", "scopes", "public", "rate_limit", "clients", "strip_prefix",
                "forward_authorization", "forward_cookies", "timeout", "max_body_bytes", "cors", "self_service",
-               "description", "name"}
+               "description", "name", "internal_jwt", "websocket"}
 
 
 def _route(reader: _Reader) -> Route:
@@ -231,14 +241,29 @@ def _route(reader: _Reader) -> Route:
         forward_cookies=reader.get("forward_cookies", bool, False), timeout=float(timeout),
         max_body_bytes=max_body, cors=_cors(reader), self_service=reader.get("self_service", bool, False),
         description=reader.get("description", str, ""), name=reader.get("name", str, path or "/"),
+        internal_jwt=reader.get("internal_jwt", bool, False), websocket=reader.get("websocket", bool, False),
     )
 
 
-def parse_config(data: Mapping[str, Any], source: str = "<config>") -> GatewayConfig:
-    """Validate a parsed TOML document; raises GatewayConfigError."""
+def _internal_jwt(top: _Reader, issuer: str, base: Path) -> InternalJwt | None:
+    table = top.child("internal_jwt")
+    if table is None:
+        return None
+    table.unknown({"issuer", "key_file", "lifetime"})
+    own = table.get("issuer", str, required=True)
+    if own == issuer:  # its tokens must never pass for the authorization server's
+        raise table.fail("issuer", "must differ from the authorization server's issuer")
+    lifetime = table.get("lifetime", int, 30)
+    if not 1 <= lifetime <= 60:
+        raise table.fail("lifetime", "must be between 1 and 60 seconds")
+    return InternalJwt(own, str(base / table.get("key_file", str, required=True)), lifetime)
+
+
+def parse_config(data: Mapping[str, Any], source: str = "<config>", base: Path | None = None) -> GatewayConfig:
+    """Validate a parsed TOML document (relative file names are under ``base``); raises GatewayConfigError."""
     top = _Reader(source, data, "")
     top.unknown({"issuer", "routes", "introspection", "rate_limit_backend", "rate_limit_prefix", "forward_auth",
-                 "trusted_proxies", "metrics"})
+                 "trusted_proxies", "metrics", "internal_jwt"})
     issuer = _url(top, "issuer")
     raw_routes = top.get("routes", list, required=True)
     if not raw_routes:
@@ -261,7 +286,7 @@ def parse_config(data: Mapping[str, Any], source: str = "<config>") -> GatewayCo
             raise intro.fail("client_secret", "give exactly one of client_secret and client_secret_file")
         if secret_file is not None:
             try:
-                secret = Path(secret_file).read_text().strip()
+                secret = (base or Path.cwd()).joinpath(secret_file).read_text().strip()
             except OSError as exc:
                 raise intro.fail("client_secret_file", f"cannot be read ({exc.strerror})") from None
         introspection = IntrospectionCredentials(intro.get("client_id", str, required=True), secret,
@@ -270,11 +295,15 @@ def parse_config(data: Mapping[str, Any], source: str = "<config>") -> GatewayCo
     if backend != "memory" and urlsplit(backend).scheme not in ("redis", "rediss", "unix"):
         raise top.fail("rate_limit_backend", 'must be "memory" or a redis:// URL')
     proxies = top.get("trusted_proxies", list, ["127.0.0.1", "::1"])
+    internal = _internal_jwt(top, issuer, base or Path.cwd())
+    for i, route in enumerate(routes):
+        if route.internal_jwt and internal is None:
+            raise top.fail(f"routes[{i}].internal_jwt", "needs an [internal_jwt] table (issuer, key_file)")
     return GatewayConfig(
         issuer=issuer, routes=tuple(routes), source=source, introspection=introspection,
         rate_limit_backend=backend, rate_limit_prefix=top.get("rate_limit_prefix", str, "ostiary:gateway:"),
         forward_auth=top.get("forward_auth", bool, True), trusted_proxies=frozenset(map(str, proxies)),
-        metrics=top.get("metrics", bool, True),
+        metrics=top.get("metrics", bool, True), internal_jwt=internal,
     )
 
 
@@ -294,4 +323,4 @@ def load_config(path: str | Path) -> GatewayConfig:
         reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         where = f"line {match.group(1)}, column {match.group(2)}" if match else "syntax"
         raise GatewayConfigError(f"{source}: {where}: TOML syntax error: {reason}") from None
-    return parse_config(data, source)
+    return parse_config(data, source, Path(path).resolve().parent)

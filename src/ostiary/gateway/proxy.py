@@ -18,6 +18,7 @@ from .asgi import Receive, Scope, Send, send_json
 from .config import Route
 from .decision import Decision
 from .headers import request_fields, response_fields
+from .internal_jwt import INTERNAL_JWT_HEADER
 from .paths import upstream_path
 
 __all__ = ["BodyTooLarge", "Forwarder", "Outcome"]
@@ -74,7 +75,8 @@ class Forwarder:
                 return
 
     async def forward(self, scope: Scope, receive: Receive, send: Send, decision: Decision,
-                      extra: list[tuple[bytes, bytes]], request_id: str, address: str) -> Outcome:
+                      extra: list[tuple[bytes, bytes]], request_id: str, address: str,
+                      internal_jwt: str | None = None) -> Outcome:
         route, path = decision.route, decision.path
         assert route is not None and path is not None
         target = urlsplit(route.upstream)
@@ -84,6 +86,8 @@ class Forwarder:
         url = httpx.URL(scheme=target.scheme, host=target.hostname or "", port=target.port, raw_path=raw)
         fields = request_fields(scope["headers"], route, decision.principal, address=address,
                                 scheme=scope.get("scheme", "http"), request_id=request_id)
+        if internal_jwt is not None:
+            fields.append((INTERNAL_JWT_HEADER.encode(), internal_jwt.encode()))
         has_body, length = _has_body(scope["headers"])
         if length is not None and (length < 0 or length > route.max_body_bytes):
             status = 413 if length > 0 else 400
