@@ -159,27 +159,39 @@ def _date_bound(text: str) -> tuple[str, dt.datetime, dt.datetime]:
     return (prefix, *rng)
 
 
+_LAST = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
+def _after(start: dt.datetime, **step: int) -> dt.datetime:
+    """start + step, or the end of time when that passes year 9999 (so `9999-12-31T23:59:59Z` is searchable)."""
+    try:
+        return start + dt.timedelta(**step)
+    except OverflowError:
+        return _LAST
+
+
 def _date_range(text: str) -> tuple[dt.datetime, dt.datetime] | None:
     match = _DATE.fullmatch(text)
     if match is None:
         return None
     year, month, day, hour, _minute, second, fraction, _zone = match.groups()
+    start: dt.datetime | None = None
     try:
         if hour is None:
             start = dt.datetime(int(year), int(month or 1), int(day or 1), tzinfo=dt.UTC)
             if day:
-                return start, start + dt.timedelta(days=1)
+                return start, _after(start, days=1)
             if month:
-                nxt = dt.datetime(start.year + (start.month == 12), start.month % 12 + 1, 1, tzinfo=dt.UTC)
-                return start, nxt
+                return start, start.replace(year=start.year + 1, month=1) if start.month == 12 else \
+                    start.replace(month=start.month + 1)
             return start, start.replace(year=start.year + 1)
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (ValueError, OverflowError):
-        return None
+    except (ValueError, OverflowError):  # year 10000 is out of range: the end of time
+        return (start, _LAST) if start is not None and hour is None else None
     parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-    step = dt.timedelta(seconds=1) if second is not None and not fraction else \
-        dt.timedelta(microseconds=1) if fraction else dt.timedelta(minutes=1)
-    return parsed, parsed + step
+    if second is not None and not fraction:
+        return parsed, _after(parsed, seconds=1)
+    return parsed, _after(parsed, microseconds=1) if fraction else _after(parsed, minutes=1)
 
 
 def _date(value: object, wanted: str) -> bool:

@@ -11,7 +11,7 @@ import secrets
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["Sealer", "digest", "matches", "new_secret", "new_token"]
+__all__ = ["Sealer", "digest", "is_token", "matches", "new_secret", "new_token"]
 
 
 def new_secret() -> str:
@@ -21,6 +21,11 @@ def new_secret() -> str:
 
 def new_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
+
+
+def is_token(value: str, max_length: int = 64) -> bool:
+    """Could `value` be one of our new_token values (base64url)? Checked before a lookup by it."""
+    return 0 < len(value) <= max_length and value.isascii() and value.replace("-", "").replace("_", "").isalnum()
 
 
 def digest(value: str) -> str:

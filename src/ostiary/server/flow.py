@@ -35,7 +35,7 @@ from .authorize import (
     validate_request,
 )
 from .client_auth import ClientLookup
-from .credentials import digest, new_token
+from .credentials import digest, is_token, new_token
 from .interaction import Authentication, ConsentGiven, Interaction, Step
 from .keyring import KeyRing
 from .user_tokens import GrantFacts
@@ -253,7 +253,7 @@ class AuthorizationFlow:
         return interaction
 
     async def interaction(self, interaction_id: str) -> Interaction | None:
-        if len(interaction_id) > 64:
+        if not is_token(interaction_id):  # nor any other kind of value kept beside interactions (launch:...)
             return None
         data = await self.interactions.get(interaction_id, int(time.time()))
         return Interaction.from_dict(interaction_id, data) if data else None

@@ -25,7 +25,7 @@ from .cors import CorsMiddleware
 from .demo import demo_routes
 from .errors import HTTP_ERROR_HANDLERS, ErrorMiddleware, json_response, parse_json_body
 from .fhir_mount import FhirMount
-from .limits import BodyLimitMiddleware
+from .limits import RequestLimitsMiddleware
 from .pages import page_routes
 from .session_routes import session_routes
 from .smart_routes import smart_routes
@@ -166,7 +166,7 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
     all_routes = [*routes(), *page_routes(), *session_routes(), *demo, *smart,
                   Mount("/static", StaticFiles(packages=[("ostiary.web", "static")]), name="static")]
     app = Starlette(routes=all_routes, lifespan=lifespan, exception_handlers=HTTP_ERROR_HANDLERS)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.http.max_body_bytes,
+    app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.http.max_body_bytes,
                        fhir_path=settings.smart.fhir_path if settings.smart.enabled else None)
     app.add_middleware(ErrorMiddleware)
     app.add_middleware(CorsMiddleware, ttl=settings.cache_ttl)

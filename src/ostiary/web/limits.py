@@ -1,8 +1,12 @@
-"""Request bodies limited while they are read, on every endpoint (RFC 9110 §15.5.14 413 Content Too Large).
+"""What a request may carry, checked while it is read, on every endpoint: its size, and no NUL.
 
-A `Content-Length` over the limit is answered 413 before a byte is read; a streamed (chunked) body
-is cut as soon as it passes the limit, so a 200 MB POST costs the server at most the limit.
-Endpoints keep their own, smaller limits (forms, JSON) on top of this one.
+Size (RFC 9110 §15.5.14, 413 Content Too Large): a `Content-Length` over the limit is answered 413
+before a byte is read; a streamed (chunked) body is cut as soon as it passes the limit, so a 200 MB
+POST costs the server at most the limit. Endpoints keep their own, smaller limits on top.
+
+NUL: PostgreSQL refuses U+0000 in text, and no protocol value needs it, so a NUL in the path, the
+query (`%00`), a form body (`%00`) or a JSON body (`\\u0000`) is answered 400 before any endpoint
+sees it, the same on every database.
 """
 
 from __future__ import annotations
@@ -14,11 +18,18 @@ from ..fhir.errors import fhir_response, operation_outcome
 from .errors import PAGE_PATHS, json_response
 from .render import render_error_page
 
-__all__ = ["BodyLimitMiddleware", "BodyTooLarge"]
+__all__ = ["BodyRefused", "RequestLimitsMiddleware"]
+
+_NUL_TEXT = "NUL characters are not allowed in a request"
 
 
-class BodyTooLarge(Exception):
-    """Raised from `receive` once the body passes the limit; the middleware answers 413."""
+class BodyRefused(Exception):
+    """Raised from `receive` once the body is refused; the middleware answers `status`."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
 
 
 def _declared_length(scope: Scope) -> int | None:
@@ -31,58 +42,86 @@ def _declared_length(scope: Scope) -> int | None:
     return int(values.pop())
 
 
-class BodyLimitMiddleware:
+def _nul_markers(scope: Scope) -> tuple[bytes, ...]:
+    """How a NUL is written in this request's body, by its content type."""
+    mime = next((v for k, v in scope["headers"] if k.lower() == b"content-type"), b"").split(b";")[0].strip().lower()
+    if mime == b"application/x-www-form-urlencoded":
+        return b"\x00", b"%00"
+    if mime.endswith((b"/json", b"+json")):
+        return b"\x00", b"\\u0000"
+    return (b"\x00",)
+
+
+class RequestLimitsMiddleware:
     def __init__(self, app: ASGIApp, *, max_bytes: int, fhir_path: str | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.fhir_path = fhir_path
 
-    def _refusal(self, scope: Scope, status: int) -> Response:
+    def _refusal(self, scope: Scope, status: int, text: str) -> Response:
         path = scope["path"]
-        text = (f"the request body is larger than {self.max_bytes} bytes" if status == 413
-                else "the Content-Length header is malformed")
         headers = {"Cache-Control": "no-store", "Connection": "close"}
         if self.fhir_path and (path == self.fhir_path or path.startswith(self.fhir_path + "/")):
             return fhir_response(operation_outcome(status, text), status, headers)
         if path.startswith(PAGE_PATHS):
             return render_error_page(scope["app"].state.settings, "invalid_request", text.capitalize() + ".", status)
-        return json_response({"error": "invalid_request", "error_description": text}, status=status,
-                             headers=headers)
+        # RFC 7591 §3.2.2: registration speaks of its metadata
+        error = "invalid_client_metadata" if status == 400 and path.startswith("/register") else "invalid_request"
+        return json_response({"error": error, "error_description": text}, status=status, headers=headers)
+
+    def _head_refusal(self, scope: Scope) -> tuple[int, str] | None:
+        query = scope.get("query_string", b"")
+        if "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
+            return 400, _NUL_TEXT
+        declared = _declared_length(scope)
+        if declared is not None and declared < 0:
+            return 400, "the Content-Length header is malformed"
+        if declared is not None and declared > self.max_bytes:
+            return 413, f"the request body is larger than {self.max_bytes} bytes"
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _declared_length(scope)
-        if declared is not None and (declared < 0 or declared > self.max_bytes):
-            await self._refusal(scope, 413 if declared > 0 else 400)(scope, receive, send)
+        refused = self._head_refusal(scope)
+        if refused is not None:
+            await self._refusal(scope, *refused)(scope, receive, send)
             return
+        markers = _nul_markers(scope)
         received = 0
-        too_large = started = False
+        tail = b""
+        cut: BodyRefused | None = None
+        started = False
 
-        async def limited_receive() -> Message:
-            nonlocal received, too_large
-            if too_large:
+        async def checked_receive() -> Message:
+            nonlocal received, tail, cut
+            if cut is not None:
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > self.max_bytes:
-                    too_large = True
-                    raise BodyTooLarge()
+                    cut = BodyRefused(413, f"the request body is larger than {self.max_bytes} bytes")
+                elif any(m in chunk or m in tail + chunk[:5] for m in markers):
+                    cut = BodyRefused(400, _NUL_TEXT)
+                tail = chunk[-5:]
+                if cut is not None:
+                    raise cut
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
-            if too_large and not started:
-                return  # whatever the app made of the cut body, the answer is 413
+            if cut is not None and not started:
+                return  # whatever the app made of the refused body, the answer is ours
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, guarded_send)
+            await self.app(scope, checked_receive, guarded_send)
         except Exception:
-            if not too_large:
+            if cut is None:
                 raise
-        if too_large and not started:
-            await self._refusal(scope, 413)(scope, receive, send)
+        if cut is not None and not started:
+            await self._refusal(scope, cut.status, cut.text)(scope, receive, send)
