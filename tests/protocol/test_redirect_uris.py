@@ -30,7 +30,7 @@ def _request(client_id: str, redirect_uri: str, **extra: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("uri", [ATTACK, "https://rp.example@evil.example/cb", "https://rp.example/cb#x",
-                                 "https://rp.example/c\u0000b", "https://rp.example:99999/cb", "https://RP.example/cb",
+                                 "https://rp.example/c\u0001b", "https://rp.example:99999/cb", "https://RP.example/cb",
                                  "http://rp.example/cb", "myapp:/cb", "http://[::1"])
 async def test_rfc7591_3_2_2_redirect_uri_browsers_read_differently_is_invalid_redirect_uri(running, uri):
     r = await running.http.post("/register", json={"redirect_uris": [uri]}, headers=INITIAL)

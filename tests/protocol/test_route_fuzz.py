@@ -42,11 +42,13 @@ FUZZ = settings(max_examples=100, deadline=None, database=None,
 def fuzz(database_url: str) -> Any:
     app = make_app(settings_for(database_url, keys=KeySettings(generate=("ES256",))))
     with TestClient(app, base_url=ISSUER, raise_server_exceptions=False) as client:
-        reg = client.post("/register", json={"grant_types": ["client_credentials"], "scope": "system/*.rs"},
-                          headers={"Authorization": f"Bearer {INITIAL}"}).json()
+        assert client.portal is not None
+        # an operator-made backend client (docs/security.md, grant-type rules), for a FHIR token
+        made, issued = client.portal.call(app.state.provider.registry.create, {
+            "grant_types": ["client_credentials"], "scope": "system/*.rs", "system_scopes_with_secret": True})
+        reg = {"client_id": made.client_id, "client_secret": issued.client_secret}
         token = client.post("/token", data={"grant_type": "client_credentials", "scope": "system/*.rs"},
                             headers=basic(reg["client_id"], reg["client_secret"])).json()["access_token"]
-        assert client.portal is not None
         launch = client.portal.call(app.state.provider.launches.create, LaunchContext(patient="p1"))
         yield client, reg, token, launch
 
