@@ -156,9 +156,12 @@ def _step_of(html: str) -> str:
 async def run_flow(
     b: Browser, client_id: str, secret: str | None, user: Any, *, method: str = "GET", approve: bool = True,
     use_pkce: bool = True, redirect_uri: str = REDIRECT, scope: str = "openid profile email offline_access",
-    **params: str,
+    consent_claims: tuple[str, ...] = (), **params: str,
 ) -> Flow:
-    """Authorize, then answer every page (log in as `user`, consent, continue) until the client is answered."""
+    """Authorize, then answer every page (log in as `user`, consent, continue) until the client is answered.
+
+    On the consent page, the claims in `consent_claims` are ticked (claims asked for one by one).
+    """
     verifier = None
     query: dict[str, str] = {"client_id": client_id, "redirect_uri": redirect_uri, "response_type": "code",
                              "scope": scope, "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8)}
@@ -187,7 +190,8 @@ async def run_flow(
                                                     "password": PASSWORD})
         elif step == "consent":
             r = await b.post(base + "/consent", data={"csrf_token": csrf,
-                                                      "decision": "approve" if approve else "deny"})
+                                                      "decision": "approve" if approve else "deny",
+                                                      **{f"claim.{c}": "yes" for c in consent_claims}})
         elif step == "select_account":
             r = await b.post(base + "/select", data={"csrf_token": csrf, "choice": "continue"})
         else:

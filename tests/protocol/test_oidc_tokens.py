@@ -209,7 +209,8 @@ async def test_oidc_core_5_5_claims_parameter_puts_named_claims_in_id_token_and_
     request = {"id_token": {"email": {"essential": True}, "name": None},
                "userinfo": {"phone_number": None, "locale": None}}
     async with browser(running) as b:
-        flow = await run_flow(b, cid, secret, user, scope="openid", claims=orjson.dumps(request).decode())
+        flow = await run_flow(b, cid, secret, user, scope="openid", claims=orjson.dumps(request).decode(),
+                              consent_claims=("email", "name", "phone_number", "locale"))
         body = (await exchange(b, flow)).json()
         _, claims = await decode_jwt(b, body["id_token"])
         assert claims["email"] == "alice@example.com" and claims["name"] == "Alice Example"

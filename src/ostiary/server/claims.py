@@ -10,7 +10,8 @@ import orjson
 from ..errors import InvalidRequest
 from ..store.identity import User
 
-__all__ = ["SCOPE_CLAIMS", "parse_claims_request", "user_claims"]
+__all__ = ["PROTOCOL_CLAIMS", "SCOPE_CLAIMS", "acr_met", "consentable_claims", "parse_claims_request",
+           "releasable_claims", "released_request", "user_claims"]
 
 SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
     "profile": ("name", "family_name", "given_name", "middle_name", "nickname", "preferred_username",
@@ -20,6 +21,10 @@ SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
     "phone": ("phone_number", "phone_number_verified"),
 }
 OIDC_SCOPES = frozenset({"openid", "profile", "email", "address", "phone", "offline_access"})
+# Set by the server from the authentication itself, never from the user's profile: always released.
+PROTOCOL_CLAIMS = frozenset({"sub", "auth_time", "acr", "amr", "sid", "nonce"})
+# User claims a client may ask for one by one with `claims` (OIDC Core §5.5); anything else is omitted.
+USER_CLAIMS = frozenset({*(c for names in SCOPE_CLAIMS.values() for c in names), "fhirUser"})
 
 
 def parse_claims_request(value: str | None) -> dict[str, Any]:
@@ -43,13 +48,56 @@ def parse_claims_request(value: str | None) -> dict[str, Any]:
     return out
 
 
-def user_claims(user: User, scopes: Iterable[str], requested: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The user's claims released for `scopes` plus those asked for by name; `sub` always."""
+def scope_claims(scopes: Iterable[str]) -> frozenset[str]:
+    """Claims a scope stands for (OIDC Core §5.4; SMART's `fhirUser` scope for the `fhirUser` claim)."""
     names: set[str] = set()
     for scope in scopes:
         names.update(SCOPE_CLAIMS.get(scope, ()))
-    if "fhirUser" in scopes or "fhirUser" in (requested or {}):
-        names.add("fhirUser")
+        if scope == "fhirUser":
+            names.add("fhirUser")
+    return frozenset(names)
+
+
+def _requested_names(claims: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(name for member in ("userinfo", "id_token") for name in claims.get(member) or {})
+
+
+def consentable_claims(claims: Mapping[str, Any], scopes: Iterable[str]) -> tuple[str, ...]:
+    """User claims asked for with `claims` that the scopes do not cover: each needs the user's consent."""
+    return tuple(sorted((_requested_names(claims) & USER_CLAIMS) - scope_claims(scopes)))
+
+
+def releasable_claims(scopes: Iterable[str], consented: Iterable[str]) -> frozenset[str]:
+    """What a grant may release: its scopes' claims plus claims consented one by one (issue: claims consent)."""
+    return scope_claims(scopes) | (frozenset(consented) & USER_CLAIMS)
+
+
+def released_request(claims: Mapping[str, Any], releasable: frozenset[str]) -> dict[str, Any]:
+    """The `claims` request without what may not be released (OIDC Core §5.5.1: omitted, not an error)."""
+    out: dict[str, Any] = {}
+    for member in ("userinfo", "id_token"):
+        if member in claims:
+            out[member] = {k: v for k, v in (claims[member] or {}).items() if k in releasable}
+    return out
+
+
+def acr_met(claims: Mapping[str, Any], acr: str | None) -> bool:
+    """False when `acr` is asked for as essential (OIDC Core §5.5.1.1) and `acr` is not one it accepts."""
+    wanted = (claims.get("id_token") or {}).get("acr") or (claims.get("userinfo") or {}).get("acr")
+    if not isinstance(wanted, dict) or wanted.get("essential") is not True:
+        return True
+    values = wanted.get("values") if "values" in wanted else [wanted["value"]] if "value" in wanted else None
+    if not isinstance(values, list):
+        return acr is not None
+    return acr is not None and acr in values
+
+
+def user_claims(user: User, scopes: Iterable[str], requested: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The user's claims released for `scopes` plus those asked for by name; `sub` always.
+
+    `requested` must already be reduced to what the grant may release (`released_request`).
+    """
+    names: set[str] = set(scope_claims(scopes))
     names.update(requested or {})
     claims = {"sub": user.id}
     profile = dict(user.claims)

@@ -34,9 +34,11 @@ from .authorize import (
     response_params,
     validate_request,
 )
+from .claims import acr_met
 from .client_auth import ClientLookup
+from .consent import ConsentService
 from .credentials import digest, is_token, new_token
-from .interaction import Authentication, ConsentGiven, Interaction, Step
+from .interaction import Authentication, Interaction, Step
 from .keyring import KeyRing
 from .user_tokens import GrantFacts
 from .users import UserService
@@ -74,6 +76,7 @@ class AuthorizationFlow:
         self.user_service = user_service
         self.sessions = sessions
         self.consents = consents
+        self.consent = ConsentService(consents)
         self.codes = codes
         self.interactions = interactions
         self.keyring = keyring
@@ -127,6 +130,7 @@ class AuthorizationFlow:
         client = await self.clients.get(req.client_id)
         if client is None:
             raise PageError("invalid_client", "this application is no longer registered")
+        self._check_acr(req, current, interaction)
         step = await self._pending(req, client, current, interaction)
         if isinstance(step, NeedInteraction):
             return step
@@ -141,8 +145,20 @@ class AuthorizationFlow:
             else:
                 return NeedInteraction("select_patient", req)
         fresh = interaction.authenticated_in(session.sid) if interaction is not None else None
-        code = await self.issue_code(req, client, user, session, fresh)
+        claims = await self.consent.claims_for_grant(req, client, user, interaction)
+        code = await self.issue_code(req, client, user, session, fresh, claims)
         return AuthorizationResponse(req.target, response_params(req.target, self.issuer, {"code": code}))
+
+    def _check_acr(self, req: AuthorizationRequest, current: tuple[Session, User] | None,
+                   interaction: Interaction | None) -> None:
+        """OIDC Core §5.5.1.1: an essential `acr` the authentication cannot meet (a password login
+        has no `acr`) is a failed authentication, answered before any page is shown."""
+        session = current[0] if current is not None else None
+        fresh = interaction.authenticated_in(session.sid) if interaction and session else None
+        if acr_met(req.claims, fresh.acr if fresh else session.acr if session else None):
+            return
+        audit("authentication_failed", client_id=req.client_id, reason="essential acr cannot be met")
+        raise RedirectError(AccessDenied("the essential acr asked for cannot be met"), req.target)
 
     async def pending(self, interaction: Interaction, current: tuple[Session, User] | None) -> Step | None:
         """The step the interaction waits for (None: none, the next call gives an answer)."""
@@ -174,7 +190,7 @@ class AuthorizationFlow:
         if "select_account" in req.prompt and fresh is None and not chosen:
             return NeedInteraction("select_account", req)
         consented = interaction is not None and interaction.consent is not None
-        if not consented and await self._needs_consent(req, client, user):
+        if not consented and await self.consent.needed(req, client, user):
             if "none" in req.prompt:
                 raise RedirectError(ConsentRequired("the user has not consented"), req.target)
             return NeedInteraction("consent", req)
@@ -199,22 +215,16 @@ class AuthorizationFlow:
             or (req.id_token_hint_sub is not None and req.id_token_hint_sub != session.user_id)
         )
 
-    async def _needs_consent(self, req: AuthorizationRequest, client: Client, user: User) -> bool:
-        if "consent" in req.prompt:
-            return True
-        if client.skip_consent:
-            return False
-        return not set(req.scope) <= await self.consents.get(user.id, client.client_id)
-
     async def issue_code(self, req: AuthorizationRequest, client: Client, user: User, session: Session,
-                         fresh: Authentication | None = None) -> str:
+                         fresh: Authentication | None = None, claims_consented: tuple[str, ...] = ()) -> str:
         now = int(time.time())
         # auth_time, amr and acr: those of the credential verified in this interaction, if any.
         auth = fresh or Authentication(user.id, session.auth_time, session.amr, session.sid, session.acr)
         facts = GrantFacts(
             user_id=user.id, scope=req.scope, grant_id=new_token(16), auth_time=auth.time,
             expires_at=now + self.settings.refresh_token_lifetime, sid=session.sid, acr=auth.acr,
-            amr=auth.amr, claims=dict(req.claims), context=self._token_context(req),
+            amr=auth.amr, claims=dict(req.claims), claims_consented=claims_consented,
+            context=self._token_context(req),
             audience=(self.smart.fhir_base_url,) if self.smart and "aud" in req.extra else (),
         )
         code = new_token(32)
@@ -271,15 +281,10 @@ class AuthorizationFlow:
         await self.save(done)
         return cookie, done
 
-    async def give_consent(self, interaction: Interaction, user: User, approve: bool) -> Interaction:
+    async def give_consent(self, interaction: Interaction, user: User, approve: bool,
+                           claims: Iterable[str] = ()) -> Interaction:
         """The consent page's answer; raises RedirectError(access_denied) when the user says no."""
-        req = interaction.request
-        if not approve:
-            audit("consent_denied", sub=user.id, client_id=req.client_id, scope=" ".join(req.scope))
-            raise RedirectError(AccessDenied("the user denied the request"), req.target)
-        await self.consents.grant(user.id, req.client_id, frozenset(req.scope))
-        audit("consent_granted", sub=user.id, client_id=req.client_id, scope=" ".join(req.scope))
-        given = replace(interaction, consent=ConsentGiven(scopes=req.scope), interacted=True)
+        given = await self.consent.answer(interaction, user, approve, claims)
         await self.save(given)
         return given
 

@@ -12,7 +12,7 @@ from ..errors import InvalidGrant
 from ..store import Client
 from ..store.identity import UserStore
 from .audit import audit
-from .claims import user_claims
+from .claims import releasable_claims, released_request, user_claims
 from .grants.client_credentials import resolve_audience
 from .id_tokens import IdTokenIssuer
 from .tokens import TokenIssuer
@@ -33,6 +33,9 @@ class GrantFacts:
     acr: str | None = None
     amr: tuple[str, ...] = ()
     claims: Mapping[str, Any] = field(default_factory=dict)  # the `claims` request parameter
+    # Claims outside the scopes that the user consented to one by one; a grant made before this
+    # field existed has none, so its `claims` request releases nothing beyond its scopes.
+    claims_consented: tuple[str, ...] = ()
     # Launch context and other token-response parameters (SMART: patient, encounter, ...).
     context: Mapping[str, Any] = field(default_factory=dict)
     # `aud` of the access tokens when the token request names no resource (SMART: the FHIR base URL).
@@ -41,6 +44,7 @@ class GrantFacts:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["scope"], data["amr"] = list(self.scope), list(self.amr)
+        data["claims_consented"] = list(self.claims_consented)
         return data
 
     @classmethod
@@ -48,6 +52,7 @@ class GrantFacts:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         known["scope"] = tuple(known["scope"])
         known["amr"] = tuple(known.get("amr", ()))
+        known["claims_consented"] = tuple(known.get("claims_consented", ()))
         known["audience"] = tuple(known.get("audience", ()))
         return cls(**known)
 
@@ -82,9 +87,11 @@ class UserTokenService:
         scope = tuple(granted if granted is not None else facts.scope)
         audience = (facts.audience if facts.audience and not resources
                     else resolve_audience(resources, client, self._default_audience))
+        # Claims consent: only what this grant's scopes or the user's one-by-one consent cover.
+        requested = released_request(facts.claims, releasable_claims(scope, facts.claims_consented))
         access = await self._issuer.issue_access_token(
             client, subject=user.id, scope=scope, audience=audience, grant_id=facts.grant_id,
-            stored_extra={"userinfo_claims": facts.claims["userinfo"]} if "userinfo" in facts.claims else None,
+            stored_extra={"userinfo_claims": requested["userinfo"]} if "userinfo" in requested else None,
             extra={"auth_time": facts.auth_time, **({"sid": facts.sid} if facts.sid else {}),
                    **_token_context(facts.context)},
         )
@@ -92,7 +99,7 @@ class UserTokenService:
                                 "expires_in": access.expires_in, "scope": " ".join(scope)}
         if "openid" in scope:
             # SMART §fhirUser: the claim goes into the ID token when the fhirUser scope was granted.
-            id_claims = user_claims(user, ("fhirUser",) if "fhirUser" in scope else (), facts.claims.get("id_token"))
+            id_claims = user_claims(user, ("fhirUser",) if "fhirUser" in scope else (), requested.get("id_token"))
             body["id_token"] = await self._id_tokens.issue(
                 client, sub=user.id, auth_time=facts.auth_time, nonce=nonce, sid=facts.sid, acr=facts.acr,
                 amr=facts.amr, access_token=access.value, claims=id_claims,

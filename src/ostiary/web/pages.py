@@ -29,6 +29,7 @@ from .render import (
     INTERACTION_COOKIE,
     SESSION_COOKIE,
     clear_cookie,
+    describe_claims,
     describe_scopes,
     page,
     set_cookie,
@@ -140,7 +141,8 @@ async def render_step(request: Request, step: NeedInteraction, interaction_id: s
         from .smart_routes import render_patient_picker
 
         return await render_patient_picker(request, step.request, interaction_id, client_name, ctx["csrf_token"])
-    ctx.update(action=base + "/consent", scopes=describe_scopes(step.request.scope))
+    ask = await p.flow.consent.ask(step.request, current[1])
+    ctx.update(action=base + "/consent", scopes=describe_scopes(ask.scopes), claims=describe_claims(ask.claims))
     return page(request, "consent.html", ctx, status=status)
 
 
@@ -219,7 +221,8 @@ async def consent_submit(request: Request) -> Response:
     current = await p.flow.session(request.cookies.get(SESSION_COOKIE))
     assert current is not None  # the consent step is pending only with a session
     try:
-        await p.flow.give_consent(interaction, current[1], form.get("decision") == "approve")
+        claims = [name[6:] for name, value in form.items() if name.startswith("claim.") and value == "yes"]
+        await p.flow.give_consent(interaction, current[1], form.get("decision") == "approve", claims)
     except RedirectError as err:
         return await _finish(request, error_redirect(request, err), interaction)
     return _back_to(interaction)

@@ -10,10 +10,12 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from ..server.consent import claim_token, consented_claims
 from ..server.redirect_uris import form_action_source
 from ..smart.scopes import describe_scope
 
-__all__ = ["INTERACTION_COOKIE", "SESSION_COOKIE", "clear_cookie", "describe_scopes", "page", "set_cookie"]
+__all__ = ["INTERACTION_COOKIE", "SESSION_COOKIE", "clear_cookie", "describe_claims", "describe_consent",
+           "describe_scopes", "page", "set_cookie"]
 
 SESSION_COOKIE = "ostiary_session"
 INTERACTION_COOKIE = "ostiary_interaction"
@@ -32,6 +34,32 @@ SCOPE_TEXT: dict[str, tuple[str, str]] = {
     "phone": ("See your phone number", ""),
     "offline_access": ("Keep access when you are not using it", "The app stays connected until you remove it"),
 }
+
+
+CLAIM_TEXT: dict[str, str] = {
+    "name": "Your full name", "given_name": "Your first name", "family_name": "Your last name",
+    "middle_name": "Your middle name", "nickname": "Your nickname", "preferred_username": "Your username",
+    "profile": "Your profile page", "picture": "Your picture", "website": "Your website",
+    "gender": "Your gender", "birthdate": "Your date of birth", "zoneinfo": "Your time zone",
+    "locale": "Your language", "updated_at": "When your profile last changed",
+    "email": "Your email address", "email_verified": "Whether your email address is verified",
+    "address": "Your postal address", "phone_number": "Your phone number",
+    "phone_number_verified": "Whether your phone number is verified", "fhirUser": "Your health record identity",
+}
+
+
+def describe_claims(claims: Iterable[str]) -> list[dict[str, str]]:
+    """Claims asked for one by one, in words, with their names (the consent page's checkboxes)."""
+    return [{"claim": c, "text": CLAIM_TEXT.get(c, c)} for c in claims]
+
+
+def describe_consent(tokens: Iterable[str]) -> list[dict[str, str]]:
+    """A stored consent (scopes and quoted claim names) in the words the consent page used."""
+    tokens = sorted(tokens)
+    claims = sorted(consented_claims(tokens))
+    scopes = [t for t in tokens if t not in {claim_token(c) for c in claims}]
+    return describe_scopes(scopes) + [{"scope": d["claim"], "text": d["text"], "detail": ""}
+                                      for d in describe_claims(claims)]
 
 
 def describe_scopes(scopes: Iterable[str]) -> list[dict[str, str]]:

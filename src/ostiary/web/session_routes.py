@@ -17,7 +17,7 @@ from ..server.provider import Provider
 from ..server.requests import parse_form
 from .errors import json_response
 from .pages import error_page, request_params
-from .render import SESSION_COOKIE, clear_cookie, describe_scopes, page
+from .render import SESSION_COOKIE, clear_cookie, describe_consent, page
 
 __all__ = ["session_routes"]
 
@@ -125,7 +125,7 @@ async def account(request: Request) -> Response:
     items = []
     for client_id, scopes in sorted((await p.consents.list_for_user(user.id)).items()):
         client = await p.cached_clients.get(client_id)
-        described = describe_scopes(sorted(scopes))  # the words the consent page used
+        described = describe_consent(scopes)  # the words the consent page used
         items.append({"client_id": client_id, "client_name": client.client_name if client else client_id,
                       "scope": "; ".join(d["text"] for d in described)})
     return page(request, "account.html", {"username": user.username, "consents": items, "csrf_token": csrf,

@@ -1,0 +1,91 @@
+"""Consent: which scopes and claims the user has allowed a client, and the consent page's answer.
+
+A consent is stored per user and client as a set of tokens: scopes as they are, and claims
+consented one by one as the claim name in double quotes (`"email"`). A double quote cannot occur
+in a scope token (RFC 6749 §3.3), so no scope can ever be read as a consented claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from ..errors import AccessDenied
+from ..store import Client
+from ..store.identity import ConsentStore, User
+from .audit import audit
+from .authorize import AuthorizationRequest, RedirectError
+from .claims import consentable_claims
+from .interaction import ConsentGiven, Interaction
+
+__all__ = ["ConsentAsk", "ConsentService", "claim_token", "consented_claims"]
+
+
+def claim_token(name: str) -> str:
+    return f'"{name}"'
+
+
+def consented_claims(stored: Iterable[str]) -> frozenset[str]:
+    """The claim names among stored consent tokens."""
+    return frozenset(t[1:-1] for t in stored if len(t) > 2 and t[0] == t[-1] == '"')
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentAsk:
+    """What the consent page asks for: the request's scopes, and its claims not yet consented."""
+
+    scopes: tuple[str, ...]
+    claims: tuple[str, ...]
+
+
+class ConsentService:
+    def __init__(self, consents: ConsentStore) -> None:
+        self.consents = consents
+
+    async def ask(self, req: AuthorizationRequest, user: User) -> ConsentAsk:
+        stored = consented_claims(await self.consents.get(user.id, req.client_id))
+        claims = tuple(c for c in consentable_claims(req.claims, req.scope) if c not in stored)
+        return ConsentAsk(scopes=req.scope, claims=claims)
+
+    async def needed(self, req: AuthorizationRequest, client: Client, user: User) -> bool:
+        """True while a scope, or a claim asked for with `claims`, has not been consented."""
+        if "consent" in req.prompt:
+            return True
+        if client.skip_consent:  # admin-only: the administrator consented for users
+            return False
+        stored = await self.consents.get(user.id, client.client_id)
+        wanted = set(req.scope) | {claim_token(c) for c in consentable_claims(req.claims, req.scope)}
+        return not wanted <= stored
+
+    async def claims_for_grant(self, req: AuthorizationRequest, client: Client, user: User,
+                               interaction: Interaction | None) -> tuple[str, ...]:
+        """Claims asked for with `claims` that this grant may release beyond its scopes."""
+        asked = consentable_claims(req.claims, req.scope)
+        if not asked or client.skip_consent:
+            return asked
+        given = set(consented_claims(await self.consents.get(user.id, client.client_id)))
+        if interaction is not None and interaction.consent is not None:
+            given.update(interaction.consent.claims)
+        released = tuple(c for c in asked if c in given)
+        if len(released) < len(asked):
+            audit("claims_withheld", sub=user.id, client_id=client.client_id,
+                  claims=[c for c in asked if c not in given])
+        return released
+
+    async def answer(self, interaction: Interaction, user: User, approve: bool,
+                     claims: Iterable[str]) -> Interaction:
+        """The consent page's answer; raises RedirectError(access_denied) when the user says no.
+
+        Only claims the page asked for can be consented; anything else in the form is ignored.
+        """
+        req = interaction.request
+        if not approve:
+            audit("consent_denied", sub=user.id, client_id=req.client_id, scope=" ".join(req.scope))
+            raise RedirectError(AccessDenied("the user denied the request"), req.target)
+        asked = set(consentable_claims(req.claims, req.scope))
+        allowed = tuple(sorted(asked & set(claims)))
+        await self.consents.grant(user.id, req.client_id,
+                                  frozenset(req.scope) | {claim_token(c) for c in allowed})
+        audit("consent_granted", sub=user.id, client_id=req.client_id, scope=" ".join(req.scope),
+              claims=list(allowed))
+        return replace(interaction, consent=ConsentGiven(scopes=req.scope, claims=allowed), interacted=True)
