@@ -54,11 +54,13 @@ def test_rfc9068_4_guard_refuses_an_ostiary_token_for_another_audience(es256_ser
 
 
 def test_rfc7662_guard_introspects_an_opaque_ostiary_token_and_sees_its_revocation(es256_server, service):
-    jwt_client, opaque_client = service
+    _, opaque_client = service
     with closing(_source(es256_server, opaque_client)) as source:
         token = source.get_token().access_token
     assert token.count(".") != 2  # opaque: only introspection can read it
-    rs_auth = ClientSecretBasic(jwt_client["client_id"], Secret(jwt_client["client_secret"]))
+    # the notes API registered as docs/resource-server.md says: a resource server for its audience
+    api = create_with_cli(es256_server, "notes API", "--resource-server", "--audience", API)
+    rs_auth = ClientSecretBasic(api["client_id"], Secret(api["client_secret"]))
     verifier = TokenVerifier(es256_server.issuer, API,
                              introspection=Introspection(rs_auth, max_cache_ttl=0, negative_cache_ttl=0))
     assert verifier.verify(token).client_id == opaque_client["client_id"]

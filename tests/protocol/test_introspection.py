@@ -80,9 +80,10 @@ async def test_rfc7662_2_2_active_opaque_gives_full_claims(running):
     assert info["exp"] > time.time()
 
 
-async def test_rfc7662_2_2_other_confidential_client_may_introspect(running):
+async def test_rfc7662_2_1_resource_server_for_the_audience_may_introspect(running):
     cid, secret = await running.add_client(scope="api:read")
-    rs_id, rs_secret = await running.add_client(scope="", client_name="resource server")
+    rs_id, rs_secret = await running.add_client(scope="", client_name="resource server", resource_server=True,
+                                                audiences=[ISSUER])
     token = (await client_token(running, cid, secret))["access_token"]
     assert (await _introspect(running, token, rs_id, rs_secret)).json()["active"] is True
 
@@ -107,7 +108,8 @@ async def test_rfc7662_2_2_revoked_tokens_are_inactive(running):
 
 
 async def test_rfc7662_2_2_token_of_deleted_client_is_inactive(running):
-    rs_id, rs_secret = await running.add_client(scope="", client_name="resource server")
+    rs_id, rs_secret = await running.add_client(scope="", client_name="resource server", resource_server=True,
+                                                audiences=[ISSUER])
     for fmt in ("jwt", "opaque"):
         cid, secret = await running.add_client(scope="api:read", access_token_format=fmt)
         token = (await client_token(running, cid, secret))["access_token"]

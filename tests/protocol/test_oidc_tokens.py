@@ -34,7 +34,8 @@ def assert_grant_error(r, error: str = "invalid_grant") -> None:
 
 
 async def _introspect(running, token: str) -> bool:
-    cid, secret = await running.add_client(scope="")
+    """Whether a resource server for the token's audience is told it is active (RFC 7662 §2.1)."""
+    cid, secret = await running.add_client(scope="", resource_server=True, audiences=[ISSUER])
     r = await running.http.post("/introspect", data={"token": token}, headers=basic(cid, secret))
     assert r.status_code == 200
     return bool(r.json()["active"])

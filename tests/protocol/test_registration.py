@@ -206,7 +206,8 @@ async def test_rfc7592_2_3_delete_gives_204_and_client_can_no_longer_authenticat
     assert_error(r, 401, "invalid_client")
     r = await running.http.get(url, headers=_bearer(reg["registration_access_token"]))
     assert_error(r, 401, "invalid_token")
-    rs_id, rs_secret = await running.add_client(client_name="resource server")
+    rs_id, rs_secret = await running.add_client(client_name="resource server", resource_server=True,
+                                                audiences=[ISSUER])
     info = (await running.http.post("/introspect", data={"token": token}, headers=basic(rs_id, rs_secret))).json()
     assert info == {"active": False}
 

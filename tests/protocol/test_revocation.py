@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.conftest import basic
 
-from ._helpers import assert_error, client_token
+from ._helpers import ISSUER, assert_error, client_token
 
 
 async def _revoke(running, token: str, cid: str, secret: str, **extra: str):
@@ -42,7 +42,7 @@ async def test_rfc7009_2_2_unknown_token_gets_200(running):
 
 
 async def test_rfc7009_2_1_token_of_another_client_is_refused_and_not_revoked(running):
-    owner, owner_secret = await running.add_client(scope="api:read")
+    owner, owner_secret = await running.add_client(scope="api:read", resource_server=True, audiences=[ISSUER])
     thief, thief_secret = await running.add_client(scope="api:read")
     for fmt in ("jwt", "opaque"):
         cid, secret = await running.add_client(scope="api:read", access_token_format=fmt)

@@ -363,3 +363,16 @@ def test_user_create_with_fhir_user_stores_an_absolute_fhir_url(tmp_path):
     bad = CliRunner().invoke(main, ["user", "create", "x", "--password", "long enough pw", "--fhir-user",
                                     "Organization/1", "--database-url", db], env=env)
     assert bad.exit_code != 0 and "fhir-user" in bad.output
+
+
+def test_client_create_resource_server_with_audiences_and_update(db: str) -> None:
+    """docs/resource-server.md: the operator registers the API that introspects (RFC 7662 §2.1)."""
+    data = create_json(db, "Notes API", "--client-id", "notes-api", "--resource-server",
+                       "--audience", "https://notes.example", "--audience", "https://notes2.example")
+    assert data["resource_server"] is True and data["trust_level"] == "admin"
+    stored = stored_client(db, "notes-api")
+    assert stored is not None and stored.resource_server
+    assert stored.audiences == ("https://notes.example", "https://notes2.example")
+    ok(db, "client", "update", "notes-api", "--no-resource-server")
+    stored = stored_client(db, "notes-api")
+    assert stored is not None and not stored.resource_server and stored.audiences  # audiences kept

@@ -28,7 +28,7 @@ def issuer() -> Iterator[IssuerServer]:
         yield server
 
 
-def make_verifier(issuer: IssuerServer, clock: Clock, **kw: float) -> TokenVerifier:
+def make_verifier(issuer: IssuerServer, clock: Clock, **kw: float | bool) -> TokenVerifier:
     auth = ClientSecretBasic("api-1", Secret("api-secret"))
     return TokenVerifier(
         issuer.issuer, AUDIENCE, introspection=Introspection(auth, **kw), timeout=0.5, clock=clock
@@ -124,3 +124,36 @@ async def test_async_introspection_is_cached(issuer: IssuerServer):
         assert (await verifier.averify("opaque-8")).client_id == "c-9"
     assert issuer.hits["/introspect"] == 1
     await verifier.aclose()
+
+
+def test_rfc7662_4_guard_requires_its_aud_in_the_answer(issuer: IssuerServer):
+    """Attack: a token issued for another API (or an answer without aud) accepted by this one."""
+    clock = Clock()
+    answer = active(issuer, clock.now + 300)
+    del answer["aud"]
+    issuer.introspection["no-aud"] = answer
+    issuer.introspection["other-aud"] = active(issuer, clock.now + 300, aud="https://other.example")
+    for token in ("no-aud", "other-aud"):
+        with pytest.raises(InvalidToken, match="audience"):
+            make_verifier(issuer, clock).verify(token)
+    # the documented option for a foreign issuer whose answers omit aud
+    assert make_verifier(issuer, clock, require_audience=False).verify("no-aud").subject == "user-9"
+    with pytest.raises(InvalidToken, match="audience"):
+        make_verifier(issuer, clock, require_audience=False).verify("other-aud")
+
+
+@pytest.mark.parametrize(("token_type", "accepted"), [
+    (None, True), ("Bearer", True), ("bearer", True), ("DPoP", True), ("refresh_token", False), ("N_A", False),
+    (7, False),
+])
+def test_rfc7662_2_2_guard_accepts_only_access_token_types(issuer: IssuerServer, token_type, accepted):
+    """Attack: a refresh token (introspected as active) presented to an API as if it were an access token."""
+    clock = Clock()
+    extra = {} if token_type is None else {"token_type": token_type}
+    issuer.introspection["typed"] = active(issuer, clock.now + 300, **extra)
+    verifier = make_verifier(issuer, clock)
+    if accepted:
+        assert verifier.verify("typed").subject == "user-9"
+    else:
+        with pytest.raises(InvalidToken, match="not an access token"):
+            verifier.verify("typed")

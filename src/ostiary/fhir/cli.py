@@ -57,8 +57,11 @@ def load_sample_command(config_file: str | None, database_url: str | None, seed:
               help="Introspect opaque tokens as this client (env: OSTIARY_INTROSPECTION_CLIENT_ID).")
 @click.option("--introspection-client-secret", envvar="OSTIARY_INTROSPECTION_CLIENT_SECRET",
               help="Its secret (env: OSTIARY_INTROSPECTION_CLIENT_SECRET).")
+@click.option("--introspection-without-aud", is_flag=True,
+              help="Accept introspection answers that name no aud (only for an issuer that never sends it).")
 def fhir_gateway(upstream: str, issuer: str, audience: str | None, host: str, port: int, upstream_token: str | None,
-                 introspection_client_id: str | None, introspection_client_secret: str | None) -> None:
+                 introspection_client_id: str | None, introspection_client_secret: str | None,
+                 introspection_without_aud: bool) -> None:
     """SMART on FHIR enforcement in front of any FHIR server."""
     import uvicorn
 
@@ -72,7 +75,8 @@ def fhir_gateway(upstream: str, issuer: str, audience: str | None, host: str, po
     if introspection_client_id:
         if not introspection_client_secret:
             raise click.UsageError("--introspection-client-secret is needed with --introspection-client-id")
-        introspection = Introspection(ClientSecretBasic(introspection_client_id, Secret(introspection_client_secret)))
+        introspection = Introspection(ClientSecretBasic(introspection_client_id, Secret(introspection_client_secret)),
+                                      require_audience=not introspection_without_aud)
     verifier = TokenVerifier(issuer, audience or upstream, introspection=introspection)
     app = make_gateway_app(upstream, verifier_authorizer(verifier), upstream_token=upstream_token,
                            realm=f"http://{host}:{port}")

@@ -23,6 +23,8 @@ from .principal import Principal
 
 __all__ = ["Introspection", "IntrospectionCache"]
 
+ACCESS_TYPES = frozenset({"bearer", "dpop"})  # RFC 6750, RFC 9449
+
 
 @dataclass(frozen=True, slots=True)
 class Introspection:
@@ -30,6 +32,9 @@ class Introspection:
 
     client_auth: ClientAuth
     endpoint: str | None = None  # default: the issuer's introspection_endpoint
+    # An answer must name this resource server in `aud` (RFC 7662 §4: a token for another API is
+    # refused). False only for a foreign issuer whose introspection answers omit `aud`.
+    require_audience: bool = True
     max_cache_ttl: float = 60.0
     negative_cache_ttl: float = 5.0
     max_entries: int = 10_000
@@ -105,10 +110,16 @@ class IntrospectionCache:
         if "iss" in doc and doc["iss"] != self.metadata.issuer:
             return "token has the wrong issuer"
         aud = doc.get("aud")
-        if aud is not None:
+        if aud is None:
+            if self.config.require_audience:
+                return "the introspection answer names no audience"
+        else:
             auds = {aud} if isinstance(aud, str) else set(aud) if isinstance(aud, list) else set()
             if not auds & self.audiences:
                 return "token is not meant for this audience"
+        token_type = doc.get("token_type")  # RFC 6749 §7.1: case-insensitive; a refresh token is never accepted
+        if token_type is not None and (not isinstance(token_type, str) or token_type.lower() not in ACCESS_TYPES):
+            return "token is not an access token"
         exp = doc.get("exp")
         if isinstance(exp, int | float) and exp + self.leeway <= now:
             return "token has expired"

@@ -48,7 +48,8 @@ class TokenInspector:
     async def find(self, token: str) -> KnownToken | None:
         """The token if this server issued it and it has not expired; None otherwise.
 
-        `active` is False for revoked tokens and tokens of clients that no longer exist.
+        `active` is False for revoked or rotated-out tokens, tokens of revoked grants, of disabled
+        users and of clients that no longer exist.
         """
         if len(token) > 8192:
             return None
@@ -57,7 +58,9 @@ class TokenInspector:
         record = await self._tokens.find(digest(token))
         if record is None or record.expires_at <= time.time():
             return None
-        active = (not record.revoked and not self._subject_revoked(record.claims)
+        # A rotated-out refresh token (RFC 9700 §4.14.2) and a token of a revoked grant are inactive.
+        active = (not record.revoked and record.consumed_at is None and not self._subject_revoked(record.claims)
+                  and not (record.grant_id and await self._tokens.is_grant_revoked(record.grant_id))
                   and await self._client_exists(record.client_id))
         if record.kind == "refresh_token":  # stored facts of the grant -> RFC 7662 §2.2 members
             facts = record.claims
