@@ -125,6 +125,7 @@ def test_item4_identity_reaches_upstream_and_spoofed_identity_in_both_spellings_
     assert r.status_code == 200, r.text
     assert r.headers["x-upstream"] == "yes" and "x-secret-hop" not in r.headers  # RFC 9110 §7.6.1 both ways
     assert r.headers["x-request-id"]
+    assert len(r.headers.get_list("date")) == 1  # the upstream's Date, not a second one
     [seen] = upstream_log(upstream)
     assert seen["path"] == "/notes/1"
     assert header_values(seen, "X-Ostiary-Client-Id") == [issuer.writer[0]]

@@ -51,7 +51,7 @@ def gateway_group(ctx: click.Context, config_file: str | None, host: str, port: 
     os.environ["OSTIARY_GATEWAY_ACCESS_LOG"] = "1" if access_log else "0"
     click.echo(f"Ostiary gateway on http://{host}:{port} ({len(config.routes)} routes, tokens from {config.issuer})")
     uvicorn.run("ostiary.gateway.serve:app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", proxy_headers=False, server_header=False, access_log=False,
+                log_level="warning", proxy_headers=False, server_header=False, date_header=False, access_log=False,
                 lifespan="on")
 
 

@@ -15,7 +15,6 @@ import signal
 import time
 from dataclasses import dataclass
 
-import httpx
 import orjson
 
 from .asgi import Receive, Scope, Send, send_bytes, send_json
@@ -27,6 +26,7 @@ from .internal_jwt import InternalTokens
 from .metrics import Metrics
 from .proxy import Forwarder, Outcome
 from .ratelimit import RateLimiter, make_limiter
+from .upstream import UpstreamPool
 from .verifiers import Verifiers
 from .websocket import deny_websocket, relay_websocket
 
@@ -51,12 +51,10 @@ class _State:
 class Gateway:
     """``Gateway(config)`` is an ASGI app; ``config_path`` lets ``SIGHUP`` reread the file."""
 
-    def __init__(self, config: GatewayConfig, *, config_path: str | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, config: GatewayConfig, *, config_path: str | None = None) -> None:
         self.config_path = config_path
-        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepalive_expiry=30.0)
-        self.http = httpx.AsyncClient(transport=transport, limits=limits, follow_redirects=False)
-        self.forwarder = Forwarder(self.http)
+        self.pool = UpstreamPool()
+        self.forwarder = Forwarder(self.pool)
         self.metrics = Metrics()
         self.state = self._build(config, None)
 
@@ -100,7 +98,7 @@ class Gateway:
                 return
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        await self.pool.aclose()
         await self.state.limiter.aclose()
         await self.state.verifiers.aclose()
 

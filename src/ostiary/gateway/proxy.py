@@ -12,14 +12,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
-
 from .asgi import Receive, Scope, Send, send_json
 from .config import Route
 from .decision import Decision
 from .headers import request_fields, response_fields
 from .internal_jwt import INTERNAL_JWT_HEADER
 from .paths import upstream_path
+from .upstream import UpstreamError, UpstreamPool, UpstreamResponse, UpstreamTimeout, UpstreamUnreachable
 
 __all__ = ["BodyTooLarge", "Forwarder", "Outcome"]
 
@@ -28,6 +27,10 @@ log = logging.getLogger("ostiary.gateway")
 
 class BodyTooLarge(Exception):
     """The request body is larger than the route allows."""
+
+
+class CallerGone(Exception):
+    """The caller disconnected while sending its body."""
 
 
 @dataclass(slots=True)
@@ -40,31 +43,30 @@ def _named(fields: list[tuple[bytes, bytes]]) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in fields}
 
 
-def _has_body(fields: list[tuple[bytes, bytes]]) -> tuple[bool, int | None]:
+def _body_framing(fields: list[tuple[bytes, bytes]]) -> tuple[bool, int | None]:
+    """Whether the request has a body, and its Content-Length if declared (-1 if malformed)."""
     length: int | None = None
     chunked = False
     for name, value in fields:
         lower = name.lower()
         if lower == b"content-length":
-            try:
-                length = int(value)
-            except ValueError:
-                length = -1
+            length = int(value) if value.isdigit() else -1
         elif lower == b"transfer-encoding":
             chunked = True
     return chunked or bool(length), length
 
 
 class Forwarder:
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
+    def __init__(self, pool: UpstreamPool) -> None:
+        self.pool = pool
 
-    async def _body(self, receive: Receive, limit: int) -> AsyncIterator[bytes]:
+    @staticmethod
+    async def _body(receive: Receive, limit: int) -> AsyncIterator[bytes]:
         received = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                raise httpx.ReadError("the caller went away")
+                raise CallerGone()
             chunk = message.get("body", b"")
             received += len(chunk)
             if received > limit:
@@ -83,47 +85,57 @@ class Forwarder:
         raw = upstream_path(route, path, target.path)
         if scope.get("query_string"):
             raw += b"?" + scope["query_string"]
-        url = httpx.URL(scheme=target.scheme, host=target.hostname or "", port=target.port, raw_path=raw)
         fields = request_fields(scope["headers"], route, decision.principal, address=address,
                                 scheme=scope.get("scheme", "http"), request_id=request_id)
+        fields.insert(0, (b"host", target.netloc.encode("latin-1")))
         if internal_jwt is not None:
             fields.append((INTERNAL_JWT_HEADER.encode(), internal_jwt.encode()))
-        has_body, length = _has_body(scope["headers"])
+        has_body, length = _body_framing(scope["headers"])
         if length is not None and (length < 0 or length > route.max_body_bytes):
             status = 413 if length > 0 else 400
             await send_json(send, status, {"error": "invalid_request", "error_description":
                                            "request body too large" if status == 413 else "bad Content-Length",
                                            "request_id": request_id}, _named(extra))
             return Outcome(status)
-        content = self._body(receive, route.max_body_bytes) if has_body else None
-        request = self.http.build_request(scope["method"], url, headers=fields, content=content,
-                                          timeout=httpx.Timeout(route.timeout))
+        if has_body and length is None:
+            fields.append((b"transfer-encoding", b"chunked"))  # the caller's framing was hop-by-hop
+        origin = (target.scheme, target.hostname or "", target.port or (443 if target.scheme == "https" else 80))
         try:
-            upstream = await self.http.send(request, stream=True)
+            upstream = await self.pool.request(origin, scope["method"].encode(), raw, fields,
+                                               self._body(receive, route.max_body_bytes) if has_body else None,
+                                               route.timeout)
         except BodyTooLarge:
             await send_json(send, 413, {"error": "invalid_request", "error_description": "request body too large",
                                         "request_id": request_id}, _named(extra))
             return Outcome(413)
-        except httpx.TimeoutException:
-            return await self._failed(send, route, request_id, extra, 504, "timeout")
-        except httpx.HTTPError as exc:
-            log.warning("upstream %s failed: %s (request %s)", route.upstream, type(exc).__name__, request_id)
-            return await self._failed(send, route, request_id, extra, 502, "unreachable")
-        try:
-            headers = response_fields(upstream.headers.raw) + extra
-            await send({"type": "http.response.start", "status": upstream.status_code, "headers": headers})
-            async for chunk in upstream.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-        except httpx.HTTPError as exc:  # the answer had started: all we can do is cut it short
-            log.warning("upstream %s broke off: %s (request %s)", route.upstream, type(exc).__name__, request_id)
-            return Outcome(upstream.status_code, "broken")
-        finally:
-            await upstream.aclose()
-        return Outcome(upstream.status_code)
+        except CallerGone:
+            return Outcome(499)
+        except UpstreamTimeout:
+            return await self._failed(send, request_id, extra, 504, "timeout")
+        except UpstreamError as exc:
+            log.warning("upstream %s failed: %s (request %s)", route.upstream, exc, request_id)
+            return await self._failed(send, request_id, extra, 502,
+                                      "unreachable" if isinstance(exc, UpstreamUnreachable) else "broken")
+        return await self._relay(send, route, upstream, extra, request_id)
 
     @staticmethod
-    async def _failed(send: Send, route: Route, request_id: str, extra: list[tuple[bytes, bytes]], status: int,
+    async def _relay(send: Send, route: Route, upstream: UpstreamResponse, extra: list[tuple[bytes, bytes]],
+                     request_id: str) -> Outcome:
+        try:
+            headers = response_fields(upstream.headers) + extra
+            await send({"type": "http.response.start", "status": upstream.status, "headers": headers})
+            async for chunk in upstream.stream():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        except UpstreamError as exc:  # the answer had started: all we can do is cut it short
+            log.warning("upstream %s broke off: %s (request %s)", route.upstream, exc, request_id)
+            return Outcome(upstream.status, "broken")
+        finally:
+            await upstream.aclose()
+        return Outcome(upstream.status)
+
+    @staticmethod
+    async def _failed(send: Send, request_id: str, extra: list[tuple[bytes, bytes]], status: int,
                       kind: str) -> Outcome:
         description = "the upstream did not answer in time" if status == 504 else "the upstream cannot be reached"
         await send_json(send, status, {"error": "bad_gateway" if status == 502 else "gateway_timeout",
