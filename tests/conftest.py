@@ -114,9 +114,12 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
 
 
 def settings_for(database_url: str, **overrides: Any) -> Any:
-    from ostiary.config import OutboundSettings, RegistrationSettings, load_settings
+    from ostiary.config import OutboundSettings, RegistrationSettings, ThrottleSettings, load_settings
 
     overrides.setdefault("issuer", ISSUER)
+    # modules share one app and one address and fail client authentication on purpose many times;
+    # the throttle itself is tested with its own settings (tests/protocol/test_throttling.py)
+    overrides.setdefault("throttle", ThrottleSettings(client_auth_failures=100_000))
     # the development setting: the tests serve client JWKS and logout receivers on loopback
     overrides.setdefault("outbound", OutboundSettings(allow_loopback=True))
     overrides.setdefault("demo", False)

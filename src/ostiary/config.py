@@ -30,6 +30,7 @@ __all__ = [
     "RegistrationSettings",
     "Settings",
     "SmartSettings",
+    "ThrottleSettings",
     "TokenSettings",
     "load_settings",
 ]
@@ -139,6 +140,21 @@ class HttpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ThrottleSettings:
+    # Progressive delays (docs/security.md, throttling): after `free` attempts a key waits 2 s, then
+    # 4, 8, ... up to `max_delay`; never a long lock-out. A quiet `window` (no attempt) starts afresh.
+    max_delay: int = 60
+    window: int = 900
+    # Failed client authentications (invalid_client) per client_id and address at /token,
+    # /introspect and /revoke before they are answered 429 with Retry-After.
+    client_auth_failures: int = 10
+    # Password hashes (argon2id, 64 MiB each) computed at once: 0 = the number of cores. Past
+    # `password_hash_queue` waiting logins, a login is answered 429 at once.
+    password_hash_concurrency: int = 0
+    password_hash_queue: int = 32
+
+
+@dataclass(frozen=True, slots=True)
 class BrandingSettings:
     name: str = "Ostiary"
     logo_url: str | None = None
@@ -162,6 +178,9 @@ class Settings:
     # How often each node reads the change signal (seconds): management changes (client rotate-secret
     # or delete, user disable, key rotation) take effect on every node within this time.
     change_poll_interval: float = 0.5
+    # Reverse proxies (IP addresses or CIDR networks) whose X-Forwarded-For / Forwarded headers give
+    # the client address; from anyone else these headers are ignored (docs/configuration.md).
+    trusted_proxies: tuple[str, ...] = ()
     # Create a demo client on first start. None: only on the default SQLite database.
     demo: bool | None = None
     # Log level for the `ostiary` loggers.
@@ -175,6 +194,7 @@ class Settings:
     smart: SmartSettings = field(default_factory=SmartSettings)
     branding: BrandingSettings = field(default_factory=BrandingSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
 
     @property
     def demo_enabled(self) -> bool:
@@ -292,9 +312,23 @@ def validate(settings: Settings) -> Settings:
     for colour in (settings.branding.primary_color, settings.branding.background_color):
         if not re.fullmatch(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?", colour):
             raise ConfigError(f"branding colours must be #rgb or #rrggbb, not {colour!r}")
+    _check_throttle(settings)
     if not settings.database_url.split(":", 1)[0].startswith(("sqlite", "postgres")):
         raise ConfigError("database_url must be sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
     return settings
+
+
+def _check_throttle(settings: Settings) -> None:
+    import ipaddress
+
+    for network in settings.trusted_proxies:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"trusted_proxies: {network!r} is not an IP address or CIDR network") from None
+    t = settings.throttle
+    if min(t.max_delay, t.window, t.client_auth_failures, t.password_hash_queue) < 1 or t.password_hash_concurrency < 0:
+        raise ConfigError("throttle settings must be positive (password_hash_concurrency may be 0: the core count)")
 
 
 def load_settings(

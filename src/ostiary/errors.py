@@ -44,6 +44,16 @@ class InvalidClient(OAuthError):
     status_code = 401
 
 
+class ClientAuthThrottled(InvalidClient):
+    """invalid_client again from the same client_id and address too soon: 429 with Retry-After."""
+
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed client authentications; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
 class InvalidGrant(OAuthError):
     error = "invalid_grant"
 

@@ -19,8 +19,10 @@ from ostiary.keys import SigningKey, generate_private_key, private_key_pem, self
 from ostiary.keys import signing_key_from_pem as key_from_pem
 from ostiary.store import Client, ClientExists, ReplayCache, TokenRecord
 from ostiary.store.grants import AuthorizationCode
+from ostiary.store.identity import ThrottleRule
 from ostiary.store.sql.engine import current_revision, head_revision, make_engine, upgrade
 from ostiary.store.sql.grants import SqlCodeStore, SqlInteractionStore
+from ostiary.store.sql.identity import SqlLoginThrottle
 from ostiary.store.sql.schema import metadata
 from ostiary.store.sql.stores import (
     SqlClientStore,
@@ -447,3 +449,43 @@ async def test_interaction_take_is_atomic_under_concurrency(engine: AsyncEngine)
     expired = uid("launch:")
     await interactions.save(expired, {"patient": "p2"}, now - 1)
     assert await interactions.take(expired, now) is None
+
+
+# -- LoginThrottle (atomic attempt counters) ------------------------------------------------------
+
+
+async def test_throttle_admits_exactly_the_free_attempts_under_concurrency(engine: AsyncEngine) -> None:
+    throttle = SqlLoginThrottle(engine)
+    rule, key, now = ThrottleRule(free=5, max_delay=60, window=900), uid("user:"), int(time.time())
+    waits = await asyncio.gather(*(throttle.attempt(key, rule, now) for _ in range(60)))
+    assert waits.count(0) == 5, waits  # 60 racing guesses, 5 checked (not 58)
+    assert set(waits) - {0} == {rule.delay(5)}
+
+
+async def test_throttle_delays_grow_and_are_capped(engine: AsyncEngine) -> None:
+    throttle = SqlLoginThrottle(engine)
+    rule, key, now = ThrottleRule(free=2, max_delay=10, window=900), uid("user:"), 1_000_000
+    assert [rule.delay(n) for n in range(1, 7)] == [0, 2, 4, 8, 10, 10]
+    assert await throttle.attempt(key, rule, now) == 0
+    assert await throttle.attempt(key, rule, now) == 0  # the 2nd: the key now waits 2 s
+    assert await throttle.attempt(key, rule, now + 1) == 1
+    assert await throttle.attempt(key, rule, now + 2) == 0  # the 3rd: 4 s
+    assert await throttle.attempt(key, rule, now + 5) == 1
+    assert await throttle.attempt(key, rule, now + 6) == 0
+    # a quiet window (no attempt) starts afresh
+    assert await throttle.attempt(key, rule, now + 6 + 8 + 901) == 0
+    assert await throttle.attempt(key, rule, now + 6 + 8 + 901) == 0
+    assert await throttle.attempt(key, rule, now + 6 + 8 + 901) == 2
+
+
+async def test_throttle_reset_and_refund(engine: AsyncEngine) -> None:
+    throttle = SqlLoginThrottle(engine)
+    rule, key, now = ThrottleRule(free=2, max_delay=60, window=900), uid("ip:"), int(time.time())
+    assert await throttle.attempt(key, rule, now) == 0
+    await throttle.refund(key)  # that attempt was a success: given back
+    assert await throttle.attempt(key, rule, now) == 0
+    assert await throttle.attempt(key, rule, now) == 0
+    assert await throttle.attempt(key, rule, now) > 0
+    await throttle.reset(key)
+    assert await throttle.attempt(key, rule, now) == 0
+    await throttle.refund(uid("unknown:"))  # nothing to give back: no error

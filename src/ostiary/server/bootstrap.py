@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..keys import KeyError_, signing_key_from_pem, signing_key_from_pkcs12
-from ..store.sql.engine import upgrade
+from ..store.sql.engine import startup_lock, upgrade
 from .credentials import new_secret
 from .keyring import activate, ensure_keys
 from .provider import Provider
@@ -41,7 +41,16 @@ DEMO_CLIENT_ID = "demo"
 
 
 async def bootstrap(provider: Provider) -> BootstrapReport:
-    """First-start work, idempotent: migrations, keys, an imported key file, the demo client."""
+    """First-start work, idempotent: migrations, keys, an imported key file, the demo client.
+
+    Nodes starting together on an empty database take turns (one database-wide lock): the first
+    creates one key set and one demo client, the others find them (docs/security.md, concurrency).
+    """
+    async with startup_lock(provider.engine):
+        return await _first_start(provider)
+
+
+async def _first_start(provider: Provider) -> BootstrapReport:
     settings = provider.settings
     await upgrade(provider.engine)
     await load_secret_key(provider)

@@ -17,15 +17,16 @@ from urllib.parse import unquote_plus
 from joserfc.jwk import OctKey
 
 from .. import jwt
-from ..errors import InvalidClient, InvalidRequest
+from ..errors import ClientAuthThrottled, InvalidClient, InvalidRequest, OAuthError
 from ..keys import ASYMMETRIC_ALGS, HMAC_ALGS
 from ..store import Client, ReplayCache
+from ..store.identity import LoginThrottle, ThrottleRule
 from .audit import audit
 from .client_keys import ClientKeyResolver
 from .credentials import digest, matches
 from .requests import EndpointRequest
 
-__all__ = ["AUTH_METHODS", "JWT_BEARER", "ClientAuthenticator", "ClientLookup", "presented_method"]
+__all__ = ["AUTH_METHODS", "JWT_BEARER", "ClientAuthenticator", "ClientLookup", "FailureThrottle", "presented_method"]
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -171,14 +172,42 @@ AUTH_METHODS: Mapping[str, Verifier] = {
 }
 
 
+class FailureThrottle:
+    """Repeated invalid_client from one client_id and address: progressive delays, answered 429.
+
+    Only failures are counted and only failures are refused, after the credentials were checked:
+    a request whose credentials verify is never delayed, whoever else guesses at the same client.
+    """
+
+    def __init__(self, counters: LoginThrottle, rule: ThrottleRule) -> None:
+        self._counters = counters
+        self._rule = rule
+
+    async def failed(self, request: EndpointRequest) -> None:
+        """Count a failure; raises ClientAuthThrottled if this key must still wait."""
+        try:
+            found = presented_method(request)
+        except OAuthError:
+            found = None
+        client_id = found.client_id if found is not None else ""
+        key = "client:" + digest(f"{client_id}\n{request.client_address}")
+        wait = await self._counters.attempt(key, self._rule, int(time.time()))
+        if wait:
+            audit("client_auth_throttled", endpoint=request.endpoint_url, client_id=client_id[:255],
+                  address=request.client_address, retry_after=wait)
+            raise ClientAuthThrottled(wait)
+
+
 class ClientAuthenticator:
     def __init__(self, clients: ClientLookup, replay: ReplayCache, key_resolver: ClientKeyResolver,
-                 rules: AssertionRules, unseal: Callable[[str], str | None]) -> None:
+                 rules: AssertionRules, unseal: Callable[[str], str | None],
+                 throttle: FailureThrottle | None = None) -> None:
         self.clients = clients
         self.replay = replay
         self.key_resolver = key_resolver
         self.rules = rules
         self.unseal = unseal
+        self.throttle = throttle
 
     async def authenticate(self, request: EndpointRequest, *, allow_public: bool,
                            token_endpoint: bool = True) -> Client:
@@ -188,6 +217,8 @@ class ClientAuthenticator:
         except InvalidClient as exc:
             presented = request.form.get("client_id")
             audit("client_auth_failed", endpoint=request.endpoint_url, client_id=presented, reason=exc.description)
+            if self.throttle is not None:
+                await self.throttle.failed(request)
             raise
 
     async def _authenticate(self, request: EndpointRequest, allow_public: bool, token_endpoint: bool) -> Client:

@@ -19,6 +19,7 @@ from ..outbound import SafeFetcher
 from ..smart.directory import ClinicalDirectory
 from ..smart.launch import LaunchService
 from ..store import Client, ReplayCache
+from ..store.identity import ThrottleRule
 from ..store.redis import RedisReplayCache
 from ..store.sql.changes import SqlChangeLog
 from ..store.sql.engine import make_engine
@@ -29,7 +30,7 @@ from .audit import audit
 from .authorize import PROMPTS
 from .changes import ChangeWatcher
 from .claims import OIDC_SCOPES, SCOPE_CLAIMS
-from .client_auth import AUTH_METHODS, AssertionRules, ClientAuthenticator
+from .client_auth import AUTH_METHODS, AssertionRules, ClientAuthenticator, FailureThrottle
 from .client_keys import ClientKeyResolver
 from .credentials import Sealer
 from .endpoints.introspect import IntrospectionEndpoint
@@ -50,7 +51,7 @@ from .policy.clients import ClientRules
 from .registration import ClientRegistry
 from .tokens import TokenIssuer
 from .user_tokens import UserTokenService
-from .users import UserService
+from .users import UserService, login_limits
 
 __all__ = ["PATHS", "CachedClients", "Provider", "open_provider", "server_metadata"]
 
@@ -266,7 +267,8 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         ),
     }
     users = SqlUserStore(engine)
-    user_service = UserService(users, SqlLoginThrottle(engine, limit=settings.oidc.login_attempts))
+    throttle = SqlLoginThrottle(engine)
+    user_service = UserService(users, throttle, login_limits(settings))
     id_tokens = IdTokenIssuer(settings.issuer, keyring, settings.oidc.id_token_lifetime)
     user_tokens = UserTokenService(issuer, id_tokens, users, settings.oidc,
                                    settings.tokens.default_audience or settings.issuer)
@@ -285,7 +287,10 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         audiences=frozenset({iss, iss + "/", iss + PATHS["token_endpoint"]}),
         max_lifetime=settings.client_auth.assertion_max_lifetime,
     )
-    authenticator = ClientAuthenticator(cached, replay, resolver, rules, sealer.unseal)
+    failures = FailureThrottle(throttle, ThrottleRule(free=settings.throttle.client_auth_failures,
+                                                      max_delay=settings.throttle.max_delay,
+                                                      window=settings.throttle.window))
+    authenticator = ClientAuthenticator(cached, replay, resolver, rules, sealer.unseal, failures)
     changes = SqlChangeLog(engine)
     watcher = ChangeWatcher(changes, settings.change_poll_interval)
     inspector = TokenInspector(iss, keyring, tokens, cached, subject_revoked=watcher.revoked)

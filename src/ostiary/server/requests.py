@@ -23,6 +23,7 @@ class EndpointRequest:
     form: Mapping[str, str]
     repeated: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     authorization: str | None = None
+    client_address: str = ""  # the client's IP address (behind trusted proxies: the one they name)
 
     def get(self, name: str) -> str | None:
         return self.form.get(name)

@@ -11,11 +11,13 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from ..config import Settings
 from ..errors import InvalidRequest, NotFound
-from ..store.identity import LoginThrottle, User, UserStore
+from ..store.identity import LoginThrottle, ThrottleRule, User, UserStore
 from .audit import audit
+from .hashing import HashingBusy, HashingPool
 
-__all__ = ["LoginResult", "UserService", "validate_username"]
+__all__ = ["LoginLimits", "LoginResult", "UserService", "login_limits", "validate_username"]
 
 # OIDC Core §5.1 standard claims that can be set on a user.
 STANDARD_CLAIMS = frozenset({
@@ -38,15 +40,34 @@ class LoginResult:
     retry_after: int = 0  # > 0: throttled, nothing was checked
 
 
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    """Per-user delays after a few failures; an address gets four times as many (people share one)."""
+
+    user: ThrottleRule
+    address: ThrottleRule
+    hashing: HashingPool
+
+
+def login_limits(settings: Settings) -> LoginLimits:
+    t = settings.throttle
+    return LoginLimits(
+        user=ThrottleRule(free=settings.oidc.login_attempts, max_delay=t.max_delay, window=t.window),
+        address=ThrottleRule(free=4 * settings.oidc.login_attempts, max_delay=t.max_delay, window=t.window),
+        hashing=HashingPool(t.password_hash_concurrency, t.password_hash_queue),
+    )
+
+
 class UserService:
     # argon2id with the library's RFC 9106 "low memory" defaults (64 MiB, t=3, p=4).
     _hasher = PasswordHasher()
     # Verified for unknown usernames so both paths cost the same (no enumeration by timing).
     _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
 
-    def __init__(self, store: UserStore, throttle: LoginThrottle) -> None:
+    def __init__(self, store: UserStore, throttle: LoginThrottle, limits: LoginLimits) -> None:
         self._store = store
         self._throttle = throttle
+        self._limits = limits
 
     async def create(self, username: str, password: str | None, claims: Mapping[str, Any] | None = None) -> User:
         """Raises UserExists or InvalidRequest."""
@@ -93,26 +114,44 @@ class UserService:
         return user
 
     async def login(self, username: str, password: str, address: str) -> LoginResult:
-        """Check a password. Same answer and cost for unknown users, wrong passwords, disabled users."""
+        """Check a password. Same answer and cost for unknown users, wrong passwords, disabled users.
+
+        An attempt is counted before the password is checked (atomically, so 60 parallel guesses
+        check at most the free attempts); a successful login clears its user's delays and gives the
+        address its attempt back, so people sharing an address are not delayed by each other.
+        """
         now = int(time.time())
-        keys = [f"user:{username.lower()[:255]}", f"ip:{address}"]
-        wait = await self._throttle.locked_for(keys, now)
-        if wait > 0:
+        user_key, address_key = f"user:{username.lower()[:255]}", f"ip:{address}"
+        wait = await self._throttle.attempt(user_key, self._limits.user, now)
+        if not wait:
+            wait = await self._throttle.attempt(address_key, self._limits.address, now)
+            if wait:
+                await self._throttle.refund(user_key)  # not checked: the user's attempt is not used up
+        if wait:
             audit("login_throttled", username=username[:255], address=address, retry_after=wait)
             return LoginResult(None, retry_after=wait)
         user = await self._store.by_username(username) if len(username) <= 255 else None
-        ok = False
         try:
-            ok = self._hasher.verify(user.password_hash if user and user.password_hash else self._dummy_hash,
-                                     password)
-        except (VerificationError, InvalidHashError):
-            ok = False
+            ok = await self._limits.hashing.run(self._verify, user, password)
+        except HashingBusy:
+            await self._throttle.refund(user_key)
+            await self._throttle.refund(address_key)
+            audit("login_busy", username=username[:255], address=address)
+            return LoginResult(None, retry_after=1)
         if not ok or user is None or user.disabled or not user.password_hash:
-            await self._throttle.failed(keys, now)
             audit("login_failed", username=username[:255], address=address)
             return LoginResult(None)
-        await self._throttle.succeeded(keys)
+        await self._throttle.reset(user_key)
+        await self._throttle.refund(address_key)
         audit("login_succeeded", sub=user.id, address=address)
         if self._hasher.check_needs_rehash(user.password_hash):
-            await self._store.update(replace(user, password_hash=self._hasher.hash(password)))
+            rehashed = await self._limits.hashing.run(self._hasher.hash, password)
+            await self._store.update(replace(user, password_hash=rehashed))
         return LoginResult(user)
+
+    def _verify(self, user: User | None, password: str) -> bool:
+        try:
+            return self._hasher.verify(user.password_hash if user and user.password_hash else self._dummy_hash,
+                                       password)
+        except (VerificationError, InvalidHashError):
+            return False

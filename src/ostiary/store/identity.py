@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["ConsentStore", "LoginThrottle", "Session", "SessionStore", "User", "UserExists", "UserStore"]
+__all__ = ["ConsentStore", "LoginThrottle", "Session", "SessionStore", "ThrottleRule", "User", "UserExists",
+           "UserStore"]
 
 
 class UserExists(Exception):
@@ -73,8 +74,29 @@ class ConsentStore(Protocol):
     async def list_for_user(self, user_id: str) -> Mapping[str, frozenset[str]]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ThrottleRule:
+    """Progressive delays for one kind of key: `free` attempts, then 2, 4, 8 ... `max_delay` seconds
+    between attempts; after `window` seconds without an attempt the key starts afresh."""
+
+    free: int
+    max_delay: int
+    window: int
+
+    def delay(self, attempt: int) -> int:
+        """Seconds the key must wait after its `attempt`-th attempt."""
+        if attempt < self.free:
+            return 0
+        return min(2 << min(attempt - self.free, 30), self.max_delay)  # >= 2: whole seconds round down
+
+
 class LoginThrottle(Protocol):
-    async def locked_for(self, keys: Sequence[str], now: int) -> int:
-        """Seconds until a login may be tried again for any of `keys` (0: now)."""
-    async def failed(self, keys: Sequence[str], now: int) -> None: ...
-    async def succeeded(self, keys: Sequence[str]) -> None: ...
+    """Atomic attempt counters (login per user and address, client authentication per client and address)."""
+
+    async def attempt(self, key: str, rule: ThrottleRule, now: int) -> int:
+        """Admit and count one attempt in one atomic statement: 0 if admitted, else the seconds to
+        wait (nothing counted). Of N racing callers at most the free remainder are admitted."""
+    async def refund(self, key: str) -> None:
+        """Give one admitted attempt back (it turned out legitimate)."""
+    async def reset(self, key: str) -> None:
+        """Forget the key (a successful login ends its user's delays)."""

@@ -27,6 +27,7 @@ from .errors import HTTP_ERROR_HANDLERS, ErrorMiddleware, json_response, parse_j
 from .fhir_mount import FhirMount
 from .limits import RequestLimitsMiddleware
 from .pages import page_routes
+from .proxies import TrustedProxies, TrustedProxyMiddleware
 from .session_routes import session_routes
 from .smart_routes import smart_routes
 
@@ -46,7 +47,8 @@ async def endpoint_request(request: Request, url: str, repeatable: frozenset[str
     body = await request.body()
     form, repeated = parse_form(body, request.headers.get("content-type"), repeatable=repeatable)
     return EndpointRequest(endpoint_url=url, form=form, repeated=repeated,
-                           authorization=request.headers.get("authorization"))
+                           authorization=request.headers.get("authorization"),
+                           client_address=request.client.host if request.client else "")
 
 
 _RESOURCE = frozenset({"resource"})
@@ -170,6 +172,8 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
                        fhir_path=settings.smart.fhir_path if settings.smart.enabled else None)
     app.add_middleware(ErrorMiddleware)
     app.add_middleware(CorsMiddleware, ttl=settings.cache_ttl)
+    if settings.trusted_proxies:
+        app.add_middleware(TrustedProxyMiddleware, proxies=TrustedProxies(settings.trusted_proxies))
     app.state.settings = settings
     return app
 

@@ -13,7 +13,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import InsufficientScope, InvalidClientMetadata, InvalidToken, MissingToken, OAuthError
+from ..errors import (
+    ClientAuthThrottled,
+    InsufficientScope,
+    InvalidClientMetadata,
+    InvalidToken,
+    MissingToken,
+    OAuthError,
+)
 
 __all__ = ["HTTP_ERROR_HANDLERS", "ErrorMiddleware", "error_response", "json_response", "parse_json_body"]
 
@@ -39,6 +46,8 @@ def error_response(exc: OAuthError, realm: str = "ostiary") -> Response:
         if exc.description:
             parts.append(f'error_description="{_quote(exc.description)}"')
         headers["WWW-Authenticate"] = ", ".join(parts)
+    elif isinstance(exc, ClientAuthThrottled):
+        headers["Retry-After"] = str(exc.retry_after)  # RFC 9110 §10.2.3
     elif exc.status_code == 401:
         # RFC 6749 §5.2: invalid_client after Authorization-header auth is 401 + WWW-Authenticate;
         # RFC 9110 §15.5.2 wants the header on every 401, so it is always sent.

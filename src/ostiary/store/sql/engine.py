@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -9,12 +14,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-__all__ = ["async_url", "current_revision", "head_revision", "make_engine", "upgrade"]
+__all__ = ["async_url", "current_revision", "head_revision", "make_engine", "startup_lock", "upgrade"]
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -68,6 +73,52 @@ async def upgrade(engine: AsyncEngine) -> None:
     """Apply every migration not yet applied (idempotent, safe to run from several nodes)."""
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade)
+
+
+STARTUP_LOCK = 7403512  # pg_advisory_lock key of the first-start work (7403511: migrations)
+
+
+@contextlib.asynccontextmanager
+async def startup_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Hold the database-wide first-start lock: nodes starting together bootstrap one at a time.
+
+    PostgreSQL: a session advisory lock (released if the node dies). SQLite: an exclusive lock on
+    a file beside the database (every process using one SQLite file runs on one host).
+    """
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK})
+            try:
+                yield
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK})
+                await conn.commit()
+        return
+    path = engine.url.database
+    if not path or path == ":memory:":
+        yield  # one process only
+        return
+    fd = os.open(path + ".startup-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        await asyncio.to_thread(_lock_file, fd)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _lock_file(fd: int) -> None:
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        import msvcrt
+
+        while True:
+            try:
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # retries for 10 s, then raises
+                return
+            except OSError:
+                continue
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 def head_revision() -> str | None:

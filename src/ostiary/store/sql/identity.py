@@ -7,11 +7,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Case, ColumnElement, case, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..identity import Session, User, UserExists
+from ..identity import Session, ThrottleRule, User, UserExists
+from .dialect import insert_for
 from .schema import consents, login_failures, sessions, users
 
 __all__ = ["SqlConsentStore", "SqlLoginThrottle", "SqlSessionStore", "SqlUserStore"]
@@ -159,38 +160,51 @@ class SqlConsentStore:
 
 
 class SqlLoginThrottle:
-    """Failures counted per key in a window; past `limit`, the key is locked for a growing delay."""
+    """ThrottleRule counters in one row per key, changed only by single atomic statements."""
 
-    def __init__(self, engine: AsyncEngine, *, limit: int = 5, window: int = 900, base_delay: int = 30) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._limit = limit
-        self._window = window
-        self._base = base_delay
 
-    async def locked_for(self, keys: Sequence[str], now: int) -> int:
+    async def attempt(self, key: str, rule: ThrottleRule, now: int) -> int:
+        row = login_failures.c
+        quiet = row.locked_until + rule.window < now  # no attempt for a whole window: start afresh
+        first = insert_for(self._engine, login_failures).values(
+            key=key, count=1, window_start=now, locked_until=now + rule.delay(1))
+        # INSERT ... ON CONFLICT DO UPDATE ... WHERE: a key still waiting is left untouched and
+        # nothing is returned; otherwise the count and the next allowed time move in the same statement.
+        stmt = first.on_conflict_do_update(
+            index_elements=[row.key],
+            set_={
+                "count": case((quiet, 1), else_=row.count + 1),
+                "window_start": case((quiet, now), else_=row.window_start),
+                "locked_until": now + case((quiet, rule.delay(1)), else_=_delay_of(row.count + 1, rule)),
+            },
+            where=row.locked_until <= now,
+        ).returning(row.count)
+        async with self._engine.begin() as conn:
+            admitted = (await conn.execute(stmt)).first()
+        if admitted is not None:
+            return 0
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(select(login_failures.c.locked_until)
-                                       .where(login_failures.c.key.in_(list(keys))))).all()
-        return int(max([0, *(r.locked_until - now for r in rows)]))
+            until = (await conn.execute(select(row.locked_until).where(row.key == key))).scalar()
+        return max(1, int(until or 0) - now)
 
-    async def failed(self, keys: Sequence[str], now: int) -> None:
+    async def refund(self, key: str) -> None:
         async with self._engine.begin() as conn:
-            for key in keys:
-                limit = self._limit * (4 if key.startswith("ip:") else 1)
-                row = (await conn.execute(select(login_failures).where(login_failures.c.key == key))).first()
-                if row is None or now - row.window_start > self._window:
-                    if row is not None:
-                        await conn.execute(delete(login_failures).where(login_failures.c.key == key))
-                    await conn.execute(insert(login_failures).values(key=key, count=1, window_start=now,
-                                                                     locked_until=0))
-                    continue
-                count = int(row._mapping["count"]) + 1
-                over = count - limit
-                locked = now + min(self._base * 2 ** max(0, over - 1), 3600) if over >= 0 else 0
-                await conn.execute(update(login_failures).where(login_failures.c.key == key)
-                                   .values(count=count, locked_until=locked))
+            await conn.execute(update(login_failures)
+                               .where(login_failures.c.key == key, login_failures.c.count > 0)
+                               .values(count=login_failures.c.count - 1))
 
-    async def succeeded(self, keys: Sequence[str]) -> None:
+    async def reset(self, key: str) -> None:
         async with self._engine.begin() as conn:
-            await conn.execute(delete(login_failures).where(login_failures.c.key.in_(
-                [k for k in keys if k.startswith("user:")])))
+            await conn.execute(delete(login_failures).where(login_failures.c.key == key))
+
+
+def _delay_of(attempt: ColumnElement[int], rule: ThrottleRule) -> Case[int]:
+    """ThrottleRule.delay as SQL (every database has CASE; not every SQLite has POWER)."""
+    steps = []
+    n = rule.free
+    while rule.delay(n) < rule.max_delay:
+        steps.append((attempt == n, rule.delay(n)))
+        n += 1
+    return case((attempt < rule.free, 0), *steps, else_=rule.max_delay)

@@ -254,7 +254,7 @@ class SqlTokenStore:
             for table in (authorization_codes, interactions, sessions):
                 n += (await conn.execute(delete(table).where(table.c.expires_at < now))).rowcount
             n += (await conn.execute(delete(login_failures).where(
-                login_failures.c.window_start < now - 86400, login_failures.c.locked_until < now))).rowcount
+                login_failures.c.locked_until < now - 86400))).rowcount  # a day without an attempt
         return n
 
 

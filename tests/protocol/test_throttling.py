@@ -1,0 +1,90 @@
+"""Throttling that cannot be turned against users (docs/security.md, throttling): invalid_client
+per client and address answered 429 with Retry-After, never delaying credentials that verify; the
+client address taken from X-Forwarded-For only when a trusted proxy sends it; logins answered 429
+when the password-hashing queue is full."""
+
+from __future__ import annotations
+
+import secrets
+
+import httpx
+
+from ostiary.config import ThrottleSettings
+from ostiary.server.hashing import HashingBusy
+
+from ._oidc_flow import PASSWORD, app_for, basic, csrf_of, make_rp, make_user, pkce
+
+FAILURES = 3
+
+
+def _client_from(running, address: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=running.app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url=str(running.http.base_url))
+
+
+async def _token(http: httpx.AsyncClient, cid: str, secret: str, **headers: str) -> httpx.Response:
+    return await http.post("/token", data={"grant_type": "client_credentials"},
+                           headers={**basic(cid, secret), **headers})
+
+
+def _throttled(r: httpx.Response) -> int:
+    assert r.status_code == 429 and r.json()["error"] == "invalid_client", r.text
+    assert r.headers["cache-control"] == "no-store"
+    return int(r.headers["retry-after"])
+
+
+async def test_rfc6749_5_2_repeated_invalid_client_is_429_but_verified_credentials_never_wait(database_url):
+    async with app_for(database_url, throttle=ThrottleSettings(client_auth_failures=FAILURES)) as r:
+        cid, secret = await r.add_client(scope="api:read")
+        assert secret is not None
+        async with _client_from(r, "198.51.100.7") as guesser, _client_from(r, "198.51.100.8") as other:
+            for _ in range(FAILURES):
+                assert (await _token(guesser, cid, "wrong")).status_code == 401
+            assert _throttled(await _token(guesser, cid, "wrong")) >= 1
+            for path in ("/introspect", "/revoke"):  # the same key at the other client-auth endpoints
+                resp = await guesser.post(path, data={"token": "x"}, headers=basic(cid, "wrong"))
+                _throttled(resp)
+            # the right secret from the very same address goes through at once
+            assert (await _token(guesser, cid, secret)).status_code == 200
+            # another address is not affected by the guesses
+            assert (await _token(other, cid, "wrong")).status_code == 401
+
+
+async def test_x_forwarded_for_counts_only_from_a_trusted_proxy(database_url):
+    settings = {"throttle": ThrottleSettings(client_auth_failures=FAILURES), "trusted_proxies": ("10.0.0.0/8",)}
+    async with app_for(database_url, **settings) as r:
+        cid, _ = await r.add_client(scope="api:read")
+        async with _client_from(r, "10.0.0.2") as proxy, _client_from(r, "198.51.100.9") as direct:
+            for _ in range(FAILURES):
+                await _token(proxy, cid, "wrong", **{"X-Forwarded-For": "203.0.113.1"})
+            _throttled(await _token(proxy, cid, "wrong", **{"X-Forwarded-For": "203.0.113.1"}))
+            # behind the proxy, another client is another address
+            resp = await _token(proxy, cid, "wrong", **{"X-Forwarded-For": "203.0.113.2"})
+            assert resp.status_code == 401
+            # not through the proxy, the header is ignored: a fresh spoofed value escapes nothing
+            for n in range(FAILURES):
+                await _token(direct, cid, "wrong", **{"X-Forwarded-For": f"203.0.113.{100 + n}"})
+            _throttled(await _token(direct, cid, "wrong", **{"X-Forwarded-For": "203.0.113.200"}))
+
+
+async def test_login_is_answered_429_when_the_password_hashing_queue_is_full(database_url, monkeypatch):
+    async with app_for(database_url) as r:
+        user = await make_user(r)
+        cid, _ = await make_rp(r)
+
+        async def busy(*args: object, **kwargs: object) -> object:
+            raise HashingBusy
+
+        async with _client_from(r, "198.51.100.20") as b:
+            params = {"client_id": cid, "redirect_uri": "https://rp.example/cb", "response_type": "code",
+                      "scope": "openid", "state": secrets.token_hex(4), "code_challenge": pkce()[1],
+                      "code_challenge_method": "S256"}
+            path = (await b.get("/authorize", params=params)).headers["location"]
+            page = await b.get(path)
+            form = {"csrf_token": csrf_of(page.text), "username": user.username, "password": PASSWORD}
+            with monkeypatch.context() as patch:
+                patch.setattr(r.provider.user_service._limits.hashing, "run", busy)
+                resp = await b.post(path + "/login", data=form)
+            assert resp.status_code == 429, resp.text
+            resp = await b.post(path + "/login", data=form)  # the queue drained: the same login works
+            assert resp.status_code == 303, resp.text
