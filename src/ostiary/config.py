@@ -137,6 +137,13 @@ class HttpSettings:
     # Largest request body on any endpoint: a bigger Content-Length is 413 before reading, and a
     # streamed body is cut at this size (each endpoint may accept less; docs/security.md).
     max_body_bytes: int = 1 << 20
+    # `ostiary serve`: seconds a client has to send a request's headers (slowloris), and the open
+    # connections per worker (at the cap, the one waiting longest for its headers is dropped).
+    header_timeout: float = 10.0
+    max_connections: int = 1000
+    # Strict-Transport-Security (RFC 6797) under an https issuer other than localhost; 0 = not sent.
+    hsts_max_age: int = 31536000
+    hsts_include_subdomains: bool = False
 
 
 @dataclass(frozen=True, slots=True)

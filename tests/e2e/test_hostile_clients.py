@@ -1,4 +1,5 @@
-"""A real `ostiary serve` against hostile clients on loopback: huge bodies (memory stays flat)."""
+"""A real `ostiary serve` against hostile clients on loopback: huge bodies (memory stays flat) and slow
+clients (a header-read deadline and a connection cap keep the server serving)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e._server import ServerProcess, proc_available, start_server
+from tests.e2e._slow import slowloris
 
 pytestmark = [pytest.mark.e2e]
 
@@ -20,7 +22,8 @@ MiB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    s = start_server(tmp_path_factory.mktemp("e2e-hostile"), "--no-demo")
+    s = start_server(tmp_path_factory.mktemp("e2e-hostile"), "--no-demo",
+                     env={"OSTIARY_HTTP__HEADER_TIMEOUT": "2", "OSTIARY_HTTP__MAX_CONNECTIONS": "150"})
     try:
         yield s
     finally:
@@ -70,3 +73,11 @@ def test_rfc9110_15_5_14_huge_bodies_leave_server_memory_flat(server: ServerProc
     assert grown < 40 * MiB, f"server memory grew by {grown // MiB} MiB for a 200 MB body"
     with server.http() as http:  # and it still serves
         assert http.get("/healthz").status_code == 200
+
+
+def test_slow_clients_neither_exhaust_the_server_nor_starve_normal_requests(server: ServerProcess) -> None:
+    # 200 connections that never finish their headers, past the cap of 150, for twice the header deadline
+    report = slowloris("127.0.0.1", server.port, clients=200, seconds=4.0, normal_requests=20)
+    assert report.opened == 200
+    assert report.failures == 0 and len(report.latencies_ms) == 20, report
+    assert report.still_open == 0, f"{report.still_open} slow connections outlived the header deadline"

@@ -128,8 +128,21 @@ def serve(host: str, port: int, issuer: str | None, workers: int, tls_cert: str 
     _banner(settings, report)
     sys.stdout.flush()  # before uvicorn takes over: people and scripts read the banner at once
     _export(settings, config_file)
+    _raise_open_files(settings.http.max_connections + 64)
+    from .http_protocol import GuardedHttpToolsProtocol
+
     uvicorn.run(
         "ostiary.web.app:create_app", factory=True, host=host, port=port, workers=workers,
         ssl_certfile=tls_cert, ssl_keyfile=tls_key, log_level=log_level, access_log=False,
-        loop="uvloop", http="httptools", server_header=False, proxy_headers=False,
+        loop="uvloop", http=GuardedHttpToolsProtocol, server_header=False, proxy_headers=False,
     )
+
+
+def _raise_open_files(wanted: int) -> None:
+    """Let a worker hold http.max_connections sockets: raise the soft open-files limit up to the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
