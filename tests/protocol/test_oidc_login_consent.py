@@ -255,9 +255,9 @@ async def test_rfc6265_4_1_2_5_cookies_are_secure_when_the_issuer_is_https(datab
             page = await b.get(path)
             cookies = _cookies(await b.post(path + "/login", data={
                 "csrf_token": csrf_of(page.text), "username": user.username, "password": PASSWORD}))
-            assert "secure" in cookies["ostiary_session"].lower()
+            assert "secure" in cookies["__Host-ostiary_session"].lower()
         async with browser(r, base_url=HTTPS_ISSUER) as b2:
             resp = await b2.get("/authorize", params={"client_id": cid, "redirect_uri": REDIRECT,
                                                       "response_type": "code", "scope": "openid",
                                                       "code_challenge": pkce()[1], "code_challenge_method": "S256"})
-            assert "secure" in _cookies(resp)["ostiary_interaction"].lower()
+            assert "secure" in _cookies(resp)["__Host-ostiary_interaction"].lower()

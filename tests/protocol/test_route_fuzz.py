@@ -40,7 +40,7 @@ FUZZ = settings(max_examples=100, deadline=None, database=None,
 
 @pytest.fixture(scope="module")
 def fuzz(database_url: str) -> Any:
-    app = make_app(settings_for(database_url, keys=KeySettings(generate=("ES256",))))
+    app = make_app(settings_for(database_url, keys=KeySettings(generate=("ES256", "RS256"))))
     with TestClient(app, base_url=ISSUER, raise_server_exceptions=False) as client:
         assert client.portal is not None
         # an operator-made backend client (docs/security.md, grant-type rules), for a FHIR token

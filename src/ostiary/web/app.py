@@ -28,6 +28,7 @@ from .fhir_mount import FhirMount
 from .limits import RequestLimitsMiddleware
 from .pages import page_routes
 from .proxies import TrustedProxies, TrustedProxyMiddleware
+from .security_headers import SecurityHeadersMiddleware, hsts_value
 from .session_routes import session_routes
 from .smart_routes import smart_routes
 
@@ -172,6 +173,7 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
                        fhir_path=settings.smart.fhir_path if settings.smart.enabled else None)
     app.add_middleware(ErrorMiddleware)
     app.add_middleware(CorsMiddleware, ttl=settings.cache_ttl)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=hsts_value(settings))
     if settings.trusted_proxies:
         app.add_middleware(TrustedProxyMiddleware, proxies=TrustedProxies(settings.trusted_proxies))
     app.state.settings = settings

@@ -18,7 +18,7 @@ from ..jwt import decode_unverified
 from ..server.bootstrap import DEMO_APP_ID
 from ..server.provider import Provider
 from ..server.requests import EndpointRequest
-from .render import clear_cookie, page, set_cookie
+from .render import clear_cookie, get_cookie, page, set_cookie
 
 __all__ = ["demo_routes"]
 
@@ -38,13 +38,13 @@ async def demo_start(request: Request) -> Response:
               "redirect_uri": p.settings.issuer + "/demo/callback", "state": state, "nonce": nonce,
               "code_challenge": challenge, "code_challenge_method": "S256"}
     response = RedirectResponse("/authorize?" + urlencode(params), status_code=303)
-    set_cookie(request, response, COOKIE, f"{state}.{verifier}.{nonce}", 900, path="/demo")
+    set_cookie(request, response, COOKIE, f"{state}.{verifier}.{nonce}", 900)
     return response
 
 
 async def demo_callback(request: Request) -> Response:
     p = _provider(request)
-    state, _, rest = request.cookies.get(COOKIE, "").partition(".")
+    state, _, rest = (get_cookie(request, COOKIE) or "").partition(".")
     verifier, _, nonce = rest.partition(".")
     q = request.query_params
     if not state or not hmac.compare_digest(q.get("state", "").encode(), state.encode()):
@@ -65,7 +65,7 @@ async def demo_callback(request: Request) -> Response:
     text = ("Signed in. ID token claims: " + orjson.dumps(id_claims).decode()
             + " — UserInfo: " + orjson.dumps(claims).decode() + f" — nonce matches: {id_claims.get('nonce') == nonce}")
     response = page(request, "message.html", {"heading": f"Hello, {claims.get('name', claims['sub'])}", "text": text})
-    clear_cookie(request, response, COOKIE, path="/demo")
+    clear_cookie(request, response, COOKIE)
     return response
 
 

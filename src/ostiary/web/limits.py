@@ -58,15 +58,16 @@ class RequestLimitsMiddleware:
         self.max_bytes = max_bytes
         self.fhir_path = fhir_path
 
-    def _refusal(self, scope: Scope, status: int, text: str) -> Response:
+    def _refusal(self, scope: Scope, status: int, text: str, *, body: bool = False) -> Response:
         path = scope["path"]
         headers = {"Cache-Control": "no-store", "Connection": "close"}
         if self.fhir_path and (path == self.fhir_path or path.startswith(self.fhir_path + "/")):
             return fhir_response(operation_outcome(status, text), status, headers)
         if path.startswith(PAGE_PATHS):
             return render_error_page(scope["app"].state.settings, "invalid_request", text.capitalize() + ".", status)
-        # RFC 7591 §3.2.2: registration speaks of its metadata
-        error = "invalid_client_metadata" if status == 400 and path.startswith("/register") else "invalid_request"
+        # RFC 7591 §3.2.2: a bad registration body is bad metadata
+        error = "invalid_client_metadata" if body and status == 400 and path.startswith("/register") \
+            else "invalid_request"
         return json_response({"error": error, "error_description": text}, status=status, headers=headers)
 
     def _head_refusal(self, scope: Scope) -> tuple[int, str] | None:
@@ -124,4 +125,4 @@ class RequestLimitsMiddleware:
             if cut is None:
                 raise
         if cut is not None and not started:
-            await self._refusal(scope, cut.status, cut.text)(scope, receive, send)
+            await self._refusal(scope, cut.status, cut.text, body=True)(scope, receive, send)

@@ -31,6 +31,7 @@ from .render import (
     clear_cookie,
     describe_claims,
     describe_scopes,
+    get_cookie,
     page,
     set_cookie,
 )
@@ -86,7 +87,7 @@ async def authorize(request: Request) -> Response:
         return error_page(request, err)
     except RedirectError as err:
         return error_redirect(request, err)
-    current = await p.flow.session(request.cookies.get(SESSION_COOKIE))
+    current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
     return await proceed(request, req, current)
 
 
@@ -104,8 +105,7 @@ async def proceed(request: Request, req: AuthorizationRequest, current: tuple[Se
     if interaction is None:
         interaction = await p.flow.start_interaction(req)
         response = RedirectResponse(f"/interaction/{interaction.id}", status_code=303)
-        set_cookie(request, response, INTERACTION_COOKIE, interaction.id, p.settings.oidc.interaction_lifetime,
-                   path="/interaction")
+        set_cookie(request, response, INTERACTION_COOKIE, interaction.id, p.settings.oidc.interaction_lifetime)
         return response
     return await render_step(request, outcome, interaction.id, current)
 
@@ -113,7 +113,7 @@ async def proceed(request: Request, req: AuthorizationRequest, current: tuple[Se
 async def _finish(request: Request, response: Response, interaction: Interaction | None) -> Response:
     if interaction is not None:
         await provider_of(request).flow.interactions.delete(interaction.id)
-        clear_cookie(request, response, INTERACTION_COOKIE, path="/interaction")
+        clear_cookie(request, response, INTERACTION_COOKIE)
     return response
 
 
@@ -151,7 +151,7 @@ async def _interaction(request: Request) -> tuple[Interaction, dict[str, str]] |
     CSRF-checked form of a POST."""
     p = provider_of(request)
     interaction_id = request.path_params["interaction_id"]
-    cookie = request.cookies.get(INTERACTION_COOKIE, "")
+    cookie = get_cookie(request, INTERACTION_COOKIE) or ""
     interaction = await p.flow.interaction(interaction_id)
     if interaction is None or not hmac.compare_digest(cookie.encode(), interaction_id.encode()):
         return error_page(request, PageError(
@@ -176,7 +176,7 @@ async def _answering(request: Request, step: Step) -> tuple[Interaction, dict[st
         return found
     interaction, _ = found
     p = provider_of(request)
-    if await p.flow.pending(interaction, await p.flow.session(request.cookies.get(SESSION_COOKIE))) != step:
+    if await p.flow.pending(interaction, await p.flow.session(get_cookie(request, SESSION_COOKIE))) != step:
         return _back_to(interaction)
     return found
 
@@ -186,7 +186,7 @@ async def interaction_page(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     interaction, _ = found
-    current = await provider_of(request).flow.session(request.cookies.get(SESSION_COOKIE))
+    current = await provider_of(request).flow.session(get_cookie(request, SESSION_COOKIE))
     return await proceed(request, interaction.request, current, interaction)
 
 
@@ -206,7 +206,7 @@ async def login_submit(request: Request) -> Response:
             return await render_step(request, step, interaction.id, None, error=msg, status=429, username=username)
         msg = "Enter your username and password." if result is None else "Wrong username or password."
         return await render_step(request, step, interaction.id, None, error=msg, status=400, username=username)
-    cookie, interaction = await p.flow.authenticate(interaction, result.user, request.cookies.get(SESSION_COOKIE))
+    cookie, interaction = await p.flow.authenticate(interaction, result.user, get_cookie(request, SESSION_COOKIE))
     response = _back_to(interaction)
     set_cookie(request, response, SESSION_COOKIE, cookie, p.settings.oidc.session_lifetime)
     return response
@@ -218,7 +218,7 @@ async def consent_submit(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     interaction, form = found
-    current = await p.flow.session(request.cookies.get(SESSION_COOKIE))
+    current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
     assert current is not None  # the consent step is pending only with a session
     try:
         claims = [name[6:] for name, value in form.items() if name.startswith("claim.") and value == "yes"]

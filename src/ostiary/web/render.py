@@ -14,11 +14,12 @@ from ..server.consent import claim_token, consented_claims
 from ..server.redirect_uris import form_action_source
 from ..smart.scopes import describe_scope
 
-__all__ = ["INTERACTION_COOKIE", "SESSION_COOKIE", "clear_cookie", "describe_claims", "describe_consent",
-           "describe_scopes", "page", "set_cookie"]
+__all__ = ["INTERACTION_COOKIE", "LAUNCHER_COOKIE", "SESSION_COOKIE", "clear_cookie", "cookie_name", "describe_claims",
+           "describe_consent", "describe_scopes", "get_cookie", "page", "set_cookie"]
 
 SESSION_COOKIE = "ostiary_session"
 INTERACTION_COOKIE = "ostiary_interaction"
+LAUNCHER_COOKIE = "ostiary_launcher"
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("ostiary.web", "templates"),
@@ -95,16 +96,28 @@ def page(request: Request, template: str, context: Mapping[str, Any], *, status:
 
 
 def _secure(request: Request) -> bool:
+    """Under TLS: the issuer is https, also behind a TLS-terminating proxy that speaks http to us."""
     return bool(request.app.state.settings.issuer.startswith("https://"))
 
 
-def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int, path: str = "/") -> None:
-    response.set_cookie(name, value, max_age=max_age, path=path, httponly=True, secure=_secure(request),
-                        samesite="lax")
+def cookie_name(request: Request, name: str) -> str:
+    """Under TLS a `__Host-` cookie (RFC 6265bis §4.1.3.2): Secure, Path=/, no Domain, so no sibling host can set it."""
+    return "__Host-" + name if _secure(request) else name
 
 
-def clear_cookie(request: Request, response: Response, name: str, path: str = "/") -> None:
-    response.delete_cookie(name, path=path, httponly=True, secure=_secure(request), samesite="lax")
+def get_cookie(request: Request, name: str) -> str | None:
+    return request.cookies.get(cookie_name(request, name))
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+    """Every cookie has Path=/: browsers drop a `__Host-` cookie with any other path."""
+    response.set_cookie(cookie_name(request, name), value, max_age=max_age, path="/", httponly=True,
+                        secure=_secure(request), samesite="lax")
+
+
+def clear_cookie(request: Request, response: Response, name: str) -> None:
+    response.delete_cookie(cookie_name(request, name), path="/", httponly=True, secure=_secure(request),
+                           samesite="lax")
 
 
 def render_error_page(settings: Any, error: str, description: str, status: int) -> Response:

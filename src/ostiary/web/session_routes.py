@@ -17,7 +17,7 @@ from ..server.provider import Provider
 from ..server.requests import parse_form
 from .errors import json_response
 from .pages import error_page, request_params
-from .render import SESSION_COOKIE, clear_cookie, describe_consent, page
+from .render import SESSION_COOKIE, clear_cookie, describe_consent, get_cookie, page
 
 __all__ = ["session_routes"]
 
@@ -73,7 +73,7 @@ async def logout(request: Request) -> Response:
         req = await p.logout.validate(params)
     except PageError as err:
         return error_page(request, err)
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = get_cookie(request, SESSION_COOKIE)
     current = await p.flow.session(cookie)
     if current is None or cookie is None:
         return _after_logout(request, req)
@@ -92,7 +92,7 @@ async def logout_confirm(request: Request) -> Response:
     except (PageError, OAuthError) as err:
         description = err.description if isinstance(err, PageError | OAuthError) else ""
         return error_page(request, PageError("invalid_request", description or "malformed request"))
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = get_cookie(request, SESSION_COOKIE)
     if cookie is None:
         return _after_logout(request, req)
     if not hmac.compare_digest(form.get("csrf_token", "").encode(), _logout_csrf(request, cookie).encode()):
@@ -107,7 +107,7 @@ async def logout_confirm(request: Request) -> Response:
 
 async def account(request: Request) -> Response:
     p = provider_of(request)
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = get_cookie(request, SESSION_COOKIE)
     current = await p.flow.session(cookie)
     if current is None or cookie is None:
         return page(request, "message.html", {"heading": "You are not signed in",

@@ -21,7 +21,7 @@ from ..smart.directory import display_name
 from ..smart.launch import LaunchContext, parse_launch_request
 from .errors import json_response, parse_json_body
 from .pages import _interaction, error_page
-from .render import SESSION_COOKIE, page, set_cookie
+from .render import LAUNCHER_COOKIE, SESSION_COOKIE, get_cookie, page, set_cookie
 from .session_routes import bearer_token
 
 __all__ = ["LAUNCH_SCOPE", "patient_summaries", "smart_routes"]
@@ -106,7 +106,7 @@ def _launcher_csrf(request: Request, session_digest: str) -> str:
 
 async def launcher(request: Request) -> Response:
     p = provider_of(request)
-    current = await p.flow.session(request.cookies.get(SESSION_COOKIE))
+    current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
     if current is None:
         return _launcher_login(request)
     if p.directory is None or p.launches is None:
@@ -158,19 +158,19 @@ async def _launch(request: Request, session_digest: str, username: str) -> Respo
 
 def _launcher_login(request: Request, error: str | None = None, status: int = 200) -> Response:
     p = provider_of(request)
-    nonce = request.cookies.get("ostiary_launcher") or p.sealer.mac("launcher-nonce", str(id(request)))
+    nonce = get_cookie(request, LAUNCHER_COOKIE) or p.sealer.mac("launcher-nonce", str(id(request)))
     response = page(request, "login.html", {
         "client_name": "the EHR launcher", "csrf_token": p.sealer.mac("launcher-login", nonce),
         "action": "/smart/launcher/login", "abort_action": "/smart/launcher", "error": error, "username": None,
     }, status=status)
-    set_cookie(request, response, "ostiary_launcher", nonce, 900, path="/smart/launcher")
+    set_cookie(request, response, LAUNCHER_COOKIE, nonce, 900)
     return response
 
 
 async def launcher_login(request: Request) -> Response:
     p = provider_of(request)
     form, _ = parse_form(await request.body(), request.headers.get("content-type"))
-    nonce = request.cookies.get("ostiary_launcher", "")
+    nonce = get_cookie(request, LAUNCHER_COOKIE) or ""
     if not nonce or not hmac.compare_digest(form.get("csrf_token", "").encode(),
                                             p.sealer.mac("launcher-login", nonce).encode()):
         return _launcher_login(request, "The form has expired. Please try again.", 403)
@@ -180,7 +180,7 @@ async def launcher_login(request: Request) -> Response:
         msg = (f"Too many sign-in attempts. Try again in {result.retry_after} seconds." if result.retry_after
                else "Wrong username or password.")
         return _launcher_login(request, msg, 429 if result.retry_after else 400)
-    cookie, _ = await p.flow.log_in(result.user, request.cookies.get(SESSION_COOKIE))
+    cookie, _ = await p.flow.log_in(result.user, get_cookie(request, SESSION_COOKIE))
     response = RedirectResponse("/smart/launcher", status_code=303)
     set_cookie(request, response, SESSION_COOKIE, cookie, p.settings.oidc.session_lifetime)
     return response

@@ -1,0 +1,54 @@
+"""Headers every response gets (docs/security.md, transport and headers).
+
+- `Cache-Control: no-store` unless the endpoint chose its own caching (discovery, JWKS, static files):
+  so no response with tokens, codes or patient data is kept by a browser or shared cache.
+- `X-Content-Type-Options: nosniff`: JSON is never sniffed into something a browser runs.
+- `Strict-Transport-Security` (RFC 6797) under an https issuer, except on `localhost`, where it would
+  pin every local port to https (browsers ignore it for IP literals anyway); without
+  `includeSubDomains` unless configured, since the issuer's siblings are not ours to pin.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..config import Settings
+
+__all__ = ["SecurityHeadersMiddleware", "hsts_value"]
+
+
+def hsts_value(settings: Settings) -> str | None:
+    """The Strict-Transport-Security value for this issuer, or None when it must not be sent."""
+    issuer = urlsplit(settings.issuer)
+    if issuer.scheme != "https" or issuer.hostname in (None, "localhost") or settings.http.hsts_max_age <= 0:
+        return None
+    value = f"max-age={settings.http.hsts_max_age}"
+    return value + "; includeSubDomains" if settings.http.hsts_include_subdomains else value
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp, *, hsts: str | None, cacheable_prefixes: tuple[str, ...] = ("/static/",)) -> None:
+        self.app = app
+        self.hsts = hsts
+        self.cacheable_prefixes = cacheable_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cacheable = scope["path"].startswith(self.cacheable_prefixes)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                if not cacheable and "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
+                if self.hsts:
+                    headers["Strict-Transport-Security"] = self.hsts
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
