@@ -104,6 +104,9 @@ class OidcSettings:
     refresh_token_idle: int = 14 * 24 * 3600
     # RFC 9700 §4.14.2: rotate on every use ("always") or only for public clients ("public").
     refresh_token_rotation: Literal["always", "public"] = "always"
+    # Seconds after a rotation in which the just-rotated refresh token yields the same successor
+    # again instead of revoking the family (retries, lost responses). 0 = off (docs/security.md).
+    refresh_token_grace_period: int = 0
     # PKCE S256 (RFC 7636): required for public clients always; for confidential ones too by default.
     pkce_required: bool = True
     # Failed logins before a growing lock-out, per username (an address gets four times as many).

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from ._oidc_flow import basic, browser, exchange, make_rp, make_user, run_flow
+from ostiary.config import OidcSettings
+
+from ._oidc_flow import app_for, basic, browser, exchange, make_rp, make_user, run_flow, sqlite_only
 
 PARALLEL = 20  # in-process; the two-process races with 50 requests are in tests/e2e/test_races.py
 
@@ -110,3 +112,34 @@ async def test_rfc7009_2_2_parallel_revocations_all_answer_200(running):
         assert not await _active(running, body["access_token"])
         r = await b.post("/revoke", data=form, headers=flow.auth())
         assert r.status_code == 200  # and once more, long after
+
+
+async def test_rfc9700_4_14_2_rotation_grace_period_gives_the_same_successor_and_no_fork(database_url):
+    async with app_for(database_url, oidc=OidcSettings(refresh_token_grace_period=30)) as r:
+        async with browser(r) as b:
+            flow = await _flow(r, b)
+            first = (await exchange(b, flow)).json()
+            answers = await asyncio.gather(*(_refresh(b, flow, first["refresh_token"]) for _ in range(PARALLEL)))
+            assert [a.status_code for a in answers] == [200] * PARALLEL, [a.text for a in answers]
+            pairs = {(a.json()["access_token"], a.json()["refresh_token"]) for a in answers}
+            assert len(pairs) == 1  # one successor pair, however many retries: the family did not fork
+            access, refresh = pairs.pop()
+            assert await _active(r, refresh) and await _active(r, access)
+            # the successor is used: presenting the old token again is reuse and revokes the family
+            newer = await _refresh(b, flow, refresh)
+            assert newer.status_code == 200, newer.text
+            _invalid_grant(await _refresh(b, flow, first["refresh_token"]))
+            for token in (refresh, newer.json()["refresh_token"], newer.json()["access_token"]):
+                assert not await _active(r, token)
+
+
+async def test_rfc9700_4_14_2_rotation_grace_period_ends(database_url):
+    sqlite_only(database_url)
+    async with app_for(database_url, oidc=OidcSettings(refresh_token_grace_period=1)) as r:
+        async with browser(r) as b:
+            flow = await _flow(r, b)
+            first = (await exchange(b, flow)).json()
+            second = (await _refresh(b, flow, first["refresh_token"])).json()
+            await asyncio.sleep(2.05)
+            _invalid_grant(await _refresh(b, flow, first["refresh_token"]))
+            assert not await _active(r, second["refresh_token"])

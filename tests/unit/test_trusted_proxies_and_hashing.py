@@ -64,3 +64,14 @@ def test_hashing_pool_defaults_to_the_core_count() -> None:
     import os
 
     assert HashingPool().concurrency == (os.cpu_count() or 1)
+
+
+def test_trusted_proxies_setting_from_the_environment_and_refused_when_malformed() -> None:
+    from ostiary.config import ConfigError, load_settings
+
+    settings = load_settings(env={"OSTIARY_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7 fd00::/8"})
+    assert settings.trusted_proxies == ("10.0.0.0/8", "192.0.2.7", "fd00::/8")
+    with pytest.raises(ConfigError, match="trusted_proxies"):
+        load_settings(env={"OSTIARY_TRUSTED_PROXIES": "10.0.0.0/33"})
+    with pytest.raises(ConfigError, match="throttle"):
+        load_settings(env={"OSTIARY_THROTTLE__MAX_DELAY": "0"})

@@ -43,6 +43,7 @@ from .grants import Grant
 from .grants.authorization_code import AuthorizationCodeGrant
 from .grants.client_credentials import ClientCredentialsGrant
 from .grants.refresh_token import RefreshTokenGrant
+from .grants.rotation import RotationGrace
 from .id_tokens import DEFAULT_ID_TOKEN_ALG, IdTokenIssuer
 from .inspection import TokenInspector
 from .keyring import KeyRing
@@ -275,8 +276,9 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     codes = SqlCodeStore(engine)
     grants[AuthorizationCodeGrant.grant_type] = AuthorizationCodeGrant(codes, tokens, user_tokens)
     sessions = SqlSessionStore(engine)
+    grace = RotationGrace(tokens, settings.oidc.refresh_token_grace_period, sealer.seal, sealer.unseal)
     grants[RefreshTokenGrant.grant_type] = RefreshTokenGrant(tokens, user_tokens, settings.oidc.refresh_token_rotation,
-                                                             sessions, client_rules)
+                                                             sessions, client_rules, grace)
     registry = ClientRegistry(clients, sealer.seal, grants, client_rules)
     fetcher = SafeFetcher(allow_loopback=settings.outbound.allow_loopback,
                           negative_ttl=settings.outbound.negative_cache_ttl, transport=http_transport)

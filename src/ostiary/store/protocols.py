@@ -109,6 +109,7 @@ class TokenRecord:
     revoked: bool = False
     grant_id: str | None = None  # the authorization this token came from (user grants only)
     consumed_at: int | None = None  # refresh tokens: when it was rotated
+    successor: str | None = None  # refresh tokens, rotation grace period: the sealed successor response
 
 
 class ClientStore(Protocol):
@@ -168,6 +169,9 @@ class TokenStore(Protocol):
     async def revoke_grant(self, grant_id: str) -> int:
         """Mark the grant revoked, then revoke every token of it, stored or self-contained; returns
         how many were newly revoked. Idempotent, also when called many times at once."""
+
+    async def set_successor(self, digest: str, sealed: str) -> bool:
+        """Keep the (sealed) response that replaced a rotated refresh token; False if unknown."""
 
     async def is_grant_revoked(self, grant_id: str) -> bool:
         """True once revoke_grant was called for the grant; checked after a token of it is saved."""

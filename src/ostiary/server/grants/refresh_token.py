@@ -14,6 +14,7 @@ from ..policy.clients import ClientRules
 from ..requests import EndpointRequest
 from ..scopes import parse_scope
 from ..user_tokens import GrantFacts, UserTokenService
+from .rotation import RotationGrace
 
 __all__ = ["RefreshTokenGrant"]
 
@@ -23,7 +24,8 @@ class RefreshTokenGrant:
     public_clients: ClassVar[bool] = True
 
     def __init__(self, tokens: TokenStore, service: UserTokenService, rotation: Literal["always", "public"],
-                 sessions: SessionStore, rules: ClientRules) -> None:
+                 sessions: SessionStore, rules: ClientRules, grace: RotationGrace | None = None) -> None:
+        self._grace = grace
         self._sessions = sessions
         self._rules = rules
         self._tokens = tokens
@@ -55,6 +57,10 @@ class RefreshTokenGrant:
         self._service.check_resources(client, resources)
         rotate = self._rotation == "always" or client.is_public
         if rotate and (record.consumed_at is not None or await self._tokens.consume(token_digest, now) is None):
+            again = await self._grace.successor(token_digest, now) if self._grace else None
+            if again is not None:  # within the rotation grace period: the same successor, no fork
+                audit("refresh_token_grace", client_id=client.client_id, grant_id=grant_id)
+                return again
             # Used before (or by a racing request): stolen or replayed. Revoke the whole family,
             # including what the first use is being issued right now (RFC 9700 §4.14.2).
             revoked = await self._tokens.revoke_grant(grant_id)
@@ -62,6 +68,9 @@ class RefreshTokenGrant:
             raise InvalidGrant("the refresh token was already used; the grant has been revoked")
         # Policy applies to old grants too: what the client may no longer hold is dropped (docs/security.md).
         granted = self._rules.still_held(client, requested or facts.scope, self.grant_type)
-        return await self._service.respond(
+        response = await self._service.respond(
             client, facts, granted=granted, resources=resources, new_refresh_token=rotate,
         )
+        if rotate and self._grace:
+            await self._grace.remember(token_digest, response)
+        return response

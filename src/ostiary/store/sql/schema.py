@@ -44,6 +44,8 @@ tokens = Table(
     # reused refresh token revokes them all (RFC 9700 §4.14, RFC 6749 §4.1.2).
     Column("grant_id", String(64)),
     Column("consumed_at", Integer),  # refresh tokens: set when rotated
+    # refresh tokens, with a rotation grace period only: the successor response, sealed
+    Column("successor", Text),
     Index("ix_tokens_client_id", "client_id"),
     Index("ix_tokens_expires_at", "expires_at"),
     Index("ix_tokens_grant_id", "grant_id"),

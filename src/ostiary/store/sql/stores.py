@@ -158,6 +158,7 @@ class SqlTokenStore:
                 digest=record.digest, kind=record.kind, client_id=record.client_id, jti=record.jti,
                 claims=orjson.dumps(dict(record.claims)).decode(), expires_at=record.expires_at,
                 revoked=record.revoked, grant_id=record.grant_id, consumed_at=record.consumed_at,
+                successor=record.successor,
             ))
 
     async def find(self, digest: str) -> TokenRecord | None:
@@ -220,6 +221,11 @@ class SqlTokenStore:
             )
         return result.rowcount
 
+    async def set_successor(self, digest: str, sealed: str) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(update(tokens).where(tokens.c.digest == digest).values(successor=sealed))
+        return result.rowcount > 0
+
     async def is_grant_revoked(self, grant_id: str) -> bool:
         async with self._engine.connect() as conn:
             row = (await conn.execute(
@@ -262,7 +268,7 @@ def _token_from_row(row: Any) -> TokenRecord:
     return TokenRecord(
         digest=row.digest, kind=row.kind, client_id=row.client_id, jti=row.jti,
         claims=orjson.loads(row.claims), expires_at=row.expires_at, revoked=bool(row.revoked),
-        grant_id=row.grant_id, consumed_at=row.consumed_at,
+        grant_id=row.grant_id, consumed_at=row.consumed_at, successor=row.successor,
     )
 
 

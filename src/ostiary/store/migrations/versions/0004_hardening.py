@@ -1,4 +1,5 @@
-"""Hardening: grant-level revocation marks (a revoked family stays revoked for tokens issued in a race).
+"""Hardening: grant-level revocation marks (a revoked family stays revoked for tokens issued in a race),
+and the sealed successor of a rotated refresh token (rotation grace period).
 
 Revision ID: 0004
 Revises: 0003
@@ -19,7 +20,11 @@ def upgrade() -> None:
         sa.Column("grant_id", sa.String(64), primary_key=True),
         sa.Column("expires_at", sa.Integer, nullable=False),
     )
+    with op.batch_alter_table("tokens") as batch:
+        batch.add_column(sa.Column("successor", sa.Text))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tokens") as batch:
+        batch.drop_column("successor")
     op.drop_table("revoked_grants")
