@@ -44,14 +44,15 @@ def with_provider(settings: Settings, action: Callable[[Provider], Awaitable[T]]
     With `changes` (the default: every command that may write), running servers are told through the
     change signal, so the change takes effect on every node within a second.
     """
-    from ..server.bootstrap import load_secret_key
+    from ..server.bootstrap import client_upgrade, load_secret_key
     from ..server.provider import open_provider
     from ..store.sql.engine import upgrade
 
     async def run() -> T:
         provider = await open_provider(settings)
         try:
-            await upgrade(provider.engine)
+            for line in await upgrade(provider.engine, client_upgrade=client_upgrade(provider)):
+                click.echo(f"upgrade report: {line}", err=True)  # what the policy removed (docs/security.md)
             await load_secret_key(provider)
             result = await action(provider)
             if changes:

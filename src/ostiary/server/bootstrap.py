@@ -12,6 +12,7 @@ from ..keys import KeyError_, signing_key_from_pem, signing_key_from_pkcs12
 from ..store.sql.engine import startup_lock, upgrade
 from .credentials import new_secret
 from .keyring import activate, ensure_keys
+from .policy.clients import ClientUpgrade
 from .provider import Provider
 
 __all__ = ["DEMO_APP_ID", "DEMO_CLIENT_ID", "DEMO_USER", "BootstrapReport", "bootstrap", "load_secret_key",
@@ -40,6 +41,11 @@ class BootstrapReport:
 DEMO_CLIENT_ID = "demo"
 
 
+def client_upgrade(provider: Provider) -> ClientUpgrade:
+    """The policy that migrations apply to clients registered before it (this server's settings)."""
+    return ClientUpgrade.from_settings(provider.settings, provider.registry.rules)
+
+
 async def bootstrap(provider: Provider) -> BootstrapReport:
     """First-start work, idempotent: migrations, keys, an imported key file, the demo client.
 
@@ -52,7 +58,8 @@ async def bootstrap(provider: Provider) -> BootstrapReport:
 
 async def _first_start(provider: Provider) -> BootstrapReport:
     settings = provider.settings
-    await upgrade(provider.engine)
+    for line in await upgrade(provider.engine, client_upgrade=client_upgrade(provider)):
+        log.warning("upgrade report: %s", line)  # docs/security.md "Existing registrations"
     await load_secret_key(provider)
     algs = list(dict.fromkeys([settings.tokens.signing_alg, *settings.keys.generate]))
     created = await ensure_keys(provider.key_store, algs)

@@ -12,14 +12,14 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ...config import RegistrationSettings
+from ...config import RegistrationSettings, Settings
 from ...errors import InvalidClientMetadata, InvalidScope
 from ...smart.scopes import is_clinical, parse_clinical
 from ...store import Client, TrustLevel
 from ..audit import audit
 from .grants import may_carry, scope_kind, system_scope_refusal
 
-__all__ = ["ADMIN_ONLY", "ClientRules", "LevelRule", "SelfServiceApi"]
+__all__ = ["ADMIN_ONLY", "ClientRules", "ClientUpgrade", "LevelRule", "SelfServiceApi"]
 
 # Metadata a client never sets for itself (issue: "Admin-only metadata"), with the attack each stops.
 ADMIN_ONLY: Mapping[str, str] = {
@@ -192,3 +192,34 @@ class ClientRules:
             else:
                 audit("scope_reduced", level=logging.WARNING, client_id=client.client_id, scope=token, reason=reason)
         return tuple(kept)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientUpgrade:
+    """Re-checks a client registered before trust levels existed (migration 0006).
+
+    A client that came through /register (it has a registration access token) gets the level
+    registration gave at the time; an operator's client is `admin`. What that level does not allow
+    is removed; the caller reports it.
+    """
+
+    rules: ClientRules
+    registered_level: TrustLevel = "registrant"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, rules: ClientRules | None = None) -> ClientUpgrade:
+        initial = settings.registration_token or settings.registration.initial_access_token
+        return cls(rules or ClientRules.from_settings(settings.registration),
+                   "open" if settings.registration.open and not initial else "registrant")
+
+    def __call__(self, client: Client) -> tuple[Client, tuple[str, ...]]:
+        level: TrustLevel = self.registered_level if client.registration_token_digest else "admin"
+        # skip_consent used to live in `extra`: an operator's setting becomes the typed field
+        skip = client.skip_consent or client.extra.get("skip_consent") is True
+        extra = {k: v for k, v in client.extra.items() if k != "skip_consent"}
+        classified = replace(client, trust_level=level, skip_consent=skip, extra=extra)
+        narrowed, removed = self.rules.narrow_client(classified)
+        if removed:
+            audit("client_narrowed", level=logging.WARNING, client_id=client.client_id, trust_level=level,
+                  removed=list(removed))
+        return narrowed, removed

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-__all__ = ["async_url", "current_revision", "head_revision", "make_engine", "startup_lock", "upgrade"]
+from ..protocols import Client
+
+__all__ = ["ClientUpgrade", "async_url", "current_revision", "head_revision", "make_engine", "startup_lock",
+           "upgrade"]
+
+# Re-checks one stored client against today's policy: (the client to store, what was removed).
+ClientUpgrade = Callable[[Client], tuple[Client, tuple[str, ...]]]
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -55,24 +61,33 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(full, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
-def _alembic_config(connection: Connection) -> Config:
+def _alembic_config(connection: Connection, client_upgrade: ClientUpgrade | None, report: list[str]) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
+    cfg.attributes["client_upgrade"] = client_upgrade  # data migrations that apply the server's policy
+    cfg.attributes["report"] = report
     return cfg
 
 
-def _upgrade(connection: Connection) -> None:
+def _upgrade(connection: Connection, client_upgrade: ClientUpgrade | None, report: list[str]) -> None:
     if connection.dialect.name == "postgresql":
         # Several nodes may start at once: one migrates, the others wait, then find nothing to do.
         connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7403511)")
-    command.upgrade(_alembic_config(connection), "head")
+    command.upgrade(_alembic_config(connection, client_upgrade, report), "head")
 
 
-async def upgrade(engine: AsyncEngine) -> None:
-    """Apply every migration not yet applied (idempotent, safe to run from several nodes)."""
+async def upgrade(engine: AsyncEngine, *, client_upgrade: ClientUpgrade | None = None) -> list[str]:
+    """Apply every migration not yet applied (idempotent, safe to run from several nodes).
+
+    Returns the operator's upgrade report: one line per stored item a migration changed (empty when
+    nothing was to do). `client_upgrade` is the server's policy for existing clients (migration 0006;
+    without it, the default policy).
+    """
+    report: list[str] = []
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+        await conn.run_sync(_upgrade, client_upgrade, report)
+    return report
 
 
 STARTUP_LOCK = 7403512  # pg_advisory_lock key of the first-start work (7403511: migrations)
