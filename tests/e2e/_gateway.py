@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e._server import OSTIARY, STOP_TIMEOUT, clean_env, free_port
+from tests.e2e._server import OSTIARY, clean_env, free_port, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,16 +33,7 @@ class Process:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(STOP_TIMEOUT)
+        stop_group(self.proc)
 
 
 def _spawn(cmd: list[str], workdir: Path, name: str, port: int, env: dict[str, str] | None = None) -> Process:

@@ -21,6 +21,26 @@ NOTES = "https://notes.example.com"
 OTHER = "https://other.example.com"
 
 
+def notes_routes(issuer: str, upstream: str) -> str:
+    """The start of a gateway file: the issuer, the notes API and a rate-limited part of it (20 a minute)."""
+    return f"""
+issuer = "{issuer}"
+
+[[routes]]
+path = "/notes"
+upstream = "{upstream}"
+audience = "{NOTES}"
+scopes = {{ GET = "notes:read", POST = "notes:write" }}
+
+[[routes]]
+path = "/notes/limited"
+upstream = "{upstream}"
+audience = "{NOTES}"
+scopes = {{ GET = "notes:read" }}
+rate_limit = {{ requests = 20, per_seconds = 60, key = "client" }}
+"""
+
+
 @dataclass(frozen=True)
 class Issuer:
     server: ServerProcess

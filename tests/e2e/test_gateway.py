@@ -20,7 +20,16 @@ from ostiary.keys import SigningKey
 from tests.conftest import REDIS_URL, needs_redis
 from tests.e2e._gateway import Process, clear_upstream_log, header_values, start_gateway, upstream_log
 from tests.e2e._server import OSTIARY, clean_env, free_port, poll
-from tests.e2e.gateway_fixtures import NOTES, OTHER, Issuer, gateway_http, issuer, raw_request, upstream
+from tests.e2e.gateway_fixtures import (
+    NOTES,
+    OTHER,
+    Issuer,
+    gateway_http,
+    issuer,
+    notes_routes,
+    raw_request,
+    upstream,
+)
 
 pytestmark = [pytest.mark.e2e]
 __all__ = ["issuer", "upstream"]  # fixtures
@@ -41,22 +50,7 @@ issuer = "https://gateway.internal.example"
 key_file = "{key_file}"
 lifetime = 30
 """ if key_file else ""
-    return f"""
-issuer = "{issuer.server.issuer}"
-
-[[routes]]
-path = "/notes"
-upstream = "{upstream.base_url}"
-audience = "{NOTES}"
-scopes = {{ GET = "notes:read", POST = "notes:write" }}
-
-[[routes]]
-path = "/notes/limited"
-upstream = "{upstream.base_url}"
-audience = "{NOTES}"
-scopes = {{ GET = "notes:read" }}
-rate_limit = {{ requests = 20, per_seconds = 60, key = "client" }}
-
+    return notes_routes(issuer.server.issuer, upstream.base_url) + f"""
 [[routes]]
 path = "/public"
 public = true

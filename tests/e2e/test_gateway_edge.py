@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e._edge import CADDY, CADDY_SITE, NGINX_SITE, start_caddy, start_nginx
 from tests.e2e._gateway import ROOT, Process, clear_upstream_log, header_values, start_gateway, upstream_log
-from tests.e2e.gateway_fixtures import NOTES, Issuer, issuer, raw_request, upstream
+from tests.e2e.gateway_fixtures import Issuer, issuer, notes_routes, raw_request, upstream
 
 pytestmark = [pytest.mark.e2e]
 __all__ = ["issuer", "upstream"]  # fixtures
@@ -19,22 +19,7 @@ __all__ = ["issuer", "upstream"]  # fixtures
 
 @pytest.fixture(scope="module")
 def gateway(issuer: Issuer, upstream: Process, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
-    config = f"""
-issuer = "{issuer.server.issuer}"
-
-[[routes]]
-path = "/notes"
-upstream = "{upstream.base_url}"
-audience = "{NOTES}"
-scopes = {{ GET = "notes:read", POST = "notes:write" }}
-
-[[routes]]
-path = "/notes/limited"
-upstream = "{upstream.base_url}"
-audience = "{NOTES}"
-scopes = {{ GET = "notes:read" }}
-rate_limit = {{ requests = 20, per_seconds = 60, key = "client" }}
-
+    config = notes_routes(issuer.server.issuer, upstream.base_url) + f"""
 [[routes]]
 path = "/public"
 public = true

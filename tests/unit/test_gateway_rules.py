@@ -112,3 +112,30 @@ def test_item4_internal_jwt_is_short_lived_and_never_the_authorization_servers(
     with pytest.raises(GatewayConfigError) as err:
         parse_config(data)
     assert message in str(err.value)
+
+
+async def test_item7_forward_auth_answers_only_trusted_proxies_and_own_paths_are_never_proxied() -> None:
+    import httpx
+
+    from ostiary.gateway.app import Gateway
+
+    gateway = Gateway(parse_config(BASE))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway, client=("192.0.2.7", 4000)),
+                                     base_url="http://gw") as outsider:
+            r = await outsider.get("/_ostiary/auth", headers={"X-Original-Method": "GET", "X-Original-URI": "/notes"})
+            assert r.status_code == 403 and r.json()["error"] == "access_denied"  # not a proxy we trust
+            assert (await outsider.get("/_ostiary/anything")).status_code == 404
+            assert (await outsider.get("/_ostiary/jwks.json")).status_code == 404  # no internal JWT configured
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway, client=("127.0.0.1", 4000)),
+                                     base_url="http://gw") as proxy:
+            r = await proxy.get("/_ostiary/auth/nginx", headers={"X-Original-Method": "GET",
+                                                                 "X-Original-URI": "/notes/%2e%2e/x"})
+            assert r.status_code == 403 and r.headers["x-ostiary-status"] == "400"  # nginx: the real status aside
+            r = await proxy.get("/_ostiary/auth", headers={"X-Forwarded-Method": "DELETE",
+                                                           "X-Forwarded-Uri": "/notes/1?x=1"})
+            assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, POST"
+            missing = await proxy.get("/_ostiary/auth")
+            assert missing.status_code == 400
+    finally:
+        await gateway.aclose()

@@ -135,9 +135,14 @@ class _Reader:
             if key not in allowed:
                 raise self.fail(key, "unknown setting")
 
-    def child(self, key: str) -> _Reader | None:
+    def child(self, key: str, allowed: set[str]) -> _Reader | None:
+        """The table under ``key`` (None if absent), refusing keys not in ``allowed``."""
         value = self.get(key, dict)
-        return None if value is None else _Reader(self.source, value, f"{self.path}.{key}" if self.path else key)
+        if value is None:
+            return None
+        table = _Reader(self.source, value, f"{self.path}.{key}" if self.path else key)
+        table.unknown(allowed)
+        return table
 
 
 def _url(reader: _Reader, key: str, *, required: bool = True, schemes: tuple[str, ...] = ("http", "https")) -> Any:
@@ -184,10 +189,9 @@ def _scopes(reader: _Reader, public: bool) -> dict[str, tuple[str, ...]]:
 
 
 def _rate_limit(reader: _Reader) -> RateLimit | None:
-    limit = reader.child("rate_limit")
+    limit = reader.child("rate_limit", {"requests", "per_seconds", "key"})
     if limit is None:
         return None
-    limit.unknown({"requests", "per_seconds", "key"})
     requests = limit.get("requests", int, required=True)
     per_seconds = limit.get("per_seconds", (int, float), required=True)
     key = limit.get("key", str, "client")
@@ -201,10 +205,9 @@ def _rate_limit(reader: _Reader) -> RateLimit | None:
 
 
 def _cors(reader: _Reader) -> Cors | None:
-    cors = reader.child("cors")
+    cors = reader.child("cors", {"origins", "headers", "max_age"})
     if cors is None:
         return None
-    cors.unknown({"origins", "headers", "max_age"})
     origins = cors.get("origins", list, required=True)
     for origin in origins:
         parts = urlsplit(origin) if isinstance(origin, str) else None
@@ -246,10 +249,9 @@ def _route(reader: _Reader) -> Route:
 
 
 def _internal_jwt(top: _Reader, issuer: str, base: Path) -> InternalJwt | None:
-    table = top.child("internal_jwt")
+    table = top.child("internal_jwt", {"issuer", "key_file", "lifetime"})
     if table is None:
         return None
-    table.unknown({"issuer", "key_file", "lifetime"})
     own = table.get("issuer", str, required=True)
     if own == issuer:  # its tokens must never pass for the authorization server's
         raise table.fail("issuer", "must differ from the authorization server's issuer")
@@ -277,9 +279,8 @@ def parse_config(data: Mapping[str, Any], source: str = "<config>", base: Path |
             raise top.fail(f"routes[{i}].path", f"{route.path or '/'} is already routed")
         routes.append(route)
     introspection = None
-    intro = top.child("introspection")
+    intro = top.child("introspection", {"client_id", "client_secret", "client_secret_file", "endpoint"})
     if intro is not None:
-        intro.unknown({"client_id", "client_secret", "client_secret_file", "endpoint"})
         secret = intro.get("client_secret", str)
         secret_file = intro.get("client_secret_file", str)
         if (secret is None) == (secret_file is None):
