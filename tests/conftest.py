@@ -16,6 +16,7 @@ import pytest
 
 ISSUER = "http://127.0.0.1:8000"
 PG_HOST, PG_PORT = "127.0.0.1", 5432
+TEST_SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnopq"  # OSTIARY_SECRET_KEY for PostgreSQL tests
 REDIS_URL = os.environ.get("OSTIARY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -122,6 +123,8 @@ def settings_for(database_url: str, **overrides: Any) -> Any:
     overrides.setdefault("throttle", ThrottleSettings(client_auth_failures=100_000))
     # the development setting: the tests serve client JWKS and logout receivers on loopback
     overrides.setdefault("outbound", OutboundSettings(allow_loopback=True))
+    if database_url.startswith("postgres"):  # required there; SQLite generates one beside the database
+        overrides.setdefault("secret_key", TEST_SECRET_KEY)
     overrides.setdefault("demo", False)
     overrides.setdefault("registration_token", "initial-token-for-tests")
     # As docs/clients.md: the operator offers its API scopes to clients registered with the token.

@@ -180,9 +180,13 @@ class Settings:
     redis_url: str | None = None
     # Initial access token for /register (RFC 7591 §3); also OSTIARY_REGISTRATION_TOKEN.
     registration_token: str | None = None
-    # Seals secrets that must be recoverable (client_secret_jwt HMAC keys). Unset: one is generated
-    # and kept in the database, which is weaker; set it in production.
+    # Seals what must be recoverable: private signing keys, client_secret_jwt keys, registration
+    # access tokens (docs/security.md, secrets at rest). Required with PostgreSQL (every node needs the
+    # same); unset on SQLite, one is generated into a 0600 file beside the database file.
     secret_key: str | None = None
+    # During a rotation: the key being replaced. What it sealed still opens; `ostiary keys rewrap`
+    # re-seals everything under secret_key, after which this is removed.
+    secret_key_previous: str | None = None
     # How long a node trusts its cached clients and keys before reading them again (seconds).
     cache_ttl: float = 5.0
     # How often each node reads the change signal (seconds): management changes (client rotate-secret
@@ -323,6 +327,10 @@ def validate(settings: Settings) -> Settings:
         if not re.fullmatch(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?", colour):
             raise ConfigError(f"branding colours must be #rgb or #rrggbb, not {colour!r}")
     _check_throttle(settings)
+    for name in ("secret_key", "secret_key_previous"):
+        value = getattr(settings, name)
+        if value is not None and len(value) < 32:
+            raise ConfigError(f"{name} must be at least 32 characters (e.g. 43 from secrets.token_urlsafe(32))")
     if not settings.database_url.split(":", 1)[0].startswith(("sqlite", "postgres")):
         raise ConfigError("database_url must be sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
     return settings

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import create_pg_database, drop_pg_database, needs_postgres
+from tests.conftest import TEST_SECRET_KEY, create_pg_database, drop_pg_database, needs_postgres
 from tests.e2e._server import ServerProcess, start_server
 from tests.e2e.gateway_fixtures import gateway_issuer, gateway_upstream  # session fixtures of the gateway tests
 
@@ -23,6 +23,11 @@ class Backend:
     name: str
     workdir: Path
     database_url: str | None  # None: the server's default SQLite file in workdir (demo client on)
+
+    @property
+    def serve_env(self) -> dict[str, str]:
+        """PostgreSQL: every node needs the same secret key (SQLite generates one beside its file)."""
+        return {} if self.database_url is None else {"OSTIARY_SECRET_KEY": TEST_SECRET_KEY}
 
     @property
     def serve_args(self) -> tuple[str, ...]:
@@ -50,6 +55,7 @@ def server(backend: Backend) -> Iterator[ServerProcess]:
     token_file.write_text(REGISTRATION_TOKEN + "\n")
     env = {"OSTIARY_ISSUER": "http://localhost:{port}", "OSTIARY_REGISTRATION_TOKEN_FILE": str(token_file),
            "OSTIARY_CACHE_TTL": str(CACHE_TTL), "OSTIARY_REGISTRATION__API_SCOPES": "api:read api:write"}
+    env.update(backend.serve_env)
     proc = start_server(backend.workdir, "--workers", "2", *backend.serve_args, database_url=backend.database_url,
                         env=env)
     try:

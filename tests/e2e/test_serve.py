@@ -83,7 +83,8 @@ def test_first_start_prints_a_working_demo_client(server: ServerProcess) -> None
 
 def test_second_start_keeps_the_demo_client(server: ServerProcess, backend: Backend, demo: tuple[str, str]) -> None:
     # The banner is printed once bootstrap is done; the second server need not finish starting.
-    second = start_server(backend.workdir, *backend.serve_args, database_url=backend.database_url, wait=False)
+    second = start_server(backend.workdir, *backend.serve_args, database_url=backend.database_url, wait=False,
+                          env=backend.serve_env)
     try:
         out = poll(lambda: "Demo client" in second.stdout and second.stdout, timeout=45,
                    what="the second start's banner")

@@ -13,11 +13,12 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ostiary.cli import main
 from ostiary.keys import generate_private_key, private_key_pem, self_signed_certificate
-from ostiary.server.credentials import matches
+from ostiary.server.credentials import Sealer, matches
+from ostiary.server.secret_key import secret_key_file
 from ostiary.store import Client
 from ostiary.store.sql.engine import head_revision, make_engine
 from ostiary.store.sql.stores import SqlClientStore, SqlKeyStore
-from tests.conftest import needs_postgres
+from tests.conftest import TEST_SECRET_KEY, needs_postgres
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +62,8 @@ def stored_keys(db: str) -> dict[str, str]:
     async def get() -> dict[str, str]:
         engine = make_engine(db)
         try:
-            return {k.kid: k.status for k in await SqlKeyStore(engine).list()}
+            sealer = Sealer(secret_key_file(db).read_text().strip())  # the key generated beside the database
+            return {k.kid: k.status for k in await SqlKeyStore(engine, sealer).list()}
         finally:
             await engine.dispose()
 
@@ -334,7 +336,8 @@ def test_show_unknown_client(db: str) -> None:
 ])
 @pytest.mark.parametrize("command", [["client", "list"], ["db", "current"], ["db", "upgrade"]])
 def test_bad_database_url(url: str, message: str, command: list[str]) -> None:
-    result = CliRunner().invoke(main, [*command, "--database-url", url])
+    env = {"OSTIARY_SECRET_KEY": TEST_SECRET_KEY}  # PostgreSQL needs one before any connection
+    result = CliRunner().invoke(main, [*command, "--database-url", url], env=env)
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit)
     assert result.output == f"Error: {result.output.removeprefix('Error: ')}"

@@ -14,9 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ostiary import jwt
 from ostiary.keys import SigningKey
+from ostiary.server.credentials import Sealer
 from ostiary.server.keyring import KeyRing, activate, ensure_keys, prune, rotate
 from ostiary.store.sql.engine import make_engine, upgrade
 from ostiary.store.sql.stores import SqlKeyStore
+from tests.conftest import TEST_SECRET_KEY
 
 
 @pytest.fixture
@@ -31,7 +33,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def store(engine: AsyncEngine) -> SqlKeyStore:
-    return SqlKeyStore(engine)
+    return SqlKeyStore(engine, Sealer(TEST_SECRET_KEY))
 
 
 async def published_kids(store: SqlKeyStore) -> list[str]:

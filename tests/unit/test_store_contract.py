@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ostiary.keys import SigningKey, generate_private_key, private_key_pem, self_signed_certificate
 from ostiary.keys import signing_key_from_pem as key_from_pem
+from ostiary.server.credentials import Sealer
 from ostiary.store import Client, ClientExists, ReplayCache, TokenRecord
 from ostiary.store.grants import AuthorizationCode
 from ostiary.store.identity import ThrottleRule
@@ -31,7 +32,7 @@ from ostiary.store.sql.stores import (
     SqlStateStore,
     SqlTokenStore,
 )
-from tests.conftest import REDIS_URL, needs_redis
+from tests.conftest import REDIS_URL, TEST_SECRET_KEY, needs_redis
 
 
 def uid(prefix: str = "") -> str:
@@ -227,7 +228,7 @@ def aged(key: SigningKey, seconds_ago: int) -> SigningKey:
 
 
 async def test_key_add_and_list_round_trip(engine: AsyncEngine) -> None:
-    store = SqlKeyStore(engine)
+    store = SqlKeyStore(engine, Sealer(TEST_SECRET_KEY))
     private = generate_private_key("ES256")
     cert = self_signed_certificate(private, "rt")
     from cryptography.hazmat.primitives import serialization
@@ -241,7 +242,7 @@ async def test_key_add_and_list_round_trip(engine: AsyncEngine) -> None:
 
 
 async def test_key_duplicate_kid(engine: AsyncEngine) -> None:
-    store = SqlKeyStore(engine)
+    store = SqlKeyStore(engine, Sealer(TEST_SECRET_KEY))
     key = SigningKey.generate("ES256", status="next")
     assert await store.add(key) is True
     again = SigningKey(alg=key.alg, jwk=key.jwk, status="active")
@@ -251,7 +252,7 @@ async def test_key_duplicate_kid(engine: AsyncEngine) -> None:
 
 
 async def test_key_set_status(engine: AsyncEngine) -> None:
-    store = SqlKeyStore(engine)
+    store = SqlKeyStore(engine, Sealer(TEST_SECRET_KEY))
     key = SigningKey.generate("ES256", status="active")
     await store.add(key)
     until = int(time.time()) + 120
@@ -266,7 +267,7 @@ async def test_key_set_status(engine: AsyncEngine) -> None:
 
 
 async def test_key_delete(engine: AsyncEngine) -> None:
-    store = SqlKeyStore(engine)
+    store = SqlKeyStore(engine, Sealer(TEST_SECRET_KEY))
     key = SigningKey.generate("ES256")
     await store.add(key)
     assert await store.delete(key.kid) is True
@@ -275,7 +276,7 @@ async def test_key_delete(engine: AsyncEngine) -> None:
 
 
 async def test_key_list_oldest_first(engine: AsyncEngine) -> None:
-    store = SqlKeyStore(engine)
+    store = SqlKeyStore(engine, Sealer(TEST_SECRET_KEY))
     keys = [aged(SigningKey.generate("ES256"), s) for s in (100_000, 200_000, 300_000)]
     for key in keys:  # added newest first
         await store.add(key)

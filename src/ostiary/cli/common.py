@@ -51,9 +51,9 @@ def with_provider(settings: Settings, action: Callable[[Provider], Awaitable[T]]
     async def run() -> T:
         provider = await open_provider(settings)
         try:
-            for line in await upgrade(provider.engine, client_upgrade=client_upgrade(provider)):
+            load_secret_key(provider)
+            for line in await upgrade(provider.engine, client_upgrade=client_upgrade(provider), sealer=provider.sealer):
                 click.echo(f"upgrade report: {line}", err=True)  # what the policy removed (docs/security.md)
-            await load_secret_key(provider)
             result = await action(provider)
             if changes:
                 await provider.changes.bump()
@@ -61,8 +61,12 @@ def with_provider(settings: Settings, action: Callable[[Provider], Awaitable[T]]
         finally:
             await provider.aclose()
 
+    from ..config import ConfigError
+
     try:
         return asyncio.run(run())
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
     except OAuthError as exc:
         raise click.ClickException(f"{exc.error}: {exc.description or ''}".rstrip(": ")) from None
     except OSError as exc:

@@ -1,4 +1,4 @@
-"""`ostiary keys`: list, import, rotate and prune the server's signing keys."""
+"""`ostiary keys`: list, import, rotate and prune the server's signing keys; rewrap the secret key."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from .common import config_option, database_option, emit_json, json_option, load
 if TYPE_CHECKING:
     from ..keys import SigningKey
     from ..server.provider import Provider
+    from ..server.secret_key import RewrapReport
 
 
 @click.group()
@@ -129,3 +130,32 @@ def keys_prune(config_file: str | None, database_url: str | None) -> None:
 
     for kid in with_provider(settings, action):
         click.echo(f"deleted {kid}")
+
+
+@keys_group.command("rewrap")
+@config_option
+@database_option
+def keys_rewrap(config_file: str | None, database_url: str | None) -> None:
+    """Re-seal every stored secret (private keys, client_secret_jwt keys, registration tokens) under
+    the current secret key.
+
+    \b
+    With OSTIARY_SECRET_KEY: run it after setting the new key as OSTIARY_SECRET_KEY and the old one
+    as OSTIARY_SECRET_KEY_PREVIOUS on every node; then remove OSTIARY_SECRET_KEY_PREVIOUS.
+    With the generated key file beside an SQLite database: stop the server; a new key is
+    generated, everything is re-sealed under it, and it replaces the file's key."""
+    settings = load(config_file, database_url=database_url)
+
+    async def action(p: Provider) -> RewrapReport:
+        from ..server.secret_key import rewrap
+
+        return await rewrap(p)
+
+    report = with_provider(settings, action)
+    where = f" (new key in {report.key_file})" if report.key_file else ""
+    click.echo(f"re-sealed {report.resealed}, already under the current key {report.current}{where}")
+    if report.unreadable:
+        click.echo(f"{len(report.unreadable)} value(s) open with no known key and were left as they were:", err=True)
+        for name in report.unreadable:
+            click.echo(f"  {name}", err=True)
+        raise SystemExit(1)

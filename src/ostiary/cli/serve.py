@@ -115,10 +115,13 @@ def serve(host: str, port: int, issuer: str | None, workers: int, tls_cert: str 
         settings = load(config_file, issuer=default_issuer, database_url=database_url, demo=demo)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    from ..config import ConfigError
     from ..keys import KeyError_
 
     try:
         report = asyncio.run(_bootstrap(settings))
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration: {exc}") from None
     except KeyError_ as exc:
         raise click.ClickException(f"signing key: {exc}") from None
     except OSError as exc:

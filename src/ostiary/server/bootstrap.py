@@ -14,17 +14,12 @@ from .credentials import new_secret
 from .keyring import activate, ensure_keys
 from .policy.clients import ClientUpgrade
 from .provider import Provider
+from .secret_key import load_secret_key
 
 __all__ = ["DEMO_APP_ID", "DEMO_CLIENT_ID", "DEMO_USER", "BootstrapReport", "bootstrap", "load_secret_key",
            "max_token_lifetime"]
 
 log = logging.getLogger("ostiary")
-
-
-async def load_secret_key(provider: Provider) -> None:
-    """Install the sealing key: OSTIARY_SECRET_KEY, or one generated once and kept in the database."""
-    if provider.settings.secret_key is None:
-        provider.sealer.install(await provider.state.get_or_create("secret_key", new_secret()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,15 +47,15 @@ async def bootstrap(provider: Provider) -> BootstrapReport:
     Nodes starting together on an empty database take turns (one database-wide lock): the first
     creates one key set and one demo client, the others find them (docs/security.md, concurrency).
     """
+    load_secret_key(provider)  # first (no database needed): the migrations seal what was kept in plaintext
     async with startup_lock(provider.engine):
         return await _first_start(provider)
 
 
 async def _first_start(provider: Provider) -> BootstrapReport:
     settings = provider.settings
-    for line in await upgrade(provider.engine, client_upgrade=client_upgrade(provider)):
+    for line in await upgrade(provider.engine, client_upgrade=client_upgrade(provider), sealer=provider.sealer):
         log.warning("upgrade report: %s", line)  # docs/security.md "Existing registrations"
-    await load_secret_key(provider)
     algs = list(dict.fromkeys([settings.tokens.signing_alg, *settings.keys.generate]))
     created = await ensure_keys(provider.key_store, algs)
     imported = await _import_configured_key(provider)

@@ -242,21 +242,21 @@ async def open_provider(settings: Settings, *, http_transport: httpx.AsyncBaseTr
     engine = make_engine(settings.database_url)
     clients = SqlClientStore(engine)
     cached = CachedClients(clients, settings.cache_ttl)
-    key_store = SqlKeyStore(engine)
+    sealer = Sealer()  # its key is installed by load_secret_key() at startup, before any migration
+    key_store = SqlKeyStore(engine, sealer)
     keyring = KeyRing(key_store, settings.cache_ttl)
     tokens = SqlTokenStore(engine)
     state = SqlStateStore(engine)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     replay: ReplayCache = RedisReplayCache(redis) if redis is not None else SqlReplayCache(engine)
     return _assemble(settings, engine, clients, cached, key_store, keyring, tokens, state, replay, redis,
-                     http_transport)
+                     sealer, http_transport)
 
 
 def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, cached: CachedClients,
               key_store: SqlKeyStore, keyring: KeyRing, tokens: SqlTokenStore, state: SqlStateStore,
-              replay: ReplayCache, redis: Redis | None,
+              replay: ReplayCache, redis: Redis | None, sealer: Sealer,
               http_transport: httpx.AsyncBaseTransport | None) -> Provider:
-    sealer = Sealer(settings.secret_key)  # else installed by load_secret_key() at startup
     issuer = TokenIssuer(settings.issuer, keyring, tokens, settings.tokens)
     client_rules = ClientRules.from_settings(settings.registration)
     grants: dict[str, Grant] = {

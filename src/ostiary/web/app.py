@@ -147,7 +147,7 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
         if run_bootstrap:
             app.state.bootstrap_report = await bootstrap(provider)
         else:
-            await load_secret_key(provider)
+            load_secret_key(provider)
             await provider.keyring.refresh(force=True)
         if settings.smart.enabled:
             provider.directory = FhirDirectory(FhirStore(provider.engine))

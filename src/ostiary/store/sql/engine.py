@@ -20,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from ..protocols import Client
+from .sealed import Sealing
 
-__all__ = ["ClientUpgrade", "async_url", "current_revision", "head_revision", "make_engine", "startup_lock",
-           "upgrade"]
+__all__ = ["ClientUpgrade", "async_url", "current_revision", "head_revision", "make_engine", "sqlite_file",
+           "startup_lock", "upgrade"]
 
 # Re-checks one stored client against today's policy: (the client to store, what was removed).
 ClientUpgrade = Callable[[Client], tuple[Client, tuple[str, ...]]]
@@ -49,44 +50,65 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file readable by its owner only (0600); SQLite gives its -wal and -shm
+    files the same mode. An existing file keeps its mode."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an SQLite URL (None for PostgreSQL and in-memory databases)."""
+    full = async_url(url)
+    path = make_url(full).database if full.startswith("sqlite") else None
+    return Path(path) if path and path != ":memory:" else None
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     full = async_url(url)
     if full.startswith("sqlite"):
         path = make_url(full).database
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        file = sqlite_file(url)
+        if file is not None:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(file)
         engine = create_async_engine(full, poolclass=NullPool if path == ":memory:" else None)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(full, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
-def _alembic_config(connection: Connection, client_upgrade: ClientUpgrade | None, report: list[str]) -> Config:
+def _alembic_config(connection: Connection, client_upgrade: ClientUpgrade | None, report: list[str],
+                    sealer: Sealing | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
     cfg.attributes["client_upgrade"] = client_upgrade  # data migrations that apply the server's policy
     cfg.attributes["report"] = report
+    cfg.attributes["sealer"] = sealer  # migrations that seal existing secrets need the secret key
     return cfg
 
 
-def _upgrade(connection: Connection, client_upgrade: ClientUpgrade | None, report: list[str]) -> None:
+def _upgrade(connection: Connection, client_upgrade: ClientUpgrade | None, report: list[str],
+             sealer: Sealing | None) -> None:
     if connection.dialect.name == "postgresql":
         # Several nodes may start at once: one migrates, the others wait, then find nothing to do.
         connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7403511)")
-    command.upgrade(_alembic_config(connection, client_upgrade, report), "head")
+    command.upgrade(_alembic_config(connection, client_upgrade, report, sealer), "head")
 
 
-async def upgrade(engine: AsyncEngine, *, client_upgrade: ClientUpgrade | None = None) -> list[str]:
+async def upgrade(engine: AsyncEngine, *, client_upgrade: ClientUpgrade | None = None,
+                  sealer: Sealing | None = None) -> list[str]:
     """Apply every migration not yet applied (idempotent, safe to run from several nodes).
 
     Returns the operator's upgrade report: one line per stored item a migration changed (empty when
     nothing was to do). `client_upgrade` is the server's policy for existing clients (migration 0006;
-    without it, the default policy).
+    without it, the default policy). `sealer` holds the secret key; without it, a database holding
+    unsealed secrets is not migrated (0005).
     """
     report: list[str] = []
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade, client_upgrade, report)
+        await conn.run_sync(_upgrade, client_upgrade, report, sealer)
     return report
 
 

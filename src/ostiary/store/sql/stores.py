@@ -13,7 +13,7 @@ from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ...keys import KeyStatus, SigningKey, signing_key_from_pem
+from ...keys import KeyError_, KeyStatus, SigningKey, signing_key_from_pem
 from ..protocols import Client, ClientExists, TokenRecord
 from .dialect import insert_for
 from .schema import (
@@ -29,6 +29,7 @@ from .schema import (
     signing_keys,
     tokens,
 )
+from .sealed import Sealing, is_plaintext
 
 __all__ = ["SqlClientStore", "SqlKeyStore", "SqlReplayCache", "SqlStateStore", "SqlTokenStore"]
 
@@ -91,13 +92,15 @@ class SqlClientStore:
         return result.rowcount > 0
 
 
-def _key_from_row(row: Any, parsed: dict[str, SigningKey]) -> SigningKey:
-    """A SigningKey for a row; the private key is parsed once per process (RSA parsing costs ~0.1 s)."""
+def _key_from_row(row: Any, parsed: dict[str, SigningKey], sealer: Sealing) -> SigningKey:
+    """A SigningKey for a row; the private key is opened and parsed once per process (RSA parsing costs ~0.1 s)."""
     key = parsed.get(row.kid)
     if key is None:
-        key = signing_key_from_pem(
-            row.private_pem.encode(), row.cert_pem.encode() if row.cert_pem else None, alg=row.alg,
-        )
+        pem = row.private_pem if is_plaintext(row.private_pem) else sealer.unseal(row.private_pem)
+        if pem is None:
+            raise KeyError_(f"signing key {row.kid} cannot be opened: it was sealed under another secret key "
+                            "(OSTIARY_SECRET_KEY, or the key file beside the SQLite database)")
+        key = signing_key_from_pem(pem.encode(), row.cert_pem.encode() if row.cert_pem else None, alg=row.alg)
         parsed[row.kid] = key
     return SigningKey(
         alg=key.alg, jwk=key.jwk, certificates=key.certificates, status=row.status,
@@ -107,8 +110,11 @@ def _key_from_row(row: Any, parsed: dict[str, SigningKey]) -> SigningKey:
 
 
 class SqlKeyStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """Signing keys; the private halves are stored sealed under the secret key (docs/security.md)."""
+
+    def __init__(self, engine: AsyncEngine, sealer: Sealing) -> None:
         self._engine = engine
+        self._sealer = sealer
         self._parsed: dict[str, SigningKey] = {}
 
     async def list(self) -> Sequence[SigningKey]:
@@ -116,13 +122,13 @@ class SqlKeyStore:
             rows = (await conn.execute(
                 select(signing_keys).order_by(signing_keys.c.created_at, signing_keys.c.kid)
             )).all()
-        return [_key_from_row(r, self._parsed) for r in rows]
+        return [_key_from_row(r, self._parsed, self._sealer) for r in rows]
 
     async def add(self, key: SigningKey) -> bool:
         certs: tuple[x509.Certificate, ...] = key.certificates
         values = {
             "kid": key.kid, "alg": key.alg, "status": key.status,
-            "private_pem": key.private_pem().decode(),
+            "private_pem": self._sealer.seal(key.private_pem().decode()),
             "cert_pem": key.certificates_pem().decode() if certs else None,
             "created_at": int(key.created_at.timestamp()),
             "publish_until": int(key.publish_until.timestamp()) if key.publish_until else None,
