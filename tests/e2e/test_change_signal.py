@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import POSTGRES_UP, create_pg_database, drop_pg_database
+from tests.conftest import POSTGRES_UP, TEST_SECRET_KEY, create_pg_database, drop_pg_database
 from tests.e2e._server import ServerProcess, start_server, token_response
 
 LONG_TTL = "60"  # OSTIARY_CACHE_TTL: far beyond every deadline below
@@ -26,7 +26,7 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProc
     """Two nodes on PostgreSQL (SQLite when it is not running), each with its own caches."""
     workdir: Path = tmp_path_factory.mktemp("change-signal")
     url = create_pg_database() if POSTGRES_UP else f"sqlite:///{workdir / 'shared.db'}"
-    env = {"OSTIARY_CACHE_TTL": LONG_TTL}
+    env = {"OSTIARY_CACHE_TTL": LONG_TTL, "OSTIARY_SECRET_KEY": TEST_SECRET_KEY}  # one key for both nodes
     started: list[ServerProcess] = []
     try:
         started.append(start_server(workdir, database_url=url, env=env))
