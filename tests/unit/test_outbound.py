@@ -235,7 +235,7 @@ async def test_huge_streamed_body_stops_at_the_byte_cap():
             await fetcher.get(base + "/jwks")
         assert "cap" in caught.value.reason
         await asyncio.sleep(0.05)
-        assert sent < 8 * 1024 * 1024  # the reader stopped long before the end
+        assert sent < 32 * 1024 * 1024  # the reader stopped long before the end (socket buffers hold a few MiB)
         await fetcher.aclose()
 
 
