@@ -25,11 +25,16 @@ needs_node = pytest.mark.skipif(
 )
 
 
-def run_node(script: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Run tests/interop/node/SCRIPT with `payload` as JSON on stdin; its JSON output, or a failure."""
+def run_node(script: str, payload: dict[str, Any], *, expect_failure: bool = False) -> dict[str, Any]:
+    """Run tests/interop/node/SCRIPT with `payload` as JSON on stdin; its JSON output, or a failure
+    (with `expect_failure`: the error the script reports, and the test fails if it succeeded)."""
     assert NODE is not None
     result = subprocess.run([NODE, script], cwd=NODE_DIR, input=json.dumps(payload), capture_output=True,
                             text=True, timeout=NODE_TIMEOUT)
+    if expect_failure:
+        assert result.returncode != 0, f"node {script} succeeded: {result.stdout}"
+        failed: dict[str, Any] = json.loads(result.stdout)
+        return failed
     if result.returncode != 0:
         pytest.fail(f"node {script} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     out: dict[str, Any] = json.loads(result.stdout)

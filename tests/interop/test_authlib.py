@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuth2Client
 from authlib.integrations.requests_client import OAuth2Session
@@ -103,6 +104,27 @@ def test_wrong_secret_is_an_oauth_error(es256_server: ServerProcess, clients: Cl
     with OAuth2Client(clients.basic.client_id, "wrong", timeout=10) as client, pytest.raises(OAuthError) as info:
         client.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
     assert info.value.error == "invalid_client"
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+def test_rfc6749_5_2_invalid_client_status_follows_the_method(es256_server: ServerProcess, clients: Clients,
+                                                              method: str) -> None:
+    """Issue 9 item 1: Basic -> 401 with a Basic challenge naming the error; POST -> 400, no challenge."""
+    from authlib.integrations.base_client import OAuthError
+
+    meta = endpoints(es256_server)
+    client_id = (clients.basic if method == "client_secret_basic" else clients.post).client_id
+    seen: list[httpx.Response] = []
+    with OAuth2Client(client_id, "wrong", token_endpoint_auth_method=method, timeout=10,
+                      event_hooks={"response": [seen.append]}) as client, pytest.raises(OAuthError) as info:
+        client.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
+    assert info.value.error == "invalid_client"
+    (response,) = seen
+    if method == "client_secret_basic":
+        assert response.status_code == 401
+        assert 'error="invalid_client"' in response.headers["www-authenticate"]
+    else:
+        assert response.status_code == 400 and "www-authenticate" not in response.headers
 
 
 def test_private_key_jwt_with_authlib_defaults(es256_server: ServerProcess) -> None:

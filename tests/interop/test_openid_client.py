@@ -57,3 +57,29 @@ def test_basic_credentials_are_form_urlencoded(es256_server: ServerProcess) -> N
     created = create_with_cli(es256_server, "--client-id", "reporting job (nightly)", "--scope", "api:read")
     client = RegisteredClient(created["client_id"], created["client_secret"])
     check(es256_server, openid_client(es256_server, client, "client_secret_basic"))
+
+
+def test_rfc6749_5_2_invalid_client_with_basic_is_read_from_the_challenge(es256_server: ServerProcess,
+                                                                          clients: Clients) -> None:
+    """Issue 9 item 1: HTTP Basic with a wrong secret -> 401 whose challenge names the error."""
+    wrong = RegisteredClient(clients.basic.client_id, "wrong-secret")
+    out = run_node("cc.mjs", {"issuer": es256_server.issuer, "clientId": wrong.client_id,
+                              "clientSecret": wrong.client_secret, "method": "client_secret_basic"},
+                   expect_failure=True)
+    assert out["code"] == "OAUTH_WWW_AUTHENTICATE_CHALLENGE", out
+    (challenge,) = out["cause"]
+    assert challenge["scheme"] == "basic" and challenge["parameters"]["realm"] == "ostiary"
+    assert challenge["parameters"]["error"] == "invalid_client", challenge
+    assert challenge["parameters"]["error_description"]
+
+
+@pytest.mark.parametrize("method", ["client_secret_post", "client_secret_jwt"])
+def test_rfc6749_5_2_invalid_client_without_basic_keeps_its_code(es256_server: ServerProcess, clients: Clients,
+                                                                 method: str) -> None:
+    """Issue 9 item 1: any other method -> 400 invalid_client with no challenge (openid-client reported
+    only "server responded with a challenge" when a Basic challenge came back)."""
+    client = clients.post if method == "client_secret_post" else clients.secret_jwt
+    out = run_node("cc.mjs", {"issuer": es256_server.issuer, "clientId": client.client_id,
+                              "clientSecret": "wrong-secret-" + "x" * 40, "method": method},
+                   expect_failure=True)
+    assert out["status"] == 400 and out["error"] == "invalid_client", out

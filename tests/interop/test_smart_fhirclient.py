@@ -123,5 +123,5 @@ def test_fhirclient_backend_services_rs384_assertion_reads_data(server: ServerPr
     patient = Patient.read("pat-017", client.server)
     assert patient.id == "pat-017"
     # the assertion is single-use (RFC 7523 §3 jti): the same one again is refused
-    with pytest.raises(Exception, match="401"):
+    with pytest.raises(Exception, match="400"):
         client.authorize()

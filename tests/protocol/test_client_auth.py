@@ -83,7 +83,7 @@ async def test_rfc6749_5_2_wrong_secret_basic_gets_401_and_www_authenticate(runn
 async def test_rfc6749_5_2_wrong_secret_post_is_invalid_client(running):
     cid, _ = await running.add_client(token_endpoint_auth_method="client_secret_post", scope="api:read")
     r = await running.http.post("/token", data={**CC, "client_id": cid, "client_secret": "nope"})
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 400, "invalid_client")
 
 
 async def test_rfc6749_5_2_unknown_client_is_invalid_client(running):
@@ -94,7 +94,7 @@ async def test_rfc6749_5_2_unknown_client_is_invalid_client(running):
 
 async def test_rfc6749_5_2_no_authentication_is_invalid_client(running):
     r = await running.http.post("/token", data=CC)
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 400, "invalid_client")
 
 
 async def test_rfc6749_2_3_malformed_basic_is_invalid_client(running):
@@ -107,10 +107,10 @@ async def test_rfc6749_2_3_malformed_basic_is_invalid_client(running):
 async def test_rfc6749_2_3_method_other_than_registered_is_invalid_client(running):
     cid, secret = await running.add_client(scope="api:read")  # registered for client_secret_basic
     r = await running.http.post("/token", data={**CC, "client_id": cid, "client_secret": secret})
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 400, "invalid_client")
     pcid, psecret = await running.add_client(token_endpoint_auth_method="client_secret_post", scope="api:read")
     r = await running.http.post("/token", data=CC, headers=basic(pcid, psecret))
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 401, "invalid_client")  # HTTP Basic was used: 401 with its challenge (RFC 6749 §5.2)
 
 
 async def test_rfc6749_2_3_two_methods_at_once_is_invalid_request(running):
@@ -155,7 +155,7 @@ async def test_oidc_core_9_client_secret_jwt_with_wrong_secret_is_invalid_client
     cid, _ = await running.add_client(token_endpoint_auth_method="client_secret_jwt", scope="api:read")
     key = OctKey.import_key(b"a-completely-different-shared-secret-value")
     r = await running.http.post("/token", data=assertion_form(assertion(key, cid, alg="HS256")))
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 400, "invalid_client")
 
 
 # --- private_key_jwt (RFC 7523 §3) -------------------------------------------------------------------
@@ -184,7 +184,7 @@ async def test_rfc7523_3_private_key_jwt_with_jwks_uri_from_real_server(running)
         assert server.hits >= 1
         wrong = new_ec_key()
         r = await running.http.post("/token", data=assertion_form(assertion(wrong, cid)))
-        assert_error(r, 401, "invalid_client")
+        assert_error(r, 400, "invalid_client")
 
 
 async def test_rfc7523_3_client_id_form_parameter_may_accompany_assertion(running, pkjwt):
@@ -216,33 +216,33 @@ async def test_rfc7523_3_other_aud_rejected(running, pkjwt):
     cid, key = pkjwt
     for aud in ("https://other.example/token", ISSUER + "/introspect-nope", ["https://x.example"]):
         r = await running.http.post("/token", data=assertion_form(assertion(key, cid, aud=aud)))
-        assert_error(r, 401, "invalid_client")
+        assert_error(r, 400, "invalid_client")
 
 
 async def test_rfc7523_3_missing_exp_rejected(running, pkjwt):
     cid, key = pkjwt
     r = await running.http.post("/token", data=assertion_form(assertion(key, cid, drop=("exp",))))
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 400, "invalid_client")
 
 
 async def test_rfc7523_3_missing_jti_rejected(running, pkjwt):
     cid, key = pkjwt
     r = await running.http.post("/token", data=assertion_form(assertion(key, cid, drop=("jti",))))
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 400, "invalid_client")
 
 
 async def test_rfc7523_3_expired_rejected(running, pkjwt):
     cid, key = pkjwt
     now = int(time.time())
     r = await running.http.post("/token", data=assertion_form(assertion(key, cid, exp=now - 300, iat=now - 600)))
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 400, "invalid_client")
 
 
 async def test_rfc7523_3_exp_too_far_ahead_rejected(running, pkjwt):
     cid, key = pkjwt
     max_lifetime = running.settings.client_auth.assertion_max_lifetime
     r = await running.http.post("/token", data=assertion_form(assertion(key, cid, lifetime=max_lifetime + 600)))
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 400, "invalid_client")
 
 
 async def test_rfc7523_3_exp_limit_follows_assertion_max_lifetime_setting(database_url):
@@ -253,7 +253,7 @@ async def test_rfc7523_3_exp_limit_follows_assertion_max_lifetime_setting(databa
         r = await app.http.post("/token", data=assertion_form(assertion(key, cid, lifetime=50)))
         assert r.status_code == 200, r.text
         r = await app.http.post("/token", data=assertion_form(assertion(key, cid, lifetime=600)))
-        assert_error(r, 401, "invalid_client")
+        assert_error(r, 400, "invalid_client")
 
 
 async def test_rfc7523_3_jti_replay_rejected(running, pkjwt):
@@ -262,19 +262,19 @@ async def test_rfc7523_3_jti_replay_rejected(running, pkjwt):
     r = await running.http.post("/token", data=assertion_form(value))
     assert r.status_code == 200, r.text
     r = await running.http.post("/token", data=assertion_form(value))
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 400, "invalid_client")
 
 
 async def test_rfc7523_3_wrong_signing_key_rejected(running, pkjwt):
     cid, _ = pkjwt
     r = await running.http.post("/token", data=assertion_form(assertion(new_ec_key(), cid)))
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 400, "invalid_client")
 
 
 async def test_rfc7523_3_iss_must_equal_sub(running, pkjwt):
     cid, key = pkjwt
     r = await running.http.post("/token", data=assertion_form(assertion(key, cid, iss="someone-else")))
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 400, "invalid_client")
 
 
 async def test_rfc8725_3_1_alg_none_assertion_rejected(running, pkjwt):
@@ -287,7 +287,7 @@ async def test_rfc8725_3_1_alg_none_assertion_rejected(running, pkjwt):
     payload = f'{{"iss":"{cid}","sub":"{cid}","aud":"{TOKEN_URL}","exp":{now + 60},"jti":"n{now}"}}'
     value = b64(b'{"alg":"none"}') + "." + b64(payload.encode()) + "."
     r = await running.http.post("/token", data=assertion_form(value))
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 400, "invalid_client")
 
 
 async def test_rfc7523_3_private_key_jwt_client_using_secret_is_invalid_client(running, pkjwt):
@@ -305,4 +305,4 @@ async def test_rfc7523_2_2_wrong_assertion_type_is_invalid_request(running, pkjw
 
 async def test_rfc7523_3_assertion_of_unknown_client_is_invalid_client(running):
     r = await running.http.post("/token", data=assertion_form(assertion(new_ec_key(), "no-such-client")))
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 400, "invalid_client")

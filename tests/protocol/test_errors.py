@@ -27,7 +27,21 @@ async def test_rfc6749_5_2_invalid_client_basic_gets_401_and_www_authenticate(ru
     cid, _ = await running.add_client(scope="api:read")
     r = await running.http.post(path, data={**CC, "token": "x"}, headers=basic(cid, "wrong"))
     assert_error(r, 401, "invalid_client")
-    assert r.headers["www-authenticate"].startswith("Basic ")
+    challenge = r.headers["www-authenticate"]
+    # RFC 6749 §5.2: the challenge names the error, so clients that read it (openid-client) keep the code.
+    assert challenge.startswith('Basic realm="ostiary"'), challenge
+    assert 'error="invalid_client"' in challenge and 'error_description="' in challenge
+
+
+@pytest.mark.parametrize("path", FORM_ENDPOINTS)
+async def test_rfc6749_5_2_invalid_client_without_basic_is_400_without_a_challenge(running, path):
+    """client_secret_post or no authentication: 400, since a 401 must carry a challenge (RFC 9110 §15.5.2)
+    and inviting Basic would make clients that used another method lose the error code."""
+    cid, _ = await running.add_client(scope="api:read", token_endpoint_auth_method="client_secret_post")
+    for form in ({"client_id": cid, "client_secret": "wrong"}, {}):
+        r = await running.http.post(path, data={**CC, "token": "x", **form})
+        assert_error(r, 400, "invalid_client")
+        assert "www-authenticate" not in r.headers
 
 
 @pytest.mark.parametrize("path", FORM_ENDPOINTS)
@@ -107,7 +121,7 @@ async def test_rfc7523_3_aud_with_non_string_members_is_invalid_client(running):
     cid, _ = await running.add_client(token_endpoint_auth_method="private_key_jwt", jwks=public_jwks(key))
     for aud in ([["x"]], [{"a": 1}], [1, 2], {"x": "y"}, None):
         r = await running.http.post("/token", data=assertion_form(assertion(key, cid, aud=aud)))
-        assert_error(r, 401, "invalid_client")
+        assert_error(r, 400, "invalid_client")
 
 
 async def test_rfc7523_3_jti_with_nul_is_invalid_client(running):
@@ -116,7 +130,7 @@ async def test_rfc7523_3_jti_with_nul_is_invalid_client(running):
     key = new_ec_key()
     cid, _ = await running.add_client(token_endpoint_auth_method="private_key_jwt", jwks=public_jwks(key))
     r = await running.http.post("/token", data=assertion_form(assertion(key, cid, jti="a\x00b")))
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 400, "invalid_client")
 
 
 async def test_rfc7523_3_long_client_id_and_jti_are_replay_checked_without_error(running):
@@ -129,4 +143,4 @@ async def test_rfc7523_3_long_client_id_and_jti_are_replay_checked_without_error
     r = await running.http.post("/token", data=assertion_form(value))
     assert r.status_code == 200, r.text
     r = await running.http.post("/token", data=assertion_form(value))
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 400, "invalid_client")

@@ -15,12 +15,12 @@ async def _introspect(running, token: str, cid: str, secret: str, **extra: str):
     return await running.http.post("/introspect", data={"token": token, **extra}, headers=basic(cid, secret))
 
 
-async def test_rfc7662_2_1_no_client_authentication_is_401(running):
+async def test_rfc7662_2_1_no_client_authentication_is_invalid_client_400_without_challenge(running):
     cid, secret = await running.add_client(scope="api:read")
     token = (await client_token(running, cid, secret))["access_token"]
     r = await running.http.post("/introspect", data={"token": token})
-    assert_error(r, 401, "invalid_client")
-    assert "www-authenticate" in r.headers
+    assert_error(r, 400, "invalid_client")
+    assert "www-authenticate" not in r.headers  # RFC 9110 §15.5.2: no 401 without a challenge
 
 
 async def test_rfc7662_2_1_wrong_secret_is_401(running):
@@ -37,7 +37,7 @@ async def test_rfc7662_2_1_public_client_may_not_introspect(running):
                        grant_types=("authorization_code",), redirect_uris=("https://app.example/cb",),
                        response_types=("code",))
     r = await running.http.post("/introspect", data={"token": token, "client_id": "public-introspector"})
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 400, "invalid_client")
 
 
 async def test_rfc7662_2_1_missing_token_is_invalid_request(running):

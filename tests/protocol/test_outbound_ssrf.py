@@ -25,7 +25,7 @@ async def test_ssrf_jwks_uri_on_loopback_is_refused_in_production_with_one_gener
                 cid, _ = await running.add_client(token_endpoint_auth_method="private_key_jwt", jwks_uri=uri,
                                                   scope="api:read")
                 r = await running.http.post("/token", data=assertion_form(assertion(key, cid)))
-                errors.append(assert_error(r, 401, "invalid_client").get("error_description"))
+                errors.append(assert_error(r, 400, "invalid_client").get("error_description"))
             assert server.hits == 0
         assert len(set(errors)) == 1, errors  # open port, closed port, private address: the same answer
 

@@ -76,9 +76,9 @@ async def test_rfc7009_2_1_requires_client_authentication(running):
     cid, secret = await running.add_client(scope="api:read")
     token = (await client_token(running, cid, secret))["access_token"]
     r = await running.http.post("/revoke", data={"token": token})
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 400, "invalid_client")
     r = await _revoke(running, token, cid, "wrong")
-    assert_error(r, 401, "invalid_client")
+    assert_error(r, 401, "invalid_client")  # HTTP Basic: 401 with the challenge
     assert await _active(running, token, cid, secret)
 
 

@@ -95,7 +95,7 @@ async def test_smart_backend_services_wrong_key_is_invalid_client(running):
     async with backend_client(running, "RS384", "jwks") as (cid, _):
         r = await running.http.post("/token", data=assertion_form(assertion(new_rsa_key(), cid, alg="RS384"),
                                                                   scope="system/*.rs"))
-    assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+    assert r.status_code == 400 and r.json()["error"] == "invalid_client"
 
 
 async def test_smart_fhir_refuses_token_without_system_scopes_403(running):

@@ -37,22 +37,40 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def error_response(exc: OAuthError, realm: str = "ostiary") -> Response:
+def _challenge(scheme: str, realm: str, exc: OAuthError) -> str:
+    parts = [f'{scheme} realm="{_quote(realm)}"', f'error="{exc.error}"']
+    if exc.description:
+        parts.append(f'error_description="{_quote(exc.description)}"')
+    return ", ".join(parts)
+
+
+def error_response(exc: OAuthError, realm: str = "ostiary", *, basic_auth: bool = False) -> Response:
+    """The RFC answer for `exc`; `basic_auth`: the request authenticated with HTTP Basic."""
     headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    status = exc.status_code
     if isinstance(exc, MissingToken):
         headers["WWW-Authenticate"] = f'Bearer realm="{_quote(realm)}"'
     elif isinstance(exc, InvalidToken | InsufficientScope):
-        parts = [f'Bearer realm="{_quote(realm)}"', f'error="{exc.error}"']
-        if exc.description:
-            parts.append(f'error_description="{_quote(exc.description)}"')
-        headers["WWW-Authenticate"] = ", ".join(parts)
+        headers["WWW-Authenticate"] = _challenge("Bearer", realm, exc)
     elif isinstance(exc, ClientAuthThrottled):
         headers["Retry-After"] = str(exc.retry_after)  # RFC 9110 §10.2.3
-    elif exc.status_code == 401:
-        # RFC 6749 §5.2: invalid_client after Authorization-header auth is 401 + WWW-Authenticate;
-        # RFC 9110 §15.5.2 wants the header on every 401, so it is always sent.
-        headers["WWW-Authenticate"] = f'Basic realm="{_quote(realm)}"'
-    return json_response(exc.as_dict(), status=exc.status_code, headers=headers)
+    elif status == 401 and basic_auth:
+        # RFC 6749 §5.2: the client authenticated with HTTP Basic: 401 with the Basic challenge,
+        # naming the error in its parameters (clients such as openid-client read it from there).
+        headers["WWW-Authenticate"] = _challenge("Basic", realm, exc)
+    elif status == 401:
+        # Any other authentication (client_secret_post, an assertion, none): RFC 6749 §5.2's 400, since
+        # a 401 must carry a challenge (RFC 9110 §15.5.2) and there is no scheme the client used.
+        status = 400
+    return json_response(exc.as_dict(), status=status, headers=headers)
+
+
+def used_basic_auth(scope: Scope) -> bool:
+    """True when the request carries `Authorization: Basic ...` (the scheme is case-insensitive)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            return value.lstrip()[:6].lower() == b"basic "
+    return False
 
 
 async def parse_json_body(request: Request, error: type[OAuthError] = InvalidClientMetadata) -> Any:
@@ -112,7 +130,7 @@ class ErrorMiddleware:
                                          exc.status_code if exc.status_code < 500 else 400)
                 await page(scope, receive, send)
                 return
-            await error_response(exc, self.realm)(scope, receive, send)
+            await error_response(exc, self.realm, basic_auth=used_basic_auth(scope))(scope, receive, send)
         except Exception:
             error_id = secrets.token_hex(6)
             log.exception("unhandled error %s on %s %s", error_id, scope.get("method"), scope.get("path"))

@@ -42,6 +42,8 @@ try {
 } catch (err) {
   console.log(JSON.stringify({ failed: true, name: err.name, message: err.message, code: err.code,
                                error: err.error, error_description: err.error_description,
-                               status: err.status, cause: String(err.cause ?? '') }));
+                               status: err.status,
+                               // WWW-Authenticate challenges (scheme, parameters) when the server sent one
+                               cause: Array.isArray(err.cause) ? err.cause : String(err.cause ?? '') }));
   process.exitCode = 1;
 }
