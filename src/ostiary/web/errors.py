@@ -69,7 +69,7 @@ def used_basic_auth(scope: Scope) -> bool:
     """True when the request carries `Authorization: Basic ...` (the scheme is case-insensitive)."""
     for name, value in scope.get("headers", ()):
         if name == b"authorization":
-            return value.lstrip()[:6].lower() == b"basic "
+            return bool(value.lstrip()[:6].lower() == b"basic ")
     return False
 
 
