@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from ._per_loop import PerLoop
 from .auth_methods import ClientAuth
 from .discovery import DiscoveryError, afetch_metadata, fetch_metadata
 from .token import Token, TokenError, atoken_request, token_request
@@ -57,11 +58,14 @@ class ClientCredentials:
         self.refresh_ratio = refresh_ratio
         self._timeout = timeout
         self._http = http
-        self._async_http = async_http
+        self._given_async_http = async_http
+        # Per event loop: a token source shared by an app that runs several loops (threads, FastAPI's
+        # TestClient without `with`) must not use one loop's connections or lock from another.
+        self._async_http: PerLoop[httpx.AsyncClient] = PerLoop(lambda: httpx.AsyncClient(timeout=self._timeout))
+        self._alocks: PerLoop[asyncio.Lock] = PerLoop(asyncio.Lock)
         self._clock = clock
         self._token: Token | None = None
         self._lock = threading.Lock()
-        self._alock: asyncio.Lock | None = None
         self.request_count = 0
 
     @classmethod
@@ -83,9 +87,8 @@ class ClientCredentials:
 
     @property
     def async_http(self) -> httpx.AsyncClient:
-        if self._async_http is None:
-            self._async_http = httpx.AsyncClient(timeout=self._timeout)
-        return self._async_http
+        """The running event loop's client (call from a coroutine)."""
+        return self._given_async_http or self._async_http.get()
 
     def _form(self) -> dict[str, str]:
         form = {"grant_type": "client_credentials"}
@@ -162,11 +165,10 @@ class ClientCredentials:
         now = self._clock()
         if seen is not None and not seen.refresh_due(now, self.refresh_ratio):
             return seen
-        if self._alock is None:
-            self._alock = asyncio.Lock()
-        if seen is not None and not seen.expired(now) and self._alock.locked():
+        lock = self._alocks.get()
+        if seen is not None and not seen.expired(now) and lock.locked():
             return seen
-        async with self._alock:
+        async with lock:
             done = self._fresh(seen)
             if done is not None:
                 return done
@@ -197,5 +199,10 @@ class ClientCredentials:
             self._http.close()
 
     async def aclose(self) -> None:
-        if self._async_http is not None:
-            await self._async_http.aclose()
+        """Close the running loop's client; those of other, closed loops are dropped."""
+        if self._given_async_http is not None:
+            await self._given_async_http.aclose()
+        current = self._async_http.current()
+        self._async_http.clear()
+        if current is not None:
+            await current.aclose()

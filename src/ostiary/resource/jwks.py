@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from ..client._per_loop import PerLoop
 from .compact import PublicKey, parse_jwk
 from .errors import IssuerUnavailable
 from .metadata import IssuerMetadata
@@ -57,7 +58,7 @@ class JwksCache:
         self._failed_at = -float("inf")
         self._failure = ""
         self._lock = threading.Lock()
-        self._alock: asyncio.Lock | None = None
+        self._alocks: PerLoop[asyncio.Lock] = PerLoop(asyncio.Lock)  # one per event loop (metadata.py)
         self.fetch_count = 0
         self.generation = 0  # bumped whenever a new key set is installed
 
@@ -149,9 +150,7 @@ class JwksCache:
 
     # -- async ------------------------------------------------------------------------------
     async def _arefresh(self, seen: _KeySet | None) -> None:
-        if self._alock is None:
-            self._alock = asyncio.Lock()
-        async with self._alock:
+        async with self._alocks.get():
             now = self._clock()
             if self._keys is not seen or not self._check_backoff(now):
                 return

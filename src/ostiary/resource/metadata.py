@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from ..client._per_loop import PerLoop
 from ..client.discovery import DiscoveryError, afetch_metadata, fetch_metadata
 from .errors import IssuerUnavailable
 
@@ -17,7 +18,12 @@ DEFAULT_TIMEOUT = 3.0  # seconds, for connect, read, write and pool: a hanging i
 
 
 class IssuerMetadata:
-    """The issuer's discovery document, fetched once; also owns the sync and async HTTP clients."""
+    """The issuer's discovery document, fetched once; also owns the sync and async HTTP clients.
+
+    The async client and lock are per event loop (client._per_loop): the guard works from any loop
+    and from threads, e.g. under FastAPI's ``TestClient`` without ``with`` (a new loop per request).
+    An ``async_http`` given by the caller is used as is: it must live on the caller's loop.
+    """
 
     def __init__(
         self,
@@ -30,10 +36,12 @@ class IssuerMetadata:
         self.issuer = issuer
         self.timeout = timeout
         self._http = http
-        self._async_http = async_http
+        self._given_async_http = async_http
+        self._async_http: PerLoop[httpx.AsyncClient] = PerLoop(
+            lambda: httpx.AsyncClient(timeout=self.timeout, follow_redirects=False))
         self._doc: dict[str, Any] | None = None
         self._lock = threading.Lock()
-        self._alock: asyncio.Lock | None = None
+        self._alocks: PerLoop[asyncio.Lock] = PerLoop(asyncio.Lock)
 
     @property
     def http(self) -> httpx.Client:
@@ -43,15 +51,13 @@ class IssuerMetadata:
 
     @property
     def async_http(self) -> httpx.AsyncClient:
-        if self._async_http is None:
-            self._async_http = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
-        return self._async_http
+        """The running event loop's client (call from a coroutine)."""
+        return self._given_async_http or self._async_http.get()
 
     @property
     def async_lock(self) -> asyncio.Lock:
-        if self._alock is None:
-            self._alock = asyncio.Lock()
-        return self._alock
+        """The running event loop's lock (call from a coroutine)."""
+        return self._alocks.get()
 
     def get(self) -> dict[str, Any]:
         """The metadata; raises IssuerUnavailable if it cannot be fetched."""
@@ -85,5 +91,10 @@ class IssuerMetadata:
             self._http.close()
 
     async def aclose(self) -> None:
-        if self._async_http is not None:
-            await self._async_http.aclose()
+        """Close the running loop's client; those of other loops are dropped (their loops own them)."""
+        if self._given_async_http is not None:
+            await self._given_async_http.aclose()
+        current = self._async_http.current()
+        self._async_http.clear()
+        if current is not None:
+            await current.aclose()
