@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ostiary import jwt
-from ostiary.client import ClientSecretBasic, ClientSecretPost, Pkce, PrivateKeyJwt, Secret, s256
+from ostiary.client import ClientSecretBasic, ClientSecretJwt, ClientSecretPost, Pkce, PrivateKeyJwt, Secret, s256
 from ostiary.keys import (
     SigningKey,
     certificate_thumbprint,
@@ -88,3 +88,26 @@ def test_rfc7636_4_1_generated_verifier_is_43_to_128_unreserved_chars():
     assert set(pkce.code_verifier) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
     assert pkce.code_challenge == s256(pkce.code_verifier) and pkce.code_challenge_method == "S256"
     assert pkce.code_verifier not in repr(pkce)
+
+
+def test_oidc_core_9_client_secret_jwt_assertion_is_macd_with_the_secret_which_never_travels():
+    from joserfc.jwk import KeySet, OctKey
+
+    secret = "s3cret-" + "k" * 40
+    auth = ClientSecretJwt("client-1", Secret(secret), alg="HS384")
+    headers: dict[str, str] = {}
+    form: dict[str, str] = {}
+    auth.apply(ENDPOINT, headers, form)
+    assert headers == {} and secret not in str(form) and secret not in repr(auth)
+    assert form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    verified = jwt.verify(form["client_assertion"], KeySet([OctKey.import_key(secret.encode())]),
+                          audience=ENDPOINT, issuer="client-1", algorithms=["HS384"])
+    assert verified.header["alg"] == "HS384" and verified.claims["sub"] == "client-1" and verified.claims["jti"]
+    with pytest.raises(jwt.JWTInvalid):  # another secret does not verify it
+        jwt.verify(form["client_assertion"], KeySet([OctKey.import_key(b"other-" + b"k" * 40)]),
+                   audience=ENDPOINT, issuer="client-1", algorithms=["HS384"])
+
+
+def test_client_secret_jwt_refuses_a_non_hmac_alg():
+    with pytest.raises(ValueError, match="HS256"):
+        ClientSecretJwt("client-1", Secret("x" * 32), alg="RS256")

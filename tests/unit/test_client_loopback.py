@@ -115,3 +115,32 @@ def test_login_times_out_if_the_browser_never_returns(tmp_path: Path):
     login.timeout = 0.3
     with pytest.raises(LoginError, match="timed out"):
         login.login()
+
+
+def _discovering_login(fake: FakeAS, tmp_path: Path, metadata: dict[str, object]) -> CliLogin:
+    def transport(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":  # discovery (RFC 8414)
+            return httpx.Response(200, json={"issuer": ISSUER, "authorization_endpoint": f"{ISSUER}/authorize",
+                                             "token_endpoint": f"{ISSUER}/token", **metadata})
+        return fake.token(request)
+
+    return CliLogin(client_id="cli", token_file=tmp_path / "tokens.json", issuer=ISSUER, open_browser=fake.open_browser,
+                    timeout=5, http=httpx.Client(transport=httpx.MockTransport(transport)))
+
+
+def test_rfc9207_2_4_missing_iss_aborts_login_when_the_issuer_advertises_it(tmp_path: Path):
+    """The mix-up attack: a response without iss, when the real issuer always sends one, came from elsewhere."""
+    login = _discovering_login(FakeAS(iss=None), tmp_path, {"authorization_response_iss_parameter_supported": True})
+    with pytest.raises(LoginError, match="no iss"):
+        login.login()
+    assert not login.token_file.exists()
+
+
+def test_rfc9207_2_4_issuer_that_sends_iss_logs_in(tmp_path: Path):
+    login = _discovering_login(FakeAS(), tmp_path, {"authorization_response_iss_parameter_supported": True})
+    assert login.login().access_token == "at-1"
+
+
+def test_rfc9207_2_4_missing_iss_is_accepted_from_an_issuer_that_does_not_advertise_it(tmp_path: Path):
+    login = _discovering_login(FakeAS(iss=None), tmp_path, {})
+    assert login.login().access_token == "at-1"

@@ -14,7 +14,8 @@ PUBLIC = {
         "Principal", "RFC9068_REQUIRED", "TokenVerifier", "all_of", "scope_permissions",
     },
     "ostiary.client": {
-        "CliLogin", "ClientAuth", "ClientCredentials", "ClientSecretBasic", "ClientSecretPost", "ConfigError",
+        "CliLogin", "ClientAuth", "ClientCredentials", "ClientSecretBasic", "ClientSecretJwt", "ClientSecretPost",
+        "ConfigError",
         "DiscoveryError", "LoginError", "NoClientAuth", "Pkce", "PrivateKeyJwt", "Secret", "Token", "TokenAuth",
         "TokenError", "TokenSource", "metadata_urls", "s256", "settings_from_env",
     },

@@ -4,7 +4,14 @@
 (``requests`` is optional and only imported there).
 """
 
-from .auth_methods import ClientAuth, ClientSecretBasic, ClientSecretPost, NoClientAuth, PrivateKeyJwt
+from .auth_methods import (
+    ClientAuth,
+    ClientSecretBasic,
+    ClientSecretJwt,
+    ClientSecretPost,
+    NoClientAuth,
+    PrivateKeyJwt,
+)
 from .credentials import ClientCredentials
 from .discovery import DiscoveryError, metadata_urls
 from .env import ConfigError, settings_from_env
@@ -19,6 +26,7 @@ __all__ = [
     "ClientAuth",
     "ClientCredentials",
     "ClientSecretBasic",
+    "ClientSecretJwt",
     "ClientSecretPost",
     "ConfigError",
     "DiscoveryError",

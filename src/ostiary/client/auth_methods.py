@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import quote
 
+from joserfc.jwk import OctKey
+
 from .. import jwt
-from ..keys import SigningKey, certificate_thumbprint, signing_key_from_pem
+from ..keys import HMAC_ALGS, SigningKey, certificate_thumbprint, signing_key_from_pem
 from .secret import Secret
 
-__all__ = ["ClientAuth", "ClientSecretBasic", "ClientSecretPost", "NoClientAuth", "PrivateKeyJwt"]
+__all__ = ["ClientAuth", "ClientSecretBasic", "ClientSecretJwt", "ClientSecretPost", "NoClientAuth", "PrivateKeyJwt"]
 
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -94,19 +96,52 @@ class PrivateKeyJwt:
         return cls(client_id=client_id, key=key, audience=audience)
 
     def assertion(self, audience: str) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": self.client_id,
-            "sub": self.client_id,
-            "aud": audience,
-            "iat": now,
-            "exp": now + self.lifetime,
-            "jti": secrets.token_urlsafe(16),  # RFC 7523 §3: lets the server reject replays
-        }
+        claims = _assertion_claims(self.client_id, audience, self.lifetime)
         headers = {"x5t#S256": certificate_thumbprint(self.key.certificates[0])} if self.key.certificates else None
         return jwt.sign(claims, self.key, typ=None, headers=headers)
 
     def apply(self, endpoint: str, headers: dict[str, str], form: dict[str, str]) -> None:
-        form["client_id"] = self.client_id
-        form["client_assertion_type"] = JWT_BEARER_ASSERTION
-        form["client_assertion"] = self.assertion(self.audience or endpoint)
+        _apply_assertion(self.client_id, self.assertion(self.audience or endpoint), form)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSecretJwt:
+    """``client_secret_jwt`` (OIDC Core §9, RFC 7523 §2.2): a short-lived JWT MACed with the client secret.
+
+    The secret never travels; ``alg`` is HS256, HS384 or HS512 (the one the client registered).
+    """
+
+    client_id: str
+    client_secret: Secret
+    alg: str = "HS256"
+    audience: str | None = None
+    lifetime: int = 60
+
+    def __post_init__(self) -> None:
+        if self.alg not in HMAC_ALGS:
+            raise ValueError(f"client_secret_jwt signs with {', '.join(HMAC_ALGS)}, not {self.alg!r}")
+
+    def assertion(self, audience: str) -> str:
+        key = OctKey.import_key(self.client_secret.reveal().encode())
+        return jwt.sign(_assertion_claims(self.client_id, audience, self.lifetime), key, alg=self.alg, typ=None)
+
+    def apply(self, endpoint: str, headers: dict[str, str], form: dict[str, str]) -> None:
+        _apply_assertion(self.client_id, self.assertion(self.audience or endpoint), form)
+
+
+def _assertion_claims(client_id: str, audience: str, lifetime: int) -> dict[str, str | int]:
+    now = int(time.time())
+    return {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "iat": now,
+        "exp": now + lifetime,
+        "jti": secrets.token_urlsafe(16),  # RFC 7523 §3: lets the server reject replays
+    }
+
+
+def _apply_assertion(client_id: str, assertion: str, form: dict[str, str]) -> None:
+    form["client_id"] = client_id
+    form["client_assertion_type"] = JWT_BEARER_ASSERTION
+    form["client_assertion"] = assertion

@@ -2,7 +2,7 @@
 
 OSTIARY_CLIENT_ID, OSTIARY_CLIENT_SECRET, OSTIARY_TOKEN_URL or OSTIARY_ISSUER (discovery finds the
 token_endpoint), OSTIARY_SCOPE, OSTIARY_RESOURCE, OSTIARY_CLIENT_AUTH_METHOD (client_secret_basic,
-client_secret_post or private_key_jwt), OSTIARY_CLIENT_KEY and OSTIARY_CLIENT_CERT (PEM, for
+client_secret_post, client_secret_jwt or private_key_jwt), OSTIARY_CLIENT_KEY and OSTIARY_CLIENT_CERT (PEM, for
 private_key_jwt; usually given as OSTIARY_CLIENT_KEY_FILE / OSTIARY_CLIENT_CERT_FILE).
 """
 
@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from .auth_methods import ClientAuth, ClientSecretBasic, ClientSecretPost, PrivateKeyJwt
+from .auth_methods import ClientAuth, ClientSecretBasic, ClientSecretJwt, ClientSecretPost, PrivateKeyJwt
 from .secret import Secret
 
 __all__ = ["ConfigError", "env_value", "settings_from_env"]
@@ -55,6 +55,8 @@ def _auth(environ: Mapping[str, str], client_id: str) -> ClientAuth:
         return ClientSecretBasic(client_id, Secret(secret))
     if method == "client_secret_post":
         return ClientSecretPost(client_id, Secret(secret))
+    if method == "client_secret_jwt":
+        return ClientSecretJwt(client_id, Secret(secret))
     raise ConfigError(f"OSTIARY_CLIENT_AUTH_METHOD: unsupported method {method!r}")
 
 

@@ -106,6 +106,8 @@ class CliLogin:
     refresh_ratio: float = 0.8
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0), repr=False)
     _token: Token | None = field(default=None, init=False, repr=False)
+    # RFC 9207 §2.4: once the issuer's metadata says it sends `iss`, a response without it is refused.
+    _iss_required: bool = field(default=False, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def _auth(self) -> ClientAuth:
@@ -119,6 +121,7 @@ class CliLogin:
                 doc = fetch_metadata(self.http, self.issuer)
             except DiscoveryError as exc:
                 raise LoginError(str(exc)) from exc
+            self._iss_required = doc.get("authorization_response_iss_parameter_supported") is True
             self.authorization_endpoint = self.authorization_endpoint or str(doc["authorization_endpoint"])
             self.token_endpoint = self.token_endpoint or str(doc["token_endpoint"])
         return self.authorization_endpoint, self.token_endpoint
@@ -164,6 +167,8 @@ class CliLogin:
             raise LoginError("the state parameter does not match: possible CSRF, login aborted")
         if self.issuer is not None and "iss" in params and params["iss"] != self.issuer:  # RFC 9207 §2.4
             raise LoginError("the authorization response comes from another issuer (mix-up attack?)")
+        if self._iss_required and "iss" not in params:  # RFC 9207 §2.4: advertised, so it must be there
+            raise LoginError("the authorization response has no iss although the issuer sends one (mix-up attack?)")
         if "error" in params:
             raise LoginError(f"{params['error']}: {params.get('error_description', '')}".rstrip(": "))
         if not params.get("code"):
