@@ -17,8 +17,29 @@ from .users import user_group
 
 __all__ = ["main"]
 
+# Installed by `pip install ostiary[server]`; `pip install ostiary` alone has the guard, the client
+# toolkit, `ostiary jwt` and `ostiary token`.
+SERVER_PACKAGES = frozenset({"sqlalchemy", "starlette", "uvicorn", "alembic", "argon2", "jinja2", "aiosqlite",
+                             "asyncpg", "redis", "fhir", "ada_url", "h11"})
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class _Main(click.Group):
+    """Server commands without the server packages end in one line saying what to install."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            missing = (exc.name or "").split(".")[0]
+            if missing not in SERVER_PACKAGES:
+                raise
+            command = ctx.invoked_subcommand or "this command"
+            raise click.ClickException(
+                f"`ostiary {command}` needs the server packages: pip install 'ostiary[server]' "
+                f"(missing: {missing})") from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="ostiary")
 def main() -> None:
     """Ostiary: OAuth 2.1 / OpenID Connect authorization server, guard, client toolkit and JWT tools."""
