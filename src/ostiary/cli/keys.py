@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..keys import ASYMMETRIC_ALGS
 from .common import config_option, database_option, emit_json, json_option, load, with_provider
 
 if TYPE_CHECKING:
@@ -98,7 +99,8 @@ def keys_import(key_file: str | None, cert_file: str | None, pkcs12_file: str | 
 
 
 @keys_group.command("rotate")
-@click.option("--alg", help="Algorithm to rotate (default: the token signing algorithm).")
+@click.option("--alg", type=click.Choice(ASYMMETRIC_ALGS),
+              help="Algorithm to rotate (default: the token signing algorithm).")
 @config_option
 @database_option
 def keys_rotate(alg: str | None, config_file: str | None, database_url: str | None) -> None:

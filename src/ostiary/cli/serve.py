@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import sys
@@ -60,6 +61,21 @@ def _banner(settings: Settings, report: BootstrapReport) -> None:
     click.echo("")
 
 
+def _check_bind(host: str, port: int) -> None:
+    """Fail in one line before the banner when the address cannot be listened on (in use, not ours)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as exc:
+        reason = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from None
+
+
 async def _bootstrap(settings: Settings) -> BootstrapReport:
     from ..server.bootstrap import bootstrap
     from ..server.provider import open_provider
@@ -84,7 +100,7 @@ def _export(settings: Settings, config_file: str | None) -> None:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--issuer", envvar="OSTIARY_ISSUER", help="Public issuer URL (default: from host and port).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate (PEM).")
@@ -118,6 +134,7 @@ def serve(host: str, port: int, issuer: str | None, workers: int, tls_cert: str 
     from ..config import ConfigError
     from ..keys import KeyError_
 
+    _check_bind(host, port)  # before the database work and the banner: a busy port fails in one line
     try:
         report = asyncio.run(_bootstrap(settings))
     except ConfigError as exc:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from typing import Any
 
 import click
 import httpx
 
+from ..client.env import ConfigError, env_value
 from .common import emit_json
 
 
@@ -37,7 +39,7 @@ def _token_url(issuer: str, verify: bool | str) -> str:
 @click.option("--issuer", envvar="OSTIARY_ISSUER", default="http://127.0.0.1:8000", show_default=True,
               help="Issuer; the token endpoint is found by discovery (env: OSTIARY_ISSUER).")
 @click.option("--token-url", envvar="OSTIARY_TOKEN_URL", help="Token endpoint (skips discovery).")
-@click.option("--scope", help="Space-separated scopes.")
+@click.option("--scope", envvar="OSTIARY_SCOPE", help="Space-separated scopes (env: OSTIARY_SCOPE).")
 @click.option("--resource", multiple=True, help="Resource indicator (RFC 8707), repeatable.")
 @click.option("--post", "use_post", is_flag=True, help="Send credentials in the body (client_secret_post).")
 @click.option("--decode", is_flag=True, help="Also print the JWT's header and claims.")
@@ -50,8 +52,14 @@ def token(client_id: str | None, client_secret: str | None, issuer: str, token_u
         value = sys.stdin.read().strip() if given == "-" else given
         _decode(value)
         return
+    try:  # the *_FILE forms, as for the client toolkit (container secrets are mounted as files)
+        client_id = client_id or env_value(os.environ, "OSTIARY_CLIENT_ID")
+        client_secret = client_secret or env_value(os.environ, "OSTIARY_CLIENT_SECRET")
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
     if not client_id or not client_secret:
-        raise click.UsageError("--client-id and --client-secret (or OSTIARY_CLIENT_ID/_SECRET) are required")
+        raise click.UsageError("--client-id and --client-secret (or OSTIARY_CLIENT_ID/_SECRET, or their _FILE "
+                               "forms) are required")
     verify = not insecure
     url = token_url or _token_url(issuer, verify)
     form: dict[str, Any] = {"grant_type": "client_credentials"}

@@ -42,7 +42,13 @@ def _claims(name: str | None, email: str | None, email_verified: bool | None, pa
 
 def _password(password: str | None, password_stdin: bool) -> str | None:
     if password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
+        if password is not None:
+            raise click.UsageError("give --password or --password-stdin, not both")
+        read = sys.stdin.readline().rstrip("\r\n")
+        if not read:
+            raise click.UsageError("--password-stdin read an empty password: pipe it in, e.g. "
+                                   "echo 'a long password' | ostiary user ... --password-stdin")
+        return read
     return password
 
 
