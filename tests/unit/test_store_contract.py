@@ -20,10 +20,10 @@ from ostiary.keys import signing_key_from_pem as key_from_pem
 from ostiary.server.credentials import Sealer
 from ostiary.store import Client, ClientExists, ReplayCache, TokenRecord
 from ostiary.store.grants import AuthorizationCode
-from ostiary.store.identity import ThrottleRule
+from ostiary.store.identity import Session, ThrottleRule
 from ostiary.store.sql.engine import current_revision, head_revision, make_engine, upgrade
 from ostiary.store.sql.grants import SqlCodeStore, SqlInteractionStore
-from ostiary.store.sql.identity import SqlLoginThrottle
+from ostiary.store.sql.identity import SqlConsentStore, SqlLoginThrottle, SqlSessionStore
 from ostiary.store.sql.schema import metadata
 from ostiary.store.sql.stores import (
     SqlClientStore,
@@ -490,3 +490,22 @@ async def test_throttle_reset_and_refund(engine: AsyncEngine) -> None:
     await throttle.reset(key)
     assert await throttle.attempt(key, rule, now) == 0
     await throttle.refund(uid("unknown:"))  # nothing to give back: no error
+
+
+# -- read-modify-write without lost updates -------------------------------------------------------
+
+
+async def test_consents_given_at_once_are_merged(engine: AsyncEngine) -> None:
+    store = SqlConsentStore(engine)
+    user, client = uid("u-"), uid("c-")
+    await asyncio.gather(*(store.grant(user, client, frozenset({f"s{i}", "openid"})) for i in range(10)))
+    assert await store.get(user, client) == frozenset({"openid", *(f"s{i}" for i in range(10))})
+
+
+async def test_session_clients_added_at_once_are_all_kept(engine: AsyncEngine) -> None:
+    store = SqlSessionStore(engine)
+    session = Session(digest=uid("d-"), sid=uid("sid-"), user_id="u", auth_time=1, expires_at=int(time.time()) + 60)
+    await store.create(session)
+    await asyncio.gather(*(store.add_client(session.digest, f"client-{i}") for i in range(10)))
+    found = await store.get(session.digest, int(time.time()))
+    assert found is not None and sorted(found.clients) == sorted(f"client-{i}" for i in range(10))

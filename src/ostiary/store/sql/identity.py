@@ -29,6 +29,9 @@ def _user_values(user: User) -> dict[str, Any]:
             "created_at": user.created_at, "updated_at": user.updated_at}
 
 
+_CAS_TRIES = 20  # compare-and-set rounds; each lost round means another writer made progress
+
+
 class SqlUserStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -96,15 +99,21 @@ class SqlSessionStore:
         return _session(row) if row else None
 
     async def add_client(self, digest: str, client_id: str) -> None:
-        async with self._engine.begin() as conn:
-            row = (await conn.execute(select(sessions.c.clients).where(sessions.c.digest == digest))).first()
+        # Compare-and-set: two clients getting tokens in one session at once must both be kept.
+        for _ in range(_CAS_TRIES):
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(select(sessions.c.clients).where(sessions.c.digest == digest))).first()
             if row is None:
                 return
             clients = list(orjson.loads(row.clients))
-            if client_id not in clients:
-                clients.append(client_id)
-                await conn.execute(update(sessions).where(sessions.c.digest == digest)
-                                   .values(clients=orjson.dumps(clients).decode()))
+            if client_id in clients:
+                return
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    update(sessions).where(sessions.c.digest == digest, sessions.c.clients == row.clients)
+                    .values(clients=orjson.dumps([*clients, client_id]).decode()))
+            if result.rowcount:
+                return
 
     async def delete(self, digest: str) -> Session | None:
         async with self._engine.begin() as conn:
@@ -136,16 +145,23 @@ class SqlConsentStore:
         return frozenset(row.scope.split()) if row else frozenset()
 
     async def grant(self, user_id: str, client_id: str, scopes: frozenset[str]) -> None:
-        async with self._engine.begin() as conn:
-            row = (await conn.execute(select(consents.c.scope).where(
-                consents.c.user_id == user_id, consents.c.client_id == client_id))).first()
-            merged = " ".join(sorted(scopes | (frozenset(row.scope.split()) if row else frozenset())))
-            if row is None:
-                await conn.execute(insert(consents).values(user_id=user_id, client_id=client_id, scope=merged,
-                                                           created_at=int(time.time())))
-            else:
-                await conn.execute(update(consents).where(
-                    consents.c.user_id == user_id, consents.c.client_id == client_id).values(scope=merged))
+        # Compare-and-set (no read-then-insert): two consents given at once are merged, never a 500.
+        where = (consents.c.user_id == user_id, consents.c.client_id == client_id)
+        for _ in range(_CAS_TRIES):
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(select(consents.c.scope).where(*where))).first()
+            async with self._engine.begin() as conn:
+                if row is None:
+                    result = await conn.execute(
+                        insert_for(self._engine, consents).values(
+                            user_id=user_id, client_id=client_id, scope=" ".join(sorted(scopes)),
+                            created_at=int(time.time())).on_conflict_do_nothing())
+                else:
+                    merged = " ".join(sorted(scopes | frozenset(row.scope.split())))
+                    result = await conn.execute(
+                        update(consents).where(*where, consents.c.scope == row.scope).values(scope=merged))
+            if result.rowcount:
+                return
 
     async def revoke(self, user_id: str, client_id: str) -> bool:
         async with self._engine.begin() as conn:
