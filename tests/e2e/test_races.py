@@ -178,6 +178,7 @@ async def test_sixty_concurrent_password_guesses_on_two_nodes_check_only_the_fre
         assert FREE_ATTEMPTS <= checked <= FREE_ATTEMPTS + 2, statuses
         waits = [int(m.group(1)) for r in answers if (m := re.search(r"Try again in (\d+) seconds", r.text))]
         assert waits and max(waits) <= 8  # progressive delays, never an hour-long lock-out
+        assert all(int(r.headers["retry-after"]) >= 1 for r in answers if r.status_code == 429)
     finally:
         await a.aclose()
         await b.aclose()

@@ -203,7 +203,10 @@ async def login_submit(request: Request) -> Response:
         step = NeedInteraction("login", interaction.request)
         if result is not None and result.retry_after:
             msg = f"Too many sign-in attempts. Try again in {result.retry_after} seconds."
-            return await render_step(request, step, interaction.id, None, error=msg, status=429, username=username)
+            throttled = await render_step(request, step, interaction.id, None, error=msg, status=429,
+                                          username=username)
+            throttled.headers["Retry-After"] = str(result.retry_after)  # RFC 9110 §10.2.3
+            return throttled
         msg = "Enter your username and password." if result is None else "Wrong username or password."
         return await render_step(request, step, interaction.id, None, error=msg, status=400, username=username)
     cookie, interaction = await p.flow.authenticate(interaction, result.user, get_cookie(request, SESSION_COOKIE))

@@ -179,7 +179,10 @@ async def launcher_login(request: Request) -> Response:
     if result.user is None:
         msg = (f"Too many sign-in attempts. Try again in {result.retry_after} seconds." if result.retry_after
                else "Wrong username or password.")
-        return _launcher_login(request, msg, 429 if result.retry_after else 400)
+        refused = _launcher_login(request, msg, 429 if result.retry_after else 400)
+        if result.retry_after:
+            refused.headers["Retry-After"] = str(result.retry_after)  # RFC 9110 §10.2.3
+        return refused
     cookie, _ = await p.flow.log_in(result.user, get_cookie(request, SESSION_COOKIE))
     response = RedirectResponse("/smart/launcher", status_code=303)
     set_cookie(request, response, SESSION_COOKIE, cookie, p.settings.oidc.session_lifetime)
