@@ -25,7 +25,7 @@ from tests.browser._helpers import (
     new_page,
     wait_for_callback,
 )
-from tests.browser.conftest import App, Site
+from tests.browser.conftest import App, Site, create_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -158,9 +158,16 @@ def test_prompt_none_with_session(site: Site, browser: Browser) -> None:
     assert redeem(site, site.web, req, params["code"])["id_token"]
 
     # Logged in, but no consent for a new app yet: prompt=none cannot ask for it.
-    other = authorization(site, site.register("Billing"), prompt="none")
+    other = authorization(site, create_app(site.server, "Billing", site.callback), prompt="none")
     page.goto(other.url)
     assert response_of(site, other, wait_for_callback(page, site.callback))["error"] == "consent_required"
+
+    # A self-registered app this user never allowed gets no redirect before the user interacts
+    # (RFC 9700 §4.11.2): the error is shown here instead.
+    unknown = authorization(site, site.register("Coupons"), prompt="none")
+    page.goto(unknown.url)
+    page.wait_for_selector("text=consent_required")
+    assert page.url.startswith(site.server.base_url)
 
 
 def test_account_chooser(site: Site, browser: Browser) -> None:

@@ -172,6 +172,9 @@ AUTH_METHODS: Mapping[str, Verifier] = {
 }
 
 
+INVALID_CLIENT = "client authentication failed"
+
+
 class FailureThrottle:
     """Repeated invalid_client from one client_id and address: progressive delays, answered 429.
 
@@ -219,7 +222,9 @@ class ClientAuthenticator:
             audit("client_auth_failed", endpoint=request.endpoint_url, client_id=presented, reason=exc.description)
             if self.throttle is not None:
                 await self.throttle.failed(request)
-            raise
+            # One answer whatever the cause (unknown client, wrong secret or method, bad assertion): the
+            # reason is for the operator's audit log, not for whoever probes client ids.
+            raise InvalidClient(INVALID_CLIENT) from None
 
     async def _authenticate(self, request: EndpointRequest, allow_public: bool, token_endpoint: bool) -> Client:
         presented = presented_method(request)

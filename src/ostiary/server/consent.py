@@ -7,8 +7,10 @@ in a scope token (RFC 6749 §3.3), so no scope can ever be read as a consented c
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
 
 from ..errors import AccessDenied
 from ..store import Client
@@ -18,7 +20,27 @@ from .authorize import AuthorizationRequest, RedirectError
 from .claims import consentable_claims
 from .interaction import ConsentGiven, Interaction
 
-__all__ = ["ConsentAsk", "ConsentService", "claim_token", "consented_claims"]
+__all__ = ["ConsentAsk", "ConsentService", "claim_token", "client_display_name", "consented_claims", "redirect_host"]
+
+# Control, format (bidi overrides and isolates, zero-width), separator, private and unassigned characters.
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def client_display_name(client: Client | None, fallback: str) -> str:
+    """The client's name as pages show it: without bidi or control characters (a name that reverses
+    or hides text could pose as another app), whitespace collapsed, at most 80 characters."""
+    for raw in (client.client_name if client else "", fallback):
+        text = "".join(c for c in unicodedata.normalize("NFC", raw) if unicodedata.category(c) not in _HIDDEN)
+        text = " ".join(text.split())[:80]
+        if text:
+            return text
+    return "this application"
+
+
+def redirect_host(redirect_uri: str) -> str:
+    """Where the browser goes back to, as the consent page names it: the host (or an app's scheme)."""
+    parts = urlsplit(redirect_uri)
+    return parts.hostname or parts.scheme
 
 
 def claim_token(name: str) -> str:
@@ -41,6 +63,13 @@ class ConsentAsk:
 class ConsentService:
     def __init__(self, consents: ConsentStore) -> None:
         self.consents = consents
+
+    async def may_redirect_error(self, client: Client, user_id: str | None, interacted: bool) -> bool:
+        """RFC 9700 §4.11.2: an error goes back to a client an administrator did not create only after
+        the user has interacted, or when this user has consented to it before (silent renewal)."""
+        if client.trust_level == "admin" or interacted:
+            return True
+        return user_id is not None and bool(await self.consents.get(user_id, client.client_id))
 
     async def ask(self, req: AuthorizationRequest, user: User) -> ConsentAsk:
         stored = consented_claims(await self.consents.get(user.id, req.client_id))

@@ -282,11 +282,33 @@ class AuthorizationFlow:
         return cookie, done
 
     async def give_consent(self, interaction: Interaction, user: User, approve: bool,
-                           claims: Iterable[str] = ()) -> Interaction:
-        """The consent page's answer; raises RedirectError(access_denied) when the user says no."""
-        given = await self.consent.answer(interaction, user, approve, claims)
+                           claims: Iterable[str] = ()) -> Interaction | AuthorizationResponse | PageError:
+        """The consent page's answer: the interaction with it, or (denied) the error for the client."""
+        try:
+            given = await self.consent.answer(interaction, user, approve, claims)
+        except RedirectError as err:
+            return await self.refuse(err, user, replace(interaction, interacted=True))
         await self.save(given)
         return given
+
+    async def cancel(self, interaction: Interaction) -> AuthorizationResponse | PageError:
+        """The user cancelled on one of our pages: access_denied for the client."""
+        err = RedirectError(AccessDenied("the user cancelled the sign-in"), interaction.request.target)
+        return await self.refuse(err, None, replace(interaction, interacted=True))
+
+    async def refuse(self, err: RedirectError, user: User | None, interaction: Interaction | None,
+                     client_id: str | None = None) -> AuthorizationResponse | PageError:
+        """Where an authorization error goes: the client's redirect URI, or (RFC 9700 §4.11.2, a client no
+        administrator created, before the user interacted and without their earlier consent) a page."""
+        client_id = client_id or (interaction.request.client_id if interaction else None)
+        client = await self.clients.get(client_id) if client_id else None
+        interacted = interaction is not None and interaction.interacted
+        if client is not None and await self.consent.may_redirect_error(client, user.id if user else None, interacted):
+            return AuthorizationResponse(err.target, response_params(err.target, self.issuer, err.error.as_dict()))
+        audit("error_not_redirected", client_id=client_id, error=err.error.error,
+              reason="untrusted client, no interaction and no consent of this user")
+        return PageError(err.error.error, f"{err.error.description or err.error.error}. You were not sent back to "
+                                          f"the application: it registered itself and you have not used it before.")
 
     async def choose_account(self, interaction: Interaction, keep: bool) -> Interaction:
         """The account chooser's answer: continue with the session's account, or sign in as another."""

@@ -53,6 +53,8 @@ class LogoutService:
                                       required=("sub", "aud"), leeway=10 * 365 * 86400)
             except jwt.JWTInvalid as exc:
                 raise PageError("invalid_request", f"id_token_hint is not valid: {exc.reason}") from None
+            if str(verified.header.get("typ", "JWT")).lower() != "jwt":  # an access or logout token is no hint
+                raise PageError("invalid_request", "id_token_hint is not an ID token")
             aud = verified.claims["aud"]
             auds = [aud] if isinstance(aud, str) else list(aud)
             if client_id and client_id not in auds:
@@ -68,6 +70,13 @@ class LogoutService:
                 raise PageError("invalid_request", "post_logout_redirect_uri needs id_token_hint or client_id")
             if uri not in client.post_logout_redirect_uris:  # exact match only
                 raise PageError("invalid_request", "post_logout_redirect_uri is not registered for this application")
+            if hint_sub is None and client.trust_level != "admin":
+                # RFC 9700 §4.11.2: client_id alone is anyone's to send; only an ID token the client
+                # received proves the request comes from it (RP-Initiated Logout 1.0 §2, §3).
+                audit("logout_redirect_refused", client_id=client.client_id,
+                      reason="post_logout_redirect_uri of a self-registered client without id_token_hint")
+                raise PageError("invalid_request", "post_logout_redirect_uri of an application that registered "
+                                                   "itself needs id_token_hint")
         return LogoutRequest(client=client, post_logout_redirect_uri=uri, state=params.get("state"),
                              hint_sub=hint_sub)
 

@@ -10,16 +10,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ..errors import AccessDenied, OAuthError
+from ..errors import OAuthError
 from ..server.authorize import (
     AuthorizationRequest,
     PageError,
     RedirectError,
     RedirectTarget,
-    error_params,
     query_redirect,
-    response_params,
 )
+from ..server.consent import client_display_name, redirect_host
 from ..server.flow import AuthorizationResponse, NeedInteraction
 from ..server.interaction import Interaction, Step
 from ..server.provider import Provider
@@ -69,9 +68,12 @@ def authorization_response(request: Request, target: RedirectTarget, params: Map
     return RedirectResponse(query_redirect(target, params), status_code=303, headers={"Cache-Control": "no-store"})
 
 
-def error_redirect(request: Request, err: RedirectError) -> Response:
-    issuer = provider_of(request).settings.issuer
-    return authorization_response(request, err.target, response_params(err.target, issuer, error_params(err.error)))
+async def deliver(request: Request, outcome: AuthorizationResponse | PageError,
+                  interaction: Interaction | None = None) -> Response:
+    """The answer for the client (a redirect or form_post), or an error page; ends the interaction."""
+    if isinstance(outcome, PageError):
+        return await _finish(request, error_page(request, outcome), interaction)
+    return await _finish(request, authorization_response(request, outcome.target, outcome.params), interaction)
 
 
 def error_page(request: Request, err: PageError, status: int = 400) -> Response:
@@ -86,7 +88,9 @@ async def authorize(request: Request) -> Response:
     except PageError as err:
         return error_page(request, err)
     except RedirectError as err:
-        return error_redirect(request, err)
+        current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
+        return await deliver(request, await p.flow.refuse(err, current[1] if current else None, None,
+                                                          params.get("client_id")))
     current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
     return await proceed(request, req, current)
 
@@ -99,9 +103,10 @@ async def proceed(request: Request, req: AuthorizationRequest, current: tuple[Se
     except PageError as err:
         return error_page(request, err)
     except RedirectError as err:
-        return await _finish(request, error_redirect(request, err), interaction)
+        refused = await p.flow.refuse(err, current[1] if current else None, interaction, req.client_id)
+        return await deliver(request, refused, interaction)
     if isinstance(outcome, AuthorizationResponse):
-        return await _finish(request, authorization_response(request, outcome.target, outcome.params), interaction)
+        return await deliver(request, outcome, interaction)
     if interaction is None:
         interaction = await p.flow.start_interaction(req)
         response = RedirectResponse(f"/interaction/{interaction.id}", status_code=303)
@@ -126,7 +131,7 @@ async def render_step(request: Request, step: NeedInteraction, interaction_id: s
                       status: int = 200, username: str | None = None) -> Response:
     p = provider_of(request)
     client = await p.cached_clients.get(step.request.client_id)
-    client_name = (client.client_name if client and client.client_name else step.request.client_id)
+    client_name = client_display_name(client, step.request.client_id)
     base = f"/interaction/{interaction_id}"
     ctx: dict[str, Any] = {"client_name": client_name, "csrf_token": csrf_token(request, interaction_id)}
     if step.step == "login":
@@ -142,7 +147,9 @@ async def render_step(request: Request, step: NeedInteraction, interaction_id: s
 
         return await render_patient_picker(request, step.request, interaction_id, client_name, ctx["csrf_token"])
     ask = await p.flow.consent.ask(step.request, current[1])
-    ctx.update(action=base + "/consent", scopes=describe_scopes(ask.scopes), claims=describe_claims(ask.claims))
+    ctx.update(action=base + "/consent", scopes=describe_scopes(ask.scopes), claims=describe_claims(ask.claims),
+               redirect_host=redirect_host(step.request.redirect_uri),
+               unverified=client is None or client.trust_level != "admin")
     return page(request, "consent.html", ctx, status=status)
 
 
@@ -223,12 +230,11 @@ async def consent_submit(request: Request) -> Response:
     interaction, form = found
     current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
     assert current is not None  # the consent step is pending only with a session
-    try:
-        claims = [name[6:] for name, value in form.items() if name.startswith("claim.") and value == "yes"]
-        await p.flow.give_consent(interaction, current[1], form.get("decision") == "approve", claims)
-    except RedirectError as err:
-        return await _finish(request, error_redirect(request, err), interaction)
-    return _back_to(interaction)
+    claims = [name[6:] for name, value in form.items() if name.startswith("claim.") and value == "yes"]
+    answered = await p.flow.give_consent(interaction, current[1], form.get("decision") == "approve", claims)
+    if isinstance(answered, Interaction):
+        return _back_to(answered)
+    return await deliver(request, answered, interaction)
 
 
 async def select_submit(request: Request) -> Response:
@@ -245,8 +251,7 @@ async def abort_submit(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     interaction, _ = found
-    err = RedirectError(AccessDenied("the user cancelled the sign-in"), interaction.request.target)
-    return await _finish(request, error_redirect(request, err), interaction)
+    return await deliver(request, await provider_of(request).flow.cancel(interaction), interaction)
 
 
 def page_routes() -> list[Route]:

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from ..errors import InvalidRequest, MissingToken, OAuthError
 from ..server.authorize import PageError
+from ..server.consent import client_display_name
 from ..server.credentials import digest
 from ..server.logout import LogoutRequest
 from ..server.provider import Provider
@@ -79,7 +80,8 @@ async def logout(request: Request) -> Response:
         return _after_logout(request, req)
     hidden = {k: v for k, v in params.items()
               if k in ("id_token_hint", "post_logout_redirect_uri", "state", "client_id")}
-    ctx = {"username": current[1].username, "client_name": req.client.client_name if req.client else None,
+    name = client_display_name(req.client, req.client.client_id) if req.client else None
+    ctx = {"username": current[1].username, "client_name": name,
            "csrf_token": _logout_csrf(request, cookie), "hidden": hidden, "action": "/logout/confirm"}
     return page(request, "logout.html", ctx)
 
@@ -126,7 +128,7 @@ async def account(request: Request) -> Response:
     for client_id, scopes in sorted((await p.consents.list_for_user(user.id)).items()):
         client = await p.cached_clients.get(client_id)
         described = describe_consent(scopes)  # the words the consent page used
-        items.append({"client_id": client_id, "client_name": client.client_name if client else client_id,
+        items.append({"client_id": client_id, "client_name": client_display_name(client, client_id),
                       "scope": "; ".join(d["text"] for d in described)})
     return page(request, "account.html", {"username": user.username, "consents": items, "csrf_token": csrf,
                                           "action": "/account", "logout_action": "/logout"})
