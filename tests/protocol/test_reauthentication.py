@@ -126,7 +126,7 @@ async def test_oidc_core_3_1_2_1_a_login_in_another_interaction_does_not_count_f
         # Another tab signs in (a fresh session): this interaction still needs its own login.
         other, _ = await _start(b, cid, prompt="login")
         await _log_in(b, other, user.username)
-        b.cookies.set("ostiary_interaction", forced.rsplit("/", 1)[1], domain="127.0.0.1", path="/interaction")
+        b.cookies.set("ostiary_interaction", forced.rsplit("/", 1)[1], domain="127.0.0.1", path="/")
         assert 'name="password"' in (await b.get(forced)).text
         await _log_in(b, forced, user.username)
         assert (await _code(b, forced, cid, secret, verifier))["sub"] == user.id
