@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,8 @@ class Issuer:
     server: ServerProcess
     writer: tuple[str, str]  # client_id, secret: notes:read notes:write, audiences NOTES and OTHER
     reader: tuple[str, str]  # notes:read, audience NOTES
+    opaque: tuple[str, str]  # notes:read, audience NOTES, opaque access tokens
+    api: tuple[str, str]  # the notes API as a resource server: may introspect tokens for NOTES
 
     def token(self, who: tuple[str, str], scope: str, resource: str = NOTES, **form: str) -> str:
         with self.server.http() as client:
@@ -56,8 +59,9 @@ class Issuer:
         return token
 
 
-def _client(server: ServerProcess, name: str, scope: str, *audiences: str) -> tuple[str, str]:
-    args = ["client", "create", name, "--scope", scope, "--json"]
+def _client(server: ServerProcess, name: str, scope: str, *audiences: str, extra: tuple[str, ...] = ()
+            ) -> tuple[str, str]:
+    args = ["client", "create", name, "--scope", scope, "--json", *extra]
     for audience in audiences:
         args += ["--audience", audience]
     import json
@@ -71,9 +75,13 @@ def gateway_issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issuer]
     workdir = tmp_path_factory.mktemp("gateway-issuer")
     server = start_server(workdir, "--workers", "1", "--no-demo")
     try:
-        writer = _client(server, "notes-writer", "notes:read notes:write", NOTES, OTHER)
-        reader = _client(server, "notes-reader", "notes:read", NOTES)
-        yield Issuer(server, writer, reader)
+        with ThreadPoolExecutor(4) as pool:  # each CLI call is a process start: run them side by side
+            writer = pool.submit(_client, server, "notes-writer", "notes:read notes:write", NOTES, OTHER)
+            reader = pool.submit(_client, server, "notes-reader", "notes:read", NOTES)
+            opaque = pool.submit(_client, server, "notes-opaque", "notes:read", NOTES,
+                                 extra=("--token-format", "opaque"))
+            api = pool.submit(_client, server, "notes-api", "", NOTES, extra=("--resource-server",))
+            yield Issuer(server, writer.result(), reader.result(), opaque.result(), api.result())
     finally:
         server.stop()
 

@@ -51,6 +51,10 @@ key_file = "{key_file}"
 lifetime = 30
 """ if key_file else ""
     return notes_routes(issuer.server.issuer, upstream.base_url) + f"""
+[introspection]
+client_id = "{issuer.api[0]}"
+client_secret = "{issuer.api[1]}"
+
 [[routes]]
 path = "/public"
 public = true
@@ -392,3 +396,22 @@ def test_item6_websocket_passes_checked_with_identity_and_is_refused_without_a_t
     with pytest.raises(InvalidStatus) as not_here:
         connect(url + "/notes/1", additional_headers=bearer(read_token), open_timeout=10)
     assert not_here.value.response.status_code == 400
+
+
+def test_item3_opaque_tokens_are_checked_by_introspection_and_a_revoked_one_is_refused(
+        gateway: Process, upstream: Process, issuer: Issuer) -> None:
+    opaque = issuer.token(issuer.opaque, "notes:read")
+    assert opaque.count(".") != 2  # not a JWT
+    clear_upstream_log(upstream)
+    with gateway_http(gateway) as client:
+        r = client.get("/notes/1", headers=bearer(opaque))
+        assert r.status_code == 200, r.text
+        [seen] = upstream_log(upstream)
+        assert header_values(seen, "X-Ostiary-Client-Id") == [issuer.opaque[0]]
+        assert client.post("/notes", headers=bearer(opaque)).status_code == 403  # scopes from introspection
+        with issuer.server.http() as http:
+            assert http.post("/revoke", data={"token": opaque}, auth=issuer.opaque).status_code == 200
+        other = issuer.token(issuer.opaque, "notes:read")
+        with issuer.server.http() as http:
+            http.post("/revoke", data={"token": other}, auth=issuer.opaque)
+        assert client.get("/notes/1", headers=bearer(other)).status_code == 401  # never seen active: refused
