@@ -54,10 +54,14 @@ def consented_claims(stored: Iterable[str]) -> frozenset[str]:
 
 @dataclass(frozen=True, slots=True)
 class ConsentAsk:
-    """What the consent page asks for: the request's scopes, and its claims not yet consented."""
+    """What the consent page asks for: the request's scopes, and its claims not yet consented; who
+    asks (its name as pages show it, whether an administrator created it) and where the user goes."""
 
     scopes: tuple[str, ...]
     claims: tuple[str, ...]
+    client_name: str
+    verified: bool
+    redirect_host: str
 
 
 class ConsentService:
@@ -71,10 +75,12 @@ class ConsentService:
             return True
         return user_id is not None and bool(await self.consents.get(user_id, client.client_id))
 
-    async def ask(self, req: AuthorizationRequest, user: User) -> ConsentAsk:
+    async def ask(self, req: AuthorizationRequest, client: Client | None, user: User) -> ConsentAsk:
         stored = consented_claims(await self.consents.get(user.id, req.client_id))
         claims = tuple(c for c in consentable_claims(req.claims, req.scope) if c not in stored)
-        return ConsentAsk(scopes=req.scope, claims=claims)
+        return ConsentAsk(scopes=req.scope, claims=claims, client_name=client_display_name(client, req.client_id),
+                          verified=client is not None and client.trust_level == "admin",
+                          redirect_host=redirect_host(req.redirect_uri))
 
     async def needed(self, req: AuthorizationRequest, client: Client, user: User) -> bool:
         """True while a scope, or a claim asked for with `claims`, has not been consented."""

@@ -18,7 +18,7 @@ from ..server.authorize import (
     RedirectTarget,
     query_redirect,
 )
-from ..server.consent import client_display_name, redirect_host
+from ..server.consent import client_display_name
 from ..server.flow import AuthorizationResponse, NeedInteraction
 from ..server.interaction import Interaction, Step
 from ..server.provider import Provider
@@ -146,10 +146,9 @@ async def render_step(request: Request, step: NeedInteraction, interaction_id: s
         from .smart_routes import render_patient_picker
 
         return await render_patient_picker(request, step.request, interaction_id, client_name, ctx["csrf_token"])
-    ask = await p.flow.consent.ask(step.request, current[1])
+    ask = await p.flow.consent.ask(step.request, client, current[1])
     ctx.update(action=base + "/consent", scopes=describe_scopes(ask.scopes), claims=describe_claims(ask.claims),
-               redirect_host=redirect_host(step.request.redirect_uri),
-               unverified=client is None or client.trust_level != "admin")
+               redirect_host=ask.redirect_host, unverified=not ask.verified)
     return page(request, "consent.html", ctx, status=status)
 
 
