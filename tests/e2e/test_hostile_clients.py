@@ -23,7 +23,8 @@ MiB = 1024 * 1024
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     s = start_server(tmp_path_factory.mktemp("e2e-hostile"), "--no-demo",
-                     env={"OSTIARY_HTTP__HEADER_TIMEOUT": "2", "OSTIARY_HTTP__MAX_CONNECTIONS": "150"})
+                     env={"OSTIARY_HTTP__HEADER_TIMEOUT": "2", "OSTIARY_HTTP__MAX_CONNECTIONS": "150",
+                          "OSTIARY_KEYS__GENERATE": "ES256"})
     try:
         yield s
     finally:
