@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.browser._helpers import CallbackServer, callback_server, launch, needs_browser, new_page, sign_in_and_consent
+from tests.browser._helpers import (
+    CallbackServer,
+    callback_server,
+    launch,
+    needs_browser,
+    new_page,
+    sign_in_and_consent,
+    wait_for_callback,
+)
 from tests.e2e._server import ServerProcess
 from tests.interop.conftest import RegisteredClient, needs_node, register, run_node
 
@@ -76,6 +84,13 @@ def test_openid_client_code_flow_pkce(setup: Setup, method: str) -> None:
         callback_url = sign_in_and_consent(page, started["url"], USERNAME, PASSWORD, setup.callback)
         out = run_node("oidc_flow.mjs", {**base, **started, "step": "finish", "callbackUrl": callback_url,
                                          "postLogoutRedirectUri": setup.callback.post_logout_uri})
+        # Silent renewal (prompt=none) of this self-registered, consented app: a code, no page.
+        silent = run_node("oidc_flow.mjs", {**base, "step": "start", "prompt": "none"})
+        page.goto(silent["url"])
+        renewed = run_node("oidc_flow.mjs", {**base, **silent, "step": "finish",
+                                             "callbackUrl": wait_for_callback(page, setup.callback)})
+        assert renewed["idTokenClaims"]["sub"] == setup.sub
+        assert renewed["idTokenClaims"]["sid"] == out["idTokenClaims"]["sid"]
         # RP-Initiated Logout with the URL openid-client built (id_token_hint, post_logout_redirect_uri, state).
         page.goto(out["endSessionUrl"])
         page.click("button[name=decision][value=logout]")

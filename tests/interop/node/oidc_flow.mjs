@@ -1,7 +1,7 @@
 // Authorization code + PKCE with panva's openid-client, in two steps around a real browser login.
 // Input (JSON on stdin): { step, issuer, clientId, clientSecret?, method, redirectUri, scope?, ... }
 // method: "client_secret_basic", "client_secret_post" or "none" (a public client).
-//   step "start":  { ... }  -> { url, codeVerifier, state, nonce }
+//   step "start":  { ..., prompt? }  -> { url, codeVerifier, state, nonce }
 //   step "finish": { ..., callbackUrl, codeVerifier, state, nonce }
 //                  -> { idTokenClaims, userinfo, token, refreshed, refreshedClaims, reuse, endSessionUrl? }
 //   (endSessionUrl, RP-Initiated Logout, when the input has postLogoutRedirectUri)
@@ -38,6 +38,7 @@ async function start(config) {
     code_challenge_method: 'S256',
     state,
     nonce,
+    ...(input.prompt ? { prompt: input.prompt } : {}),
   });
   return { url: url.href, codeVerifier, state, nonce };
 }
