@@ -53,6 +53,8 @@ def load_sample_command(config_file: str | None, database_url: str | None, seed:
 @click.option("--port", type=int, default=8090, show_default=True)
 @click.option("--upstream-token", envvar="OSTIARY_UPSTREAM_TOKEN",
               help="Bearer token sent to the upstream instead of none (env: OSTIARY_UPSTREAM_TOKEN).")
+@click.option("--max-response-bytes", type=click.IntRange(1024), default=8 * 1024 * 1024, show_default=True,
+              help="Upstream answers are checked resource by resource up to this size; larger ones are refused.")
 @click.option("--introspection-client-id", envvar="OSTIARY_INTROSPECTION_CLIENT_ID",
               help="Introspect opaque tokens as this client (env: OSTIARY_INTROSPECTION_CLIENT_ID).")
 @click.option("--introspection-client-secret", envvar="OSTIARY_INTROSPECTION_CLIENT_SECRET",
@@ -60,7 +62,7 @@ def load_sample_command(config_file: str | None, database_url: str | None, seed:
 @click.option("--introspection-without-aud", is_flag=True,
               help="Accept introspection answers that name no aud (only for an issuer that never sends it).")
 def fhir_gateway(upstream: str, issuer: str, audience: str | None, host: str, port: int, upstream_token: str | None,
-                 introspection_client_id: str | None, introspection_client_secret: str | None,
+                 max_response_bytes: int, introspection_client_id: str | None, introspection_client_secret: str | None,
                  introspection_without_aud: bool) -> None:
     """SMART on FHIR enforcement in front of any FHIR server."""
     import uvicorn
@@ -79,6 +81,6 @@ def fhir_gateway(upstream: str, issuer: str, audience: str | None, host: str, po
                                       require_audience=not introspection_without_aud)
     verifier = TokenVerifier(issuer, audience or upstream, introspection=introspection)
     app = make_gateway_app(upstream, verifier_authorizer(verifier), upstream_token=upstream_token,
-                           realm=f"http://{host}:{port}")
+                           realm=f"http://{host}:{port}", max_response_bytes=max_response_bytes)
     click.echo(f"Ostiary FHIR gateway on http://{host}:{port} -> {upstream} (tokens from {issuer})")
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)

@@ -3,8 +3,10 @@
 Each request is checked with ``smart.policy`` exactly as the built-in API checks it; reads, updates
 and deletes first fetch the resource from the upstream to check its compartment and restrictions;
 searches are narrowed by adding ``patient=`` (or ``_id=``) and the scope's restriction parameters.
-Allowed requests pass through with the upstream's answer streamed back unbuffered. Only
-type-level and instance-level interactions pass: anything the gateway cannot check is refused.
+The gateway forwards only what it checked (``forwarding``: allow-listed headers, parameters parsed
+once and re-encoded) and returns only what it checked: answers are read up to a size cap and every
+resource in them must pass the same policy (larger answers are refused). Only type-level and
+instance-level interactions pass: anything the gateway cannot check is refused.
 """
 
 from __future__ import annotations
@@ -15,22 +17,32 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import httpx
 import orjson
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
+from ..outbound import trusted_client
 from ..resource.principal import Principal
 from ..resource.verifier import TokenVerifier
 from ..smart.policy import Decision
 from .access import Access, AuthorizeToken, TokenContext, authenticate, context_from_claims
 from .app import read_body
 from .errors import FhirError
+from .forwarding import (
+    MAX_RESPONSE_BYTES,
+    Answer,
+    checked,
+    parameters,
+    read_answer,
+    search_form,
+    unchecked,
+    upstream_headers,
+)
 
 __all__ = ["make_gateway_app", "verifier_authorizer"]
 
@@ -38,10 +50,8 @@ log = logging.getLogger("ostiary.fhir.gateway")
 _TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
-# RFC 9110 §7.6.1: connection-specific fields never cross a proxy; the caller's credential never does either
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                         "trailers", "transfer-encoding", "upgrade", "proxy-connection"})
-_NOT_FORWARDED = _HOP_BY_HOP | {"host", "authorization", "content-length"}
+_FORM = "application/x-www-form-urlencoded"
+_JSON = "application/fhir+json"
 # they would add resources the check never saw (other types, other patients)
 _UNCHECKABLE = ("_include", "_revinclude", "_contained", "_has")
 
@@ -58,11 +68,6 @@ def verifier_authorizer(verifier: TokenVerifier) -> AuthorizeToken:
         return _context(await verifier.averify(token))  # GuardErrors become 401 / 503 OperationOutcomes
 
     return authorize
-
-
-def _headers(source: Mapping[str, str], drop: frozenset[str]) -> dict[str, str]:
-    named = {v.strip().lower() for v in source.get("connection", "").split(",")}  # RFC 9110 §7.6.1
-    return {k: v for k, v in source.items() if k.lower() not in drop and k.lower() not in named}
 
 
 def _narrowing(resource_type: str, decision: Decision) -> list[tuple[str, str]]:
@@ -83,57 +88,52 @@ def _narrowing(resource_type: str, decision: Decision) -> list[tuple[str, str]]:
 
 class _Gateway:
     def __init__(self, upstream: str, authorize: AuthorizeToken, upstream_token: str | None,
-                 http: httpx.AsyncClient, realm: str) -> None:
+                 http: httpx.AsyncClient, realm: str, max_response_bytes: int) -> None:
         self.upstream, self.authorize, self.http, self.realm = upstream.rstrip("/"), authorize, http, realm
+        self.cap = max_response_bytes
         self.credential = {"Authorization": f"Bearer {upstream_token}"} if upstream_token else {}
 
-    async def forward(self, request: Request, path: str, *, query: str | None = None, body: bytes = b"",
-                      extra_headers: Mapping[str, str] | None = None) -> Response:
-        """Send the request upstream and stream the answer back as it arrives."""
-        headers = {**_headers(request.headers, _NOT_FORWARDED), **self.credential, **(extra_headers or {})}
-        raw_query = request.url.query if query is None else query
-        url = f"{self.upstream}/{path}" + (f"?{raw_query}" if raw_query else "")
-        upstream = await self.http.send(self.http.build_request(request.method, url, headers=headers,
-                                                                content=body or None), stream=True)
-        headers = _headers(upstream.headers, _HOP_BY_HOP)
-        return StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code, headers=headers,
-                                 background=BackgroundTask(upstream.aclose))
+    async def fetch(self, method: str, path: str, access: Access | None, headers: Mapping[str, str], *,
+                    params: Sequence[tuple[str, str]] = (), body: bytes | None = None) -> Answer:
+        """One upstream request, its answer read up to the cap."""
+        url = f"{self.upstream}/{path}" + (f"?{urlencode(params)}" if params else "")
+        async with self.http.stream(method, url, headers=headers, content=body) as answer:
+            return await read_answer(answer, self.cap, access)
 
-    async def current(self, resource_type: str, resource_id: str) -> tuple[httpx.Response, dict[str, Any] | None]:
-        """The upstream's answer to a read, and the resource if it is one of ``resource_type``."""
-        answer = await self.http.get(f"{self.upstream}/{resource_type}/{resource_id}",
-                                     headers={"Accept": "application/fhir+json", **self.credential})
-        if answer.status_code != 200:
+    async def send(self, request: Request, access: Access, interaction: str, resource_type: str, path: str, *,
+                   params: Sequence[tuple[str, str]] = (), body: bytes | None = None,
+                   content_type: str | None = None) -> Response:
+        """Forward a checked search or write; only what the answer check lets through comes back."""
+        headers = upstream_headers(request.headers, self.credential, content_type)
+        answer = await self.fetch(request.method, path, access, headers, params=params, body=body)
+        return checked(answer, access, interaction, resource_type)
+
+    async def current(self, resource_type: str, resource_id: str, access: Access,
+                      caller: Request | None = None) -> tuple[Answer, dict[str, Any] | None]:
+        """The upstream's answer to a read, and the resource if it is the one asked for."""
+        headers = (upstream_headers(caller.headers, self.credential) if caller is not None
+                   else {"Accept": "application/fhir+json", **self.credential})
+        answer = await self.fetch("GET", f"{resource_type}/{resource_id}", access, headers)
+        if answer.status != 200:
             return answer, None
-        try:
-            resource = orjson.loads(answer.content)
-        except orjson.JSONDecodeError:
-            raise FhirError(502, "the upstream server answered with something other than FHIR JSON") from None
-        if not isinstance(resource, dict) or resource.get("resourceType") != resource_type:
-            raise FhirError(502, f"the upstream server did not answer with a {resource_type}")
-        return answer, resource
-
-    @staticmethod
-    def buffered(answer: httpx.Response) -> Response:
-        headers = _headers(answer.headers, _HOP_BY_HOP | {"content-length", "content-encoding"})
-        return Response(answer.content, status_code=answer.status_code, headers=headers)
+        if answer.resource_type != resource_type or answer.data.get("id") != resource_id:
+            raise FhirError(502, f"the upstream server did not answer with {resource_type}/{resource_id}")
+        return answer, answer.data
 
     async def search(self, request: Request, access: Access, resource_type: str, body: bytes | None) -> Response:
         access.require_type("s", resource_type)
-        items: Sequence[tuple[str, str]] = parse_qsl(
-            request.url.query if body is None else body.decode("utf-8", "replace"), keep_blank_values=True)
+        items = parameters(request.url.query)
+        if body is not None:  # FHIR R4 search: parameters may come in the URL and the body; all are checked
+            items += search_form(request.headers.get("content-type", ""), body)
         if any(name.split(":")[0] in _UNCHECKABLE for name, _ in items):
             raise FhirError(403, "_include, _revinclude, _contained and _has are not allowed through the gateway")
         names = [k for k, _ in items]
         decision = access.check("s", resource_type, search_params={k: v for k, v in items if names.count(k) == 1})
-        extra = _narrowing(resource_type, decision)
-        # strict handling: an upstream must refuse, not ignore, a narrowing parameter it does not know
-        strict = {"Prefer": "handling=strict"} if extra else {}
+        checked_items = [*items, *_narrowing(resource_type, decision)]
         if body is None:
-            query = "&".join(p for p in (request.url.query, urlencode(extra)) if p)
-            return await self.forward(request, resource_type, query=query, extra_headers=strict)
-        form = "&".join(p for p in (body.decode("utf-8", "replace"), urlencode(extra)) if p).encode()
-        return await self.forward(request, f"{resource_type}/_search", body=form, extra_headers=strict)
+            return await self.send(request, access, "s", resource_type, resource_type, params=checked_items)
+        return await self.send(request, access, "s", resource_type, f"{resource_type}/_search",
+                               body=urlencode(checked_items).encode(), content_type=_FORM)
 
     async def instance(self, request: Request, access: Access, resource_type: str, resource_id: str) -> Response:
         letter = {"GET": "r", "PUT": "u", "DELETE": "d"}[request.method]
@@ -143,29 +143,43 @@ class _Gateway:
         if letter == "u":
             body = await read_body(request)
             new = _resource(body, resource_type)
-        answer, stored = await self.current(resource_type, resource_id)
+        answer, stored = await self.current(resource_type, resource_id, access, request if letter == "r" else None)
         if stored is not None:
             access.check(letter, resource_type, resource=stored)
-        elif letter != "u" or answer.status_code != 404:
-            return self.buffered(answer)  # not there (or the upstream refused): say what it said
+        elif letter != "u" or answer.status != 404:
+            response = unchecked(answer, access)  # not there (or the upstream refused): say what it said
+            if response is None:
+                raise FhirError(502, f"the upstream server did not answer with {resource_type}/{resource_id}")
+            return response
         if letter == "r":
-            return self.buffered(answer)
+            return answer.response()
         if new is not None:
             access.check("u", resource_type, resource=new)
             if stored is None:  # update as create
                 access.check("c", resource_type, resource=new)
-        return await self.forward(request, f"{resource_type}/{resource_id}", body=body)
+        return await self.send(request, access, letter, resource_type, f"{resource_type}/{resource_id}",
+                               body=body or None, content_type=_JSON if body else None)
 
     async def create(self, request: Request, access: Access, resource_type: str) -> Response:
         access.require_type("c", resource_type)
         body = await read_body(request)
         access.check("c", resource_type, resource=_resource(body, resource_type))
-        return await self.forward(request, resource_type, body=body)
+        return await self.send(request, access, "c", resource_type, resource_type, body=body, content_type=_JSON)
+
+    async def metadata(self) -> Response:
+        """The CapabilityStatement is public; nothing else passes this way."""
+        answer = await self.fetch("GET", "metadata", None, {"Accept": "application/fhir+json"})
+        response = unchecked(answer, None)
+        if response is not None:
+            return response
+        if answer.resource_type != "CapabilityStatement":
+            raise FhirError(502, "the upstream metadata is not a CapabilityStatement")
+        return answer.response()
 
     async def route(self, request: Request, parts: list[str]) -> Response:
         method = request.method
-        if parts == ["metadata"] and method in ("GET", "HEAD"):
-            return await self.forward(request, "metadata")  # the CapabilityStatement is public
+        if parts == ["metadata"] and method == "GET":
+            return await self.metadata()
         access = Access(await authenticate(self.realm, request.headers.getlist("authorization"), self.authorize))
         if not parts or len(parts) > 2 or not _TYPE.fullmatch(parts[0]):
             raise FhirError(403, "the gateway passes only type and instance interactions it can check")
@@ -180,7 +194,7 @@ class _Gateway:
             if method != "POST":
                 raise FhirError(405, f"{method} is not supported here", headers={"Allow": "POST"})
             return await self.search(request, access, resource_type, await read_body(request))
-        if not _ID.fullmatch(parts[1]):
+        if not _ID.fullmatch(parts[1]) or not parts[1].strip("."):  # "." and ".." are dot segments, not ids
             raise FhirError(404, "malformed resource id")
         if method not in ("GET", "PUT", "DELETE"):
             raise FhirError(405, f"{method} is not supported here", headers={"Allow": "GET, PUT, DELETE"})
@@ -204,11 +218,12 @@ def make_gateway_app(
     upstream_token: str | None = None,
     realm: str = "fhir",
     timeout: float = 30.0,
+    max_response_bytes: int = MAX_RESPONSE_BYTES,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Starlette:
-    """The gateway in front of the FHIR server at ``upstream`` (its base URL)."""
-    http = httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=False)
-    gateway = _Gateway(upstream, authorize_token, upstream_token, http, realm)
+    """The gateway in front of the FHIR server at ``upstream`` (its base URL, configured: a trusted URL)."""
+    http = trusted_client(timeout=timeout, transport=transport)
+    gateway = _Gateway(upstream, authorize_token, upstream_token, http, realm, max_response_bytes)
 
     async def endpoint(request: Request) -> Response:
         parts = [p for p in request.path_params.get("path", "").split("/") if p]
