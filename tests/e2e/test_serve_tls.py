@@ -19,7 +19,8 @@ REGISTRATION_TOKEN = "tls-initial-access-token"
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server = start_server(tmp_path_factory.mktemp("e2e-tls"), "--tls-self-signed", tls=True,
-                          env={"OSTIARY_REGISTRATION_TOKEN": REGISTRATION_TOKEN})
+                          env={"OSTIARY_REGISTRATION_TOKEN": REGISTRATION_TOKEN,
+                               "OSTIARY_REGISTRATION__API_SCOPES": "api:read"})
     try:
         yield server
     finally:
