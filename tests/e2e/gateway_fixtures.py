@@ -95,11 +95,12 @@ def gateway_upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proce
         process.stop()
 
 
-def raw_request(port: int, target: bytes, method: bytes = b"GET", headers: bytes = b"") -> tuple[int, bytes]:
-    """Send a request line exactly as written (no client-side normalization); the status and the raw answer."""
+def raw_request(port: int, target: bytes, method: bytes = b"GET", headers: bytes = b"",
+                body: bytes = b"") -> tuple[int, bytes]:
+    """Send a request exactly as written (no client-side normalization); the status and the raw answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(method + b" " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers
-                     + b"\r\n")
+                     + b"\r\n" + body)
         data = b""
         while chunk := sock.recv(65536):
             data += chunk

@@ -241,6 +241,13 @@ def test_item6_streams_both_ways_and_enforces_the_body_limit(gateway: Process, u
         assert too_big.status_code == 413
         declared = client.post("/strip/upload", content=b"z" * 100_001, headers=bearer(read_token))
         assert declared.status_code == 413
+    # both framings (a smuggling attempt): the upstream gets one message, framed one way, or nothing at all
+    clear_upstream_log(upstream)
+    status, _ = raw_request(gateway.port, b"/strip/upload", b"POST", f"Authorization: Bearer {read_token}\r\n"
+                            "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n".encode(),
+                            b"5\r\nhello\r\n0\r\n\r\nGET /strip/smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+    seen = upstream_log(upstream)
+    assert status in (200, 400) and [r["body_size"] for r in seen] == ([5] if status == 200 else [])
 
 
 def test_item6_upstream_down_is_502_and_slow_is_504_as_json_with_a_request_id(gateway: Process,

@@ -43,8 +43,8 @@ def _named(fields: list[tuple[bytes, bytes]]) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in fields}
 
 
-def _body_framing(fields: list[tuple[bytes, bytes]]) -> tuple[bool, int | None]:
-    """Whether the request has a body, and its Content-Length if declared (-1 if malformed)."""
+def _body_framing(fields: list[tuple[bytes, bytes]]) -> tuple[bool, int | None, bool]:
+    """Whether the request has a body, its Content-Length if declared (-1 if malformed), whether chunked."""
     length: int | None = None
     chunked = False
     for name, value in fields:
@@ -53,7 +53,9 @@ def _body_framing(fields: list[tuple[bytes, bytes]]) -> tuple[bool, int | None]:
             length = int(value) if value.isdigit() else -1
         elif lower == b"transfer-encoding":
             chunked = True
-    return chunked or bool(length), length
+    if chunked:
+        length = None
+    return chunked or bool(length), length, chunked
 
 
 class Forwarder:
@@ -90,15 +92,16 @@ class Forwarder:
         fields.insert(0, (b"host", target.netloc.encode("latin-1")))
         if internal_jwt is not None:
             fields.append((INTERNAL_JWT_HEADER.encode(), internal_jwt.encode()))
-        has_body, length = _body_framing(scope["headers"])
+        has_body, length, chunked = _body_framing(scope["headers"])
         if length is not None and (length < 0 or length > route.max_body_bytes):
             status = 413 if length > 0 else 400
             await send_json(send, status, {"error": "invalid_request", "error_description":
                                            "request body too large" if status == 413 else "bad Content-Length",
                                            "request_id": request_id}, _named(extra))
             return Outcome(status)
-        if has_body and length is None:
-            fields.append((b"transfer-encoding", b"chunked"))  # the caller's framing was hop-by-hop
+        if chunked:  # RFC 9112 §6.3: Transfer-Encoding overrides Content-Length; forward one framing only
+            fields = [(k, v) for k, v in fields if k.lower() != b"content-length"]
+            fields.append((b"transfer-encoding", b"chunked"))
         origin = (target.scheme, target.hostname or "", target.port or (443 if target.scheme == "https" else 80))
         try:
             upstream = await self.pool.request(origin, scope["method"].encode(), raw, fields,
