@@ -7,6 +7,7 @@ import base64
 import hashlib
 import os
 import stat
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from ostiary.server.bootstrap import bootstrap
 from ostiary.server.credentials import Sealer
 from ostiary.server.provider import Provider, open_provider
 from ostiary.server.secret_key import POSTGRES_NEEDS_KEY, rewrap, secret_key_file, secret_keys
+from ostiary.store import TokenRecord
 from ostiary.store.sql.engine import _alembic_config, make_engine, upgrade
 from tests.conftest import POSTGRES_PARAM, TEST_SECRET_KEY, create_pg_database, drop_pg_database, settings_for
 
@@ -169,6 +171,10 @@ async def test_rewrap_with_a_previous_key_reseals_everything_under_the_new_one(f
     try:
         client, issued = await p.registry.create(
             {"token_endpoint_auth_method": "client_secret_jwt", "grant_types": ["client_credentials"]})
+        rotated = TokenRecord(digest="d" * 64, kind="refresh_token", client_id=client.client_id, jti="j1", claims={},
+                              expires_at=int(time.time()) + 600, consumed_at=int(time.time()),
+                              successor=p.sealer.seal('{"refresh_token": "next"}'))  # grace period
+        await p.tokens.save(rotated)
     finally:
         await p.aclose()
     p = await open_provider(settings(fresh_url, secret_key=OTHER_KEY, secret_key_previous=TEST_SECRET_KEY))
@@ -180,6 +186,9 @@ async def test_rewrap_with_a_previous_key_reseals_everything_under_the_new_one(f
         assert stored is not None and stored.sealed_secret
         assert Sealer(OTHER_KEY).unseal(stored.sealed_secret) == issued.client_secret
         assert Sealer(TEST_SECRET_KEY).unseal(stored.sealed_secret) is None
+        token = await p.tokens.find("d" * 64)
+        assert token is not None and token.successor
+        assert Sealer(OTHER_KEY).unseal(token.successor) == '{"refresh_token": "next"}'
         assert (await rewrap(p)).resealed == 0  # idempotent
     finally:
         await p.aclose()

@@ -48,6 +48,7 @@ SEALED_COLUMNS = (
     SealedColumn("signing_keys", "kid", "private_pem", legacy="plaintext"),
     SealedColumn("clients", "client_id", "sealed_secret", legacy="sealed"),
     SealedColumn("clients", "client_id", "data", legacy="sealed", json_field="sealed_registration_token"),
+    SealedColumn("tokens", "digest", "successor", legacy="sealed"),  # refresh-token rotation grace period
 )
 
 
@@ -76,7 +77,8 @@ def rewrap_sealed(conn: Connection, sealer: Sealing, columns: Sequence[SealedCol
     count = RewrapCount()
     for entry in columns:
         table = sa.table(entry.table, sa.column(entry.key), sa.column(entry.column))
-        for key, raw in conn.execute(sa.select(table.c[entry.key], table.c[entry.column])).all():
+        query = sa.select(table.c[entry.key], table.c[entry.column]).where(table.c[entry.column].is_not(None))
+        for key, raw in conn.execute(query).all():
             data = orjson.loads(raw) if entry.json_field and raw else {}
             value = data.get(entry.json_field) if entry.json_field else raw
             if not isinstance(value, str) or sealer.is_current(value):

@@ -30,6 +30,7 @@ COLUMNS = (
     SealedColumn("signing_keys", "kid", "private_pem", legacy="plaintext"),
     SealedColumn("clients", "client_id", "sealed_secret", legacy="sealed"),
     SealedColumn("clients", "client_id", "data", legacy="sealed", json_field="sealed_registration_token"),
+    SealedColumn("tokens", "digest", "successor", legacy="sealed"),  # added by 0004
 )
 state = sa.table("server_state", sa.column("name"), sa.column("value"))
 keys = sa.table("signing_keys", sa.column("kid"), sa.column("private_pem"))
