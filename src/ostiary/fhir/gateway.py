@@ -178,7 +178,7 @@ class _Gateway:
 
     async def route(self, request: Request, parts: list[str]) -> Response:
         method = request.method
-        if parts == ["metadata"] and method == "GET":
+        if parts == ["metadata"] and method in ("GET", "HEAD"):
             return await self.metadata()
         access = Access(await authenticate(self.realm, request.headers.getlist("authorization"), self.authorize))
         if not parts or len(parts) > 2 or not _TYPE.fullmatch(parts[0]):
