@@ -33,6 +33,7 @@ __all__ = [
     "Browser",
     "Flow",
     "app_for",
+    "audit_events",
     "basic",
     "browser",
     "csrf_of",
@@ -244,6 +245,12 @@ async def app_for(database_url: str, **overrides: Any) -> AsyncIterator[RunningA
     finally:
         with contextlib.suppress(StopAsyncIteration):
             await gen.__anext__()
+
+
+def audit_events(caplog: pytest.LogCaptureFixture, event: str) -> list[dict[str, Any]]:
+    """The audit records named `event` captured so far (set caplog to INFO on ostiary.audit first)."""
+    records = [orjson.loads(r.getMessage()) for r in caplog.records if r.name == "ostiary.audit"]
+    return [e for e in records if e["event"] == event]
 
 
 def sqlite_only(database_url: str) -> None:

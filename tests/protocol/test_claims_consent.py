@@ -7,12 +7,14 @@ Anything else asked for is omitted (§5.5.1), and an essential `acr` that cannot
 
 from __future__ import annotations
 
+import logging
 import time
 
 import orjson
 
 from ._oidc_flow import (
     REDIRECT,
+    audit_events,
     browser,
     decode_jwt,
     exchange,
@@ -38,7 +40,8 @@ async def _tokens(b, flow) -> tuple[dict, dict]:
     return id_claims, info
 
 
-async def test_oidc_core_5_5_1_claims_asked_for_without_consent_are_omitted(running):
+async def test_oidc_core_5_5_1_claims_asked_for_without_consent_are_omitted(running, caplog):
+    caplog.set_level(logging.INFO, logger="ostiary.audit")
     user = await make_user(running, **PROFILE)
     cid, secret = await make_rp(running)
     wanted = _claims(id_token={"email": {"essential": True}, "name": None}, userinfo={"phone_number": None})
@@ -48,6 +51,8 @@ async def test_oidc_core_5_5_1_claims_asked_for_without_consent_are_omitted(runn
         id_claims, info = await _tokens(b, flow)
         assert not {"email", "name", "phone_number"} & (set(id_claims) | set(info))
         assert id_claims["sub"] == info["sub"] == user.id
+        withheld = audit_events(caplog, "claims_withheld")
+        assert withheld and withheld[-1]["claims"] == ["email", "name", "phone_number"]
     async with browser(running) as b:
         # The legitimate request: the user ticks the email on the consent page; only that is released.
         other, other_secret = await make_rp(running)
@@ -117,7 +122,8 @@ async def test_oidc_core_5_5_1_consent_form_cannot_add_claims_the_request_did_no
     assert '"email"' in stored and '"phone_number"' not in stored
 
 
-async def test_oidc_core_5_5_1_1_essential_acr_that_cannot_be_met_fails_the_authentication(running):
+async def test_oidc_core_5_5_1_1_essential_acr_that_cannot_be_met_fails_the_authentication(running, caplog):
+    caplog.set_level(logging.INFO, logger="ostiary.audit")
     user = await make_user(running)
     cid, secret = await make_rp(running)
     async with browser(running) as b:
@@ -128,6 +134,7 @@ async def test_oidc_core_5_5_1_1_essential_acr_that_cannot_be_met_fails_the_auth
             "claims": _claims(id_token={"acr": {"essential": True, "values": ["urn:example:loa:3"]}})})
         q = query_of(r.headers["location"])
         assert q["error"] == "access_denied" and "code" not in q and q["state"] == "a1"
+        assert audit_events(caplog, "authentication_failed")[-1]["client_id"] == cid
         # A voluntary acr request is fine: the code comes, without an acr the server cannot assert.
         flow = await run_flow(b, cid, secret, user, scope="openid",
                               claims=_claims(id_token={"acr": {"values": ["urn:example:loa:3"]}}))

@@ -7,11 +7,13 @@ due — the attack — and then shows that signing in with the password still wo
 
 from __future__ import annotations
 
+import logging
 import time
 
 from ._oidc_flow import (
     PASSWORD,
     REDIRECT,
+    audit_events,
     browser,
     csrf_of,
     decode_jwt,
@@ -96,7 +98,8 @@ async def test_oidc_core_3_1_2_1_max_age_is_not_met_by_consent_or_account_choice
         assert claims["auth_time"] >= verified_at and claims["sid"] != before["sid"]
 
 
-async def test_oidc_core_3_1_2_1_id_token_hint_of_another_user_is_met_only_by_that_users_password(running):
+async def test_oidc_core_3_1_2_1_id_token_hint_of_another_user_is_met_only_by_that_users_password(running, caplog):
+    caplog.set_level(logging.INFO, logger="ostiary.audit")
     alice, bob = await make_user(running), await make_user(running)
     cid, secret = await make_rp(running)
     async with browser(running) as bb:
@@ -111,6 +114,7 @@ async def test_oidc_core_3_1_2_1_id_token_hint_of_another_user_is_met_only_by_th
         await _log_in(b, path, alice.username)
         r = await b.get(path)
         assert query_of(r.headers["location"])["error"] == "login_required"
+        assert audit_events(caplog, "reauthentication_refused")[-1]["sub"] == alice.id
         # Bob's own password is what the hint asks for.
         path, verifier = await _start(b, cid, id_token_hint=bob_hint)
         await _log_in(b, path, bob.username)

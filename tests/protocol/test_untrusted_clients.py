@@ -7,6 +7,7 @@ needs an `id_token_hint`; its consent page says it is unverified and where the u
 
 from __future__ import annotations
 
+import logging
 import time
 
 from joserfc.jwk import ECKey
@@ -17,6 +18,7 @@ from ostiary.server.id_tokens import IdTokenIssuer
 from ._oidc_flow import (
     ISSUER,
     REDIRECT,
+    audit_events,
     basic,
     browser,
     csrf_of,
@@ -48,7 +50,8 @@ def _authorize(cid: str, **extra: str) -> dict[str, str]:
             "state": "st", "code_challenge": pkce()[1], "code_challenge_method": "S256", **extra}
 
 
-async def test_rfc9700_4_11_2_error_for_a_self_registered_client_is_a_page_until_the_user_interacts(running):
+async def test_rfc9700_4_11_2_error_for_a_self_registered_client_is_a_page_until_the_user_interacts(running, caplog):
+    caplog.set_level(logging.INFO, logger="ostiary.audit")
     untrusted, _ = await _self_registered(running)
     trusted, _ = await make_rp(running)
     async with browser(running) as b:
@@ -57,6 +60,7 @@ async def test_rfc9700_4_11_2_error_for_a_self_registered_client_is_a_page_until
         assert is_page(r) and "invalid_scope" in r.text and "rp.example" not in r.headers.get("location", "")
         r = await b.get("/authorize", params=_authorize(untrusted, prompt="none"))
         assert is_page(r) and "login_required" in r.text
+        assert audit_events(caplog, "error_not_redirected")[-1]["client_id"] == untrusted
         # An administrator's client gets its errors as always (RFC 6749 §4.1.2.1).
         r = await b.get("/authorize", params=_authorize(trusted, scope="openid not-allowed"))
         assert r.status_code == 303 and query_of(r.headers["location"])["error"] == "invalid_scope"
@@ -93,7 +97,8 @@ async def test_rfc9700_4_11_2_consent_denied_is_sent_to_a_self_registered_app(ru
         assert denied.params["error"] == "access_denied"
 
 
-async def test_rp_initiated_logout_2_client_id_alone_cannot_send_to_a_self_registered_apps_uri(running):
+async def test_rp_initiated_logout_2_client_id_alone_cannot_send_to_a_self_registered_apps_uri(running, caplog):
+    caplog.set_level(logging.INFO, logger="ostiary.audit")
     user = await make_user(running)
     cid, secret = await _self_registered(running)
     async with browser(running) as b:
@@ -102,6 +107,7 @@ async def test_rp_initiated_logout_2_client_id_alone_cannot_send_to_a_self_regis
         # The attack: anyone can name the app's client_id; its logout URI becomes a redirector.
         r = await b.get("/logout", params={"client_id": cid, "post_logout_redirect_uri": AFTER})
         assert is_page(r) and "id_token_hint" in r.text
+        assert audit_events(caplog, "logout_redirect_refused")[-1]["client_id"] == cid
         # The app itself has the ID token it got: that works.
         r = await b.get("/logout", params={"id_token_hint": id_token, "post_logout_redirect_uri": AFTER,
                                            "state": "s"})
