@@ -228,7 +228,8 @@ async def consent_submit(request: Request) -> Response:
         return found
     interaction, form = found
     current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
-    assert current is not None  # the consent step is pending only with a session
+    if current is None:  # signed out in another tab since: show what is due now
+        return _back_to(interaction)
     claims = [name[6:] for name, value in form.items() if name.startswith("claim.") and value == "yes"]
     answered = await p.flow.give_consent(interaction, current[1], form.get("decision") == "approve", claims)
     if isinstance(answered, Interaction):
