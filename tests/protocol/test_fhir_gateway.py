@@ -184,3 +184,29 @@ async def test_writes_are_checked(gateway: httpx.AsyncClient, key: SigningKey, i
     outcome(await gateway.post("/Observation", content=b"{", headers=writer), 400)
     outcome(await gateway.get("/", headers=writer), 403)
     outcome(await gateway.get("/Observation/a/_history/1", headers=writer), 403)
+
+
+async def test_rfc7662_4_fhir_gateway_takes_only_introspected_access_tokens_meant_for_it(
+        upstream: str, issuer: IssuerServer) -> None:
+    """Attack: a refresh token, or a token for another API, accepted by the gateway as an access token."""
+    from ostiary.client import ClientSecretBasic, Secret
+    from ostiary.resource import Introspection
+
+    base = {"active": True, "iss": issuer.issuer, "sub": "svc", "client_id": "svc", "scope": "system/*.rs",
+            "exp": int(time.time() + 300)}
+    issuer.introspection.update({
+        "gw-access": {**base, "aud": AUDIENCE, "token_type": "Bearer"},
+        "gw-refresh": {**base, "aud": AUDIENCE, "token_type": "refresh_token"},
+        "gw-no-aud": base,
+        "gw-other-api": {**base, "aud": "https://other.example"},
+    })
+    verifier = TokenVerifier(issuer.issuer, AUDIENCE,
+                             introspection=Introspection(ClientSecretBasic("gateway", Secret("its-secret"))))
+    app = make_gateway_app(upstream, verifier_authorizer(verifier), upstream_token=UPSTREAM_TOKEN, realm=GATEWAY)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=GATEWAY
+    ) as http:
+        for token, status in (("gw-access", 200), ("gw-refresh", 401), ("gw-no-aud", 401), ("gw-other-api", 401)):
+            response = await http.get("/Patient/pat-001", headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == status, (token, response.text)
+    await verifier.aclose()

@@ -379,3 +379,13 @@ def test_client_create_resource_server_with_audiences_and_update(db: str) -> Non
     ok(db, "client", "update", "notes-api", "--no-resource-server")
     stored = stored_client(db, "notes-api")
     assert stored is not None and not stored.resource_server and stored.audiences  # audiences kept
+
+
+def test_client_update_keeps_a_self_registered_clients_level_unless_the_operator_raises_it(db: str) -> None:
+    """An operator adding system/ to a self-registered client is told so; --trust-level admin is the decision."""
+    create_json(db, "App", "--client-id", "dcr-app", "--trust-level", "registrant", "--scope", "openid")
+    refused = run(db, "client", "update", "dcr-app", "--scope", "openid system/*.rs")
+    assert refused.exit_code != 0 and "system/*.rs" in refused.output and "--trust-level admin" in refused.output
+    ok(db, "client", "update", "dcr-app", "--scope", "openid system/*.rs", "--trust-level", "admin")
+    stored = stored_client(db, "dcr-app")
+    assert stored is not None and stored.trust_level == "admin" and "system/*.rs" in stored.scope

@@ -47,6 +47,8 @@ def _metadata_options(create: bool) -> Callable[[F], F]:
             click.option("--resource-server/--no-resource-server", "resource_server", default=None,
                          help="The client is an API: it may introspect access tokens whose aud is one of "
                               "its --audience values (RFC 7662 §2.1)."),
+            click.option("--trust-level", type=click.Choice(["admin", "registrant", "open", "portal"]),
+                         help="Which scope rules apply (docs/security.md); default admin, or as registered."),
             click.option("--skip-consent/--no-skip-consent", "skip_consent", default=None,
                          help="First-party app: users are not asked for consent."),
             click.option("--system-scopes-with-secret/--no-system-scopes-with-secret", "system_scopes_with_secret",

@@ -158,6 +158,17 @@ def validate_metadata(data: Mapping[str, Any], *, grant_types_supported: Collect
     }
 
 
+_TRUST_LEVELS: Mapping[str, TrustLevel] = {"admin": "admin", "registrant": "registrant", "open": "open",
+                                           "portal": "portal"}
+
+
+def _trust_level(value: Any) -> TrustLevel:
+    level = _TRUST_LEVELS.get(value) if isinstance(value, str) else None
+    if level is None:
+        raise InvalidClientMetadata(f"trust_level must be one of {', '.join(_TRUST_LEVELS)}")
+    return level
+
+
 def _admin_flags(data: Mapping[str, Any]) -> dict[str, bool]:
     flags = {name: data.get(name, False) for name in _ADMIN_FLAGS}
     for name, value in flags.items():
@@ -208,9 +219,20 @@ class ClientRegistry:
         stored = {k: v for k, v in describe(current).items() if k in ADMIN_ONLY} if current else None
         data = self.rules.check_admin_only(level, metadata, stored)
         fields = validate_metadata(data, grant_types_supported=self.grant_types_supported)
-        if level != "admin" and not fields["scope"]:  # a SMART app registered bare can still launch
-            fields["scope"] = self.rules.default_scope(level, fields["grant_types"])
-        self.rules.check_fields(level, fields)
+        # The client's level: an operator may set it; otherwise it keeps its own (or the registrar's).
+        target = current.trust_level if current else level
+        if level == "admin" and data.get("trust_level") is not None:
+            target = _trust_level(data["trust_level"])
+        if target != "admin" and not fields["scope"]:  # a SMART app registered bare can still launch
+            fields["scope"] = self.rules.default_scope(target, fields["grant_types"])
+        try:
+            self.rules.check_fields(target, fields)
+        except InvalidClientMetadata as exc:
+            if level != "admin":
+                raise
+            raise InvalidClientMetadata(f"{exc.description}; it is a {target} client (an operator may set "
+                                        "--trust-level admin)") from None
+        fields["trust_level"] = target
         return fields
 
     def _secret_fields(self, method: str, secret: str | None) -> dict[str, Any]:
@@ -231,12 +253,12 @@ class ClientRegistry:
         rat = new_token() if registration_token else None
         client = Client(
             client_id=client_id or new_token(16), **fields, **self._secret_fields(method, secret),
-            trust_level=level, registration_token_digest=digest(rat) if rat else None,
+            registration_token_digest=digest(rat) if rat else None,
             sealed_registration_token=self._seal(rat) if rat else None,
         )
         await self._store.create(client)
         audit("client_registered", client_id=client.client_id, method=method, grant_types=list(client.grant_types),
-              trust_level=level)
+              trust_level=client.trust_level)
         return client, IssuedCredentials(client_secret=secret, registration_access_token=rat)
 
     async def update(self, client_id: str, metadata: Mapping[str, Any], *,
