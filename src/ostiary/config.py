@@ -192,6 +192,8 @@ class Settings:
     # How often each node reads the change signal (seconds): management changes (client rotate-secret
     # or delete, user disable, key rotation) take effect on every node within this time.
     change_poll_interval: float = 0.5
+    # Browser origins allowed CORS besides those of registered clients' redirect URIs (web/cors.py).
+    cors_origins: tuple[str, ...] = ()
     # Reverse proxies (IP addresses or CIDR networks) whose X-Forwarded-For / Forwarded headers give
     # the client address; from anyone else these headers are ignored (docs/configuration.md).
     trusted_proxies: tuple[str, ...] = ()

@@ -30,6 +30,11 @@ class ChangeWatcher:
         self._listeners: list[Listener] = []
         self._revoked: Mapping[str, int] = {}
 
+    @property
+    def version(self) -> int | None:
+        """The last version read (None before the first read): caches keyed by it reload on a change."""
+        return self._version
+
     def on_change(self, listener: Listener) -> None:
         """Run `listener` on this node whenever a change was signalled."""
         self._listeners.append(listener)

@@ -21,7 +21,7 @@ from ..fhir.store import FhirStore
 from ..server.bootstrap import bootstrap, load_secret_key
 from ..server.provider import Provider, open_provider
 from ..server.requests import EndpointRequest, parse_form
-from .cors import CorsMiddleware
+from .cors import CorsMiddleware, name_client
 from .demo import demo_routes
 from .errors import HTTP_ERROR_HANDLERS, ErrorMiddleware, json_response, parse_json_body
 from .fhir_mount import FhirMount
@@ -47,9 +47,11 @@ def provider_of(request: Request) -> Provider:
 async def endpoint_request(request: Request, url: str, repeatable: frozenset[str] = frozenset()) -> EndpointRequest:
     body = await request.body()
     form, repeated = parse_form(body, request.headers.get("content-type"), repeatable=repeatable)
-    return EndpointRequest(endpoint_url=url, form=form, repeated=repeated,
-                           authorization=request.headers.get("authorization"),
-                           client_address=request.client.host if request.client else "")
+    req = EndpointRequest(endpoint_url=url, form=form, repeated=repeated,
+                          authorization=request.headers.get("authorization"),
+                          client_address=request.client.host if request.client else "")
+    name_client(request.scope, req)  # CORS: the actual response is for this client's origins only
+    return req
 
 
 _RESOURCE = frozenset({"resource"})
@@ -172,7 +174,9 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
     app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.http.max_body_bytes,
                        fhir_path=settings.smart.fhir_path if settings.smart.enabled else None)
     app.add_middleware(ErrorMiddleware)
-    app.add_middleware(CorsMiddleware, ttl=settings.cache_ttl)
+    app.add_middleware(CorsMiddleware, ttl=settings.cache_ttl,
+                       fhir_path=settings.smart.fhir_path if settings.smart.enabled else "",
+                       configured=settings.cors_origins)
     app.add_middleware(SecurityHeadersMiddleware, hsts=hsts_value(settings))
     if settings.trusted_proxies:
         app.add_middleware(TrustedProxyMiddleware, proxies=TrustedProxies(settings.trusted_proxies))
