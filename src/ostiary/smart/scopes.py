@@ -287,8 +287,11 @@ _LEVEL = {"patient": "your", "user": "records you can see:", "system": "all"}
 _ACTIONS = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
 
 
-def describe_scope(scope: str) -> tuple[str, str] | None:
-    """(text, detail) for a SMART clinical scope such as patient/Observation.rs; None if not one."""
+def describe_scope(scope: str, *, whose: str = "your") -> tuple[str, str] | None:
+    """(text, detail) for a SMART clinical scope such as patient/Observation.rs; None if not one.
+
+    `whose` words patient/ scopes: "your", or "this patient's" when someone acts for a patient (EHR launch).
+    """
     if scope in ("launch", "launch/patient"):
         return ("Know which patient you are working with", "")
     if scope == "launch/encounter":
@@ -304,5 +307,8 @@ def describe_scope(scope: str) -> tuple[str, str] | None:
     verbs = [_ACTIONS[c] for c in letters if c in _ACTIONS]
     if not verbs:
         return None
+    if level == "patient":  # "Read your health records", "Read this patient's Observation records"
+        what = "health records" if resource == "*" else f"{resource} records"
+        return (f"{', '.join(verbs).capitalize()} {whose} {what}", scope)
     what = "all health records" if resource == "*" else f"{resource} records"
     return (f"{', '.join(verbs).capitalize()} {_LEVEL[level]} {what}".replace(": ", " "), scope)

@@ -25,6 +25,7 @@ from .cors import CorsMiddleware, name_client
 from .demo import demo_routes
 from .errors import HTTP_ERROR_HANDLERS, ErrorMiddleware, json_response, parse_json_body
 from .fhir_mount import FhirMount
+from .home import home_routes
 from .limits import RequestLimitsMiddleware
 from .pages import page_routes
 from .proxies import TrustedProxies, TrustedProxyMiddleware
@@ -168,7 +169,7 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
     smart: list[Route | Mount] = []
     if settings.smart.enabled:
         smart = [*smart_routes(settings.smart.fhir_path), Mount(settings.smart.fhir_path, app=FhirMount())]
-    all_routes = [*routes(), *page_routes(), *session_routes(), *demo, *smart,
+    all_routes = [*home_routes(), *routes(), *page_routes(), *session_routes(), *demo, *smart,
                   Mount("/static", StaticFiles(packages=[("ostiary.web", "static")]), name="static")]
     app = Starlette(routes=all_routes, lifespan=lifespan, exception_handlers=HTTP_ERROR_HANDLERS)
     app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.http.max_body_bytes,

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
@@ -14,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..errors import OAuthError
-from ..jwt import decode_unverified
+from ..jwt import JWTInvalid, decode_unverified
 from ..server.bootstrap import DEMO_APP_ID
 from ..server.provider import Provider
 from ..server.requests import EndpointRequest
@@ -61,12 +62,31 @@ async def demo_callback(request: Request) -> Response:
     except OAuthError as exc:
         return page(request, "message.html", {"heading": "Demo app", "text": f"{exc.error}: {exc.description}"},
                     status=400)
-    id_claims = decode_unverified(tokens["id_token"]).claims
-    text = ("Signed in. ID token claims: " + orjson.dumps(id_claims).decode()
-            + " — UserInfo: " + orjson.dumps(claims).decode() + f" — nonce matches: {id_claims.get('nonce') == nonce}")
-    response = page(request, "message.html", {"heading": f"Hello, {claims.get('name', claims['sub'])}", "text": text})
+    response = page(request, "demo.html", _end_page(tokens, claims, nonce))
     clear_cookie(request, response, COOKIE)
     return response
+
+
+def _pretty(data: object) -> str:
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+
+
+def _end_page(tokens: dict[str, Any], userinfo: dict[str, Any], nonce: str) -> dict[str, Any]:
+    """What the demo app received, decoded for people: ID token, access token, UserInfo."""
+    id_token = decode_unverified(tokens["id_token"])
+    sections = [{"title": "ID token", "note": "Who signed in (OIDC Core §2), straight from the token endpoint.",
+                 "json": _pretty({"header": id_token.header, "claims": id_token.claims})}]
+    try:
+        access = decode_unverified(tokens["access_token"])
+        sections.append({"title": "Access token", "note": "A JWT (RFC 9068) for APIs; apps need not read it.",
+                         "json": _pretty({"header": access.header, "claims": access.claims})})
+    except JWTInvalid:
+        sections.append({"title": "Access token", "note": "An opaque token: APIs ask the server about it (RFC 7662).",
+                         "json": _pretty({"expires_in": tokens.get("expires_in"), "scope": tokens.get("scope")})})
+    sections.append({"title": "UserInfo", "note": "What /userinfo answered for the access token (OIDC Core §5.3).",
+                     "json": _pretty(userinfo)})
+    return {"name": userinfo.get("name") or userinfo["sub"], "sections": sections, "nonce_ok":
+            id_token.claims.get("nonce") == nonce, "id_token": tokens["id_token"], "client_id": DEMO_APP_ID}
 
 
 def demo_routes() -> list[Route]:

@@ -24,6 +24,7 @@ from ..server.interaction import Interaction, Step
 from ..server.provider import Provider
 from ..server.requests import parse_form, parse_form_noting_repeats
 from ..store.identity import Session, User
+from .patient_context import patient_in_context
 from .render import (
     INTERACTION_COOKIE,
     SESSION_COOKIE,
@@ -147,7 +148,9 @@ async def render_step(request: Request, step: NeedInteraction, interaction_id: s
 
         return await render_patient_picker(request, step.request, interaction_id, client_name, ctx["csrf_token"])
     ask = await p.flow.consent.ask(step.request, client, current[1])
-    ctx.update(action=base + "/consent", scopes=describe_scopes(ask.scopes), claims=describe_claims(ask.claims),
+    patient = await patient_in_context(p, step.request.context, current[1])  # EHR launch: whose records
+    ctx.update(patient_name=patient, scopes=describe_scopes(ask.scopes, "this patient's" if patient else "your"))
+    ctx.update(action=base + "/consent", claims=describe_claims(ask.claims),
                redirect_host=ask.redirect_host, unverified=not ask.verified)
     return page(request, "consent.html", ctx, status=status)
 

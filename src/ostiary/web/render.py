@@ -63,11 +63,11 @@ def describe_consent(tokens: Iterable[str]) -> list[dict[str, str]]:
                                       for d in describe_claims(claims)]
 
 
-def describe_scopes(scopes: Iterable[str]) -> list[dict[str, str]]:
+def describe_scopes(scopes: Iterable[str], whose: str = "your") -> list[dict[str, str]]:
     """Scopes in words people understand; unknown scopes are shown as they are."""
     out = []
     for scope in scopes:
-        text, detail = SCOPE_TEXT.get(scope) or describe_scope(scope) or (f"Use “{scope}”", "")
+        text, detail = SCOPE_TEXT.get(scope) or describe_scope(scope, whose=whose) or (f"Use “{scope}”", "")
         out.append({"scope": scope, "text": text, "detail": detail})
     return out
 
