@@ -341,10 +341,8 @@ def test_item5_redis_rate_limit_is_shared_exactly_by_two_gateway_processes(
 
         with ThreadPoolExecutor(50) as pool:
             answers = list(pool.map(call, range(50)))
+        # 25 requests reached each gateway: with a budget each, 40 would pass; one shared budget lets 20 pass
         assert sorted(r.status_code for r in answers) == [200] * 20 + [429] * 30
-        by_gateway = {port: sum(1 for i, r in enumerate(answers) if r.status_code == 200 and (i % 2) == port)
-                      for port in (0, 1)}
-        assert all(n > 0 for n in by_gateway.values()), by_gateway  # both took part in the one budget
         assert 1 <= int(next(r for r in answers if r.status_code == 429).headers["retry-after"]) <= 60
     finally:
         first.stop()
