@@ -74,10 +74,11 @@ def new_page(browser: Browser, width: int = 1280) -> Page:
 
 @dataclass
 class CallbackServer:
-    """A tiny HTTP server standing in for the client app: records every request URL it gets."""
+    """A tiny HTTP server standing in for the client app: records every GET URL and every POST body it gets."""
 
     httpd: ThreadingHTTPServer
     hits: list[str] = field(default_factory=list)
+    posts: list[str] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -95,8 +96,13 @@ class CallbackServer:
 @contextlib.contextmanager
 def callback_server() -> Iterator[CallbackServer]:
     hits: list[str] = []
+    posts: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # a form_post response
+            posts.append(self.rfile.read(int(self.headers.get("content-length") or 0)).decode())
+            self.do_GET()
+
         def do_GET(self) -> None:
             hits.append(f"http://127.0.0.1:{self.server.server_address[1]}{self.path}")
             body = b"<!doctype html><title>client app</title><h1>client app</h1>"
@@ -113,7 +119,7 @@ def callback_server() -> Iterator[CallbackServer]:
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield CallbackServer(httpd, hits)
+        yield CallbackServer(httpd, hits, posts)
     finally:
         httpd.shutdown()
         httpd.server_close()

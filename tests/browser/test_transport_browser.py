@@ -5,19 +5,24 @@ redirect URI is the backslash trick that once fooled the matching."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import secrets
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.browser._helpers import TIMEOUT_MS, decide_consent, launch, log_in, needs_browser
+from tests.browser._helpers import (
+    TIMEOUT_MS,
+    CallbackServer,
+    callback_server,
+    decide_consent,
+    launch,
+    log_in,
+    needs_browser,
+)
 from tests.browser.conftest import create_user
 from tests.e2e._server import ServerProcess, start_server
 
@@ -30,69 +35,25 @@ TOKEN = "transport-initial-access-token"
 USER, PASSWORD = "tls-user", "correct horse battery staple"
 
 
-@dataclass
-class Recorder:
-    """A loopback HTTP server that records every POST body it gets (the client app, or an attacker)."""
-
-    httpd: ThreadingHTTPServer
-    posts: list[str] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-
-@contextlib.contextmanager
-def recorder() -> Iterator[Recorder]:
-    posts: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            body = b"<!doctype html><title>app</title><h1>app</h1>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:
-            self._answer()
-
-        def do_POST(self) -> None:
-            posts.append(self.rfile.read(int(self.headers.get("content-length") or 0)).decode())
-            self._answer()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield Recorder(httpd, posts)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
 @dataclass(frozen=True)
 class Tls:
     server: ServerProcess
-    app: Recorder
-    attacker: Recorder
+    app: CallbackServer
+    attacker: CallbackServer
 
     def new_client(self) -> str:
         """A public client, new to the user (so consent is asked), redirecting to the app recorder."""
         with self.server.http() as http:
             r = http.post("/register", headers={"Authorization": f"Bearer {TOKEN}"}, json={
                 "client_name": "Form post app", "token_endpoint_auth_method": "none",
-                "redirect_uris": [self.app.url + "/callback", "http://127.0.0.1/cb"], "scope": "openid"})
+                "redirect_uris": [self.app.redirect_uri, "http://127.0.0.1/cb"], "scope": "openid"})
         assert r.status_code == 201, r.text
         return str(r.json()["client_id"])
 
 
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tls]:
-    with recorder() as app, recorder() as attacker:
+    with callback_server() as app, callback_server() as attacker:
         server = start_server(tmp_path_factory.mktemp("browser-tls"), "--tls-self-signed", "--no-demo", tls=True,
                               env={"OSTIARY_REGISTRATION_TOKEN": TOKEN, "OSTIARY_KEYS__GENERATE": "ES256,RS256"})
         try:
@@ -128,10 +89,10 @@ def _sign_in(page: Page) -> None:
 
 def test_rfc6265bis_host_prefixed_cookies_carry_a_login_over_https(tls: Tls, browser: Browser) -> None:
     page = _page(browser)
-    page.goto(_authorize(tls, tls.new_client(), tls.app.url + "/callback"))
+    page.goto(_authorize(tls, tls.new_client(), tls.app.redirect_uri))
     _sign_in(page)  # the interaction cookie was accepted: Chromium drops a __Host- cookie with Path=/interaction
     decide_consent(page)
-    page.wait_for_url(tls.app.url + "/callback?**")
+    page.wait_for_url(tls.app.base_url + "/callback?**")
     assert "code=" in page.url
     cookies = {c["name"]: c for c in page.context.cookies()}
     session = cookies["__Host-ostiary_session"]
@@ -160,16 +121,16 @@ def _tamper(original: str, target: str, *, keep_csp: bool) -> Any:
 def test_csp3_form_post_page_cannot_post_the_code_elsewhere(tls: Tls, browser: Browser, keep_csp: bool) -> None:
     tls.attacker.posts.clear()
     page = _page(browser)
-    page.goto(_authorize(tls, tls.new_client(), tls.app.url + "/callback", response_mode="form_post"))
+    page.goto(_authorize(tls, tls.new_client(), tls.app.redirect_uri, response_mode="form_post"))
     _sign_in(page)
-    page.route("**/interaction/**", _tamper(tls.app.url + "/callback", tls.attacker.url + "/steal", keep_csp=keep_csp))
+    page.route("**/interaction/**", _tamper(tls.app.redirect_uri, tls.attacker.base_url + "/steal", keep_csp=keep_csp))
     if keep_csp:
         with page.expect_console_message(lambda m: "form-action" in m.text):  # Chromium reports the refusal
             decide_consent(page)
         assert tls.attacker.posts == [], "the form_post page posted the code to another origin"
     else:  # the same page without its CSP does post there: the check above can fail
         decide_consent(page)
-        page.wait_for_url(tls.attacker.url + "/steal")
+        page.wait_for_url(tls.attacker.base_url + "/steal")
         assert tls.attacker.posts and "code=" in tls.attacker.posts[0]
     page.context.close()
 

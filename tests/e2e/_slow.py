@@ -71,7 +71,7 @@ def slowloris(host: str, port: int, *, clients: int = 200, seconds: float = 6.0,
     deadline = time.monotonic() + seconds
     pause = seconds / (normal_requests + 1)
     with httpx.Client(base_url=f"{scheme}://{host}:{port}", verify=False, timeout=5) as http:
-        while time.monotonic() < deadline and len(report.latencies_ms) + report.failures < normal_requests:
+        for _ in range(normal_requests):  # all of them, however slow the machine: a missing one is a failure
             start = time.monotonic()
             try:
                 ok = http.get(url, headers={"Connection": "close"}).status_code == 200

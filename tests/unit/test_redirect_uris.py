@@ -113,6 +113,7 @@ def test_csp3_form_action_source_names_only_the_redirect_uri():
     assert form_action_source("https://app.example/cb?x=1") == "https://app.example/cb"
     assert form_action_source("http://127.0.0.1:5000/a;b,c") == "http://127.0.0.1:5000/a%3Bb%2Cc"
     assert form_action_source("com.example.app:/cb") == "com.example.app:"
+    assert form_action_source("http://[::1]:8000/cb") == "http:"  # CSP cannot name an IPv6 literal
 
 
 # Pieces that make parsers disagree (hosts, separators, ports, paths), joined in any order after a scheme.

@@ -150,8 +150,10 @@ def registered_default(registered: Iterable[str], *, client_id: str) -> str | No
 def form_action_source(uri: str) -> str:
     """A CSP source expression (CSP3 §2.3.1) allowing a form to post to `uri` and nowhere else."""
     parts = ada_url.parse_url(uri)
-    if not parts["host"]:
-        return parts["protocol"]  # a private-use scheme: scheme-source
+    # A private-use scheme has no host; an IPv6 literal cannot be named in a CSP host-source (Chromium
+    # drops `http://[::1]:8000/cb` as invalid, which would block the post): both get a scheme-source.
+    if not parts["host"] or parts["hostname"].startswith("["):
+        return parts["protocol"]
     path = parts["pathname"].replace(";", "%3B").replace(",", "%2C")
     return f"{parts['protocol']}//{parts['host']}{path}"
 
