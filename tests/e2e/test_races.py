@@ -82,6 +82,15 @@ async def _flow(server: ServerProcess, rp: tuple[str, str, types.SimpleNamespace
         return await run_flow(b, cid, secret, user)
 
 
+async def _tokens(server: ServerProcess, rp: tuple[str, str, types.SimpleNamespace, str]) -> dict[str, str]:
+    """A sign-in on `server` and its code exchanged there: the token response."""
+    flow = await _flow(server, rp)
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as b:
+        r = await b.post("/token", data=flow.token_form(), headers=basic(rp[0], rp[1]))
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
 async def _everywhere(nodes: tuple[ServerProcess, ServerProcess], path: str, form: dict[str, str],
                       headers: dict[str, str]) -> list[httpx.Response]:
     """PARALLEL identical POSTs, alternating between the two nodes, all in flight at once."""
@@ -125,9 +134,7 @@ async def test_rfc6749_4_1_2_fifty_parallel_redemptions_of_one_code_on_two_nodes
 
 async def test_rfc9700_4_14_2_fifty_parallel_refreshes_of_one_token_on_two_nodes(nodes, rp):
     cid, secret, _, _ = rp
-    flow = await _flow(nodes[1], rp)
-    async with httpx.AsyncClient(base_url=nodes[1].base_url, timeout=30) as b:
-        first = (await b.post("/token", data=flow.token_form(), headers=basic(cid, secret))).json()
+    first = await _tokens(nodes[1], rp)
     assert _active(nodes[0], cid, secret, first["access_token"])
     form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
     winner = _one_winner(await _everywhere(nodes, "/token", form, basic(cid, secret)))
@@ -139,9 +146,7 @@ async def test_rfc9700_4_14_2_fifty_parallel_refreshes_of_one_token_on_two_nodes
 
 async def test_rfc7009_2_2_fifty_parallel_revocations_on_two_nodes(nodes, rp):
     cid, secret, _, _ = rp
-    flow = await _flow(nodes[0], rp)
-    async with httpx.AsyncClient(base_url=nodes[0].base_url, timeout=30) as b:
-        body = (await b.post("/token", data=flow.token_form(), headers=basic(cid, secret))).json()
+    body = await _tokens(nodes[0], rp)
     assert _active(nodes[1], cid, secret, body["refresh_token"])
     form = {"token": body["refresh_token"], "token_type_hint": "refresh_token"}
     answers = await _everywhere(nodes, "/revoke", form, basic(cid, secret))
