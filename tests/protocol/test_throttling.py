@@ -76,15 +76,35 @@ async def test_login_is_answered_429_when_the_password_hashing_queue_is_full(dat
             raise HashingBusy
 
         async with _client_from(r, "198.51.100.20") as b:
-            params = {"client_id": cid, "redirect_uri": "https://rp.example/cb", "response_type": "code",
-                      "scope": "openid", "state": secrets.token_hex(4), "code_challenge": pkce()[1],
-                      "code_challenge_method": "S256"}
-            path = (await b.get("/authorize", params=params)).headers["location"]
-            page = await b.get(path)
-            form = {"csrf_token": csrf_of(page.text), "username": user.username, "password": PASSWORD}
+            path, csrf = await _login_form(b, cid)
+            form = {"csrf_token": csrf, "username": user.username, "password": PASSWORD}
             with monkeypatch.context() as patch:
                 patch.setattr(r.provider.user_service._limits.hashing, "run", busy)
                 resp = await b.post(path + "/login", data=form)
             assert resp.status_code == 429, resp.text
             resp = await b.post(path + "/login", data=form)  # the queue drained: the same login works
             assert resp.status_code == 303, resp.text
+
+
+async def _login_form(b: httpx.AsyncClient, cid: str) -> tuple[str, str]:
+    params = {"client_id": cid, "redirect_uri": "https://rp.example/cb", "response_type": "code",
+              "scope": "openid", "state": secrets.token_hex(4), "code_challenge": pkce()[1],
+              "code_challenge_method": "S256"}
+    path = (await b.get("/authorize", params=params)).headers["location"]
+    return path, csrf_of((await b.get(path)).text)
+
+
+async def test_rfc9700_guessing_from_one_address_does_not_lock_the_owner_out_elsewhere(database_url):
+    async with app_for(database_url) as r:
+        victim = await make_user(r)
+        cid, _ = await make_rp(r)
+        attempts = r.settings.oidc.login_attempts
+        async with _client_from(r, "203.0.113.66") as attacker, _client_from(r, "198.51.100.30") as owner:
+            path, csrf = await _login_form(attacker, cid)
+            guess = {"csrf_token": csrf, "username": victim.username, "password": "guess"}
+            statuses = [(await attacker.post(path + "/login", data=guess)).status_code for _ in range(attempts + 3)]
+            assert statuses == [400] * attempts + [429] * 3
+            path, csrf = await _login_form(owner, cid)
+            resp = await owner.post(path + "/login", data={"csrf_token": csrf, "username": victim.username,
+                                                           "password": PASSWORD})
+            assert resp.status_code == 303, resp.text  # the owner, elsewhere, is not delayed

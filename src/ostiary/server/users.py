@@ -42,10 +42,12 @@ class LoginResult:
 
 @dataclass(frozen=True, slots=True)
 class LoginLimits:
-    """Per-user delays after a few failures; an address gets four times as many (people share one)."""
+    """Progressive delays per user and address; a user across all addresses and an address across
+    all users get twenty and four times as many attempts (distributed guessing; people share one)."""
 
-    user: ThrottleRule
-    address: ThrottleRule
+    user: ThrottleRule  # one username from one address
+    account: ThrottleRule  # one username from anywhere
+    address: ThrottleRule  # one address, any username
     hashing: HashingPool
 
 
@@ -53,6 +55,7 @@ def login_limits(settings: Settings) -> LoginLimits:
     t = settings.throttle
     return LoginLimits(
         user=ThrottleRule(free=settings.oidc.login_attempts, max_delay=t.max_delay, window=t.window),
+        account=ThrottleRule(free=20 * settings.oidc.login_attempts, max_delay=t.max_delay, window=t.window),
         address=ThrottleRule(free=4 * settings.oidc.login_attempts, max_delay=t.max_delay, window=t.window),
         hashing=HashingPool(t.password_hash_concurrency, t.password_hash_queue),
     )
@@ -117,31 +120,37 @@ class UserService:
         """Check a password. Same answer and cost for unknown users, wrong passwords, disabled users.
 
         An attempt is counted before the password is checked (atomically, so 60 parallel guesses
-        check at most the free attempts); a successful login clears its user's delays and gives the
-        address its attempt back, so people sharing an address are not delayed by each other.
+        check at most the free attempts). Guessing from one address delays that username from that
+        address only, so an attacker cannot lock the owner out from elsewhere; a success clears the
+        user's delays and gives the address its attempt back (people behind one NAT sign in).
         """
         now = int(time.time())
-        user_key, address_key = f"user:{username.lower()[:255]}", f"ip:{address}"
-        wait = await self._throttle.attempt(user_key, self._limits.user, now)
-        if not wait:
-            wait = await self._throttle.attempt(address_key, self._limits.address, now)
+        name = username.lower()[:255]
+        user_key, account_key, address_key = f"user:{name}|ip:{address}", f"user:{name}", f"ip:{address}"
+        rules = ((user_key, self._limits.user), (account_key, self._limits.account),
+                 (address_key, self._limits.address))
+        admitted: list[str] = []
+        for key, rule in rules:
+            wait = await self._throttle.attempt(key, rule, now)
             if wait:
-                await self._throttle.refund(user_key)  # not checked: the user's attempt is not used up
-        if wait:
-            audit("login_throttled", username=username[:255], address=address, retry_after=wait)
-            return LoginResult(None, retry_after=wait)
+                for given in admitted:  # nothing is checked: no attempt is used up
+                    await self._throttle.refund(given)
+                audit("login_throttled", username=username[:255], address=address, retry_after=wait)
+                return LoginResult(None, retry_after=wait)
+            admitted.append(key)
         user = await self._store.by_username(username) if len(username) <= 255 else None
         try:
             ok = await self._limits.hashing.run(self._verify, user, password)
         except HashingBusy:
-            await self._throttle.refund(user_key)
-            await self._throttle.refund(address_key)
+            for given in admitted:
+                await self._throttle.refund(given)
             audit("login_busy", username=username[:255], address=address)
             return LoginResult(None, retry_after=1)
         if not ok or user is None or user.disabled or not user.password_hash:
             audit("login_failed", username=username[:255], address=address)
             return LoginResult(None)
         await self._throttle.reset(user_key)
+        await self._throttle.reset(account_key)
         await self._throttle.refund(address_key)
         audit("login_succeeded", sub=user.id, address=address)
         if self._hasher.check_needs_rehash(user.password_hash):
