@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import orjson
@@ -22,6 +22,7 @@ from ostiary.server.policy.clients import ClientUpgrade
 from ostiary.store.sql.engine import _alembic_config, make_engine, upgrade
 from ostiary.store.sql.schema import clients
 from ostiary.store.sql.stores import SqlClientStore
+from tests.conftest import POSTGRES_PARAM, create_pg_database, drop_pg_database, settings_for, start_app
 
 NOW = int(time.time())
 # Stored the way the code before the policy stored them: no trust_level, skip_consent in the JSON `extra`.
@@ -46,10 +47,22 @@ def _row(client_id: str, data: dict[str, Any], *, registered: bool) -> dict[str,
             "created_at": NOW, "updated_at": NOW}
 
 
+@pytest.fixture(params=["sqlite", POSTGRES_PARAM])
+def old_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    url = create_pg_database()
+    try:
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
 @pytest.fixture
-async def old_database(tmp_path) -> AsyncIterator[tuple[str, AsyncEngine]]:
+async def old_database(old_url: str) -> AsyncIterator[tuple[str, AsyncEngine]]:
     """A database at revision 0005 (before the policy) holding privileged clients."""
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = old_url
     engine = make_engine(url)
     async with engine.begin() as conn:
         await conn.run_sync(lambda c: command.upgrade(_alembic_config(c, None, []), "0005"))
@@ -103,6 +116,17 @@ async def test_migration_0006_open_registration_server_loses_client_credentials(
 
 def test_ostiary_db_upgrade_prints_the_upgrade_report(old_database):
     url, _ = old_database
-    result = CliRunner().invoke(main, ["db", "upgrade", "--database-url", url], env={})
+    result = CliRunner().invoke(main, ["db", "upgrade", "--database-url", url],
+                                env={"OSTIARY_SECRET_KEY": "a-secret-key-for-this-test-only-0123456789"})
     assert result.exit_code == 0, result.output
     assert "upgrade report: client self-registered" in result.output and "system/*.cruds" in result.output
+
+
+async def test_migration_0006_report_is_logged_at_server_start(old_database, caplog):
+    url, engine = old_database
+    await engine.dispose()
+    with caplog.at_level(logging.WARNING, logger="ostiary"):
+        async for _ in start_app(settings_for(url)):
+            pass
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("upgrade report: ")]
+    assert any("self-registered" in line and "system/*.cruds" in line for line in lines), lines

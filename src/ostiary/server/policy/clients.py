@@ -17,7 +17,7 @@ from ...errors import InvalidClientMetadata, InvalidScope
 from ...smart.scopes import is_clinical, parse_clinical
 from ...store import Client, TrustLevel
 from ..audit import audit
-from .grants import may_carry, scope_kind, system_scope_refusal
+from .grants import ScopeKind, may_carry, scope_kind, system_scope_refusal
 
 __all__ = ["ADMIN_ONLY", "ClientRules", "ClientUpgrade", "LevelRule", "SelfServiceApi"]
 
@@ -33,6 +33,7 @@ ADMIN_ONLY: Mapping[str, str] = {
     "sector_identifier_uri": "a client joining another sector's pairwise subjects",
     "trust_level": "a client promoting itself to a higher trust level",
 }
+LEVEL_GOVERNED: frozenset[ScopeKind] = frozenset({"system", "patient", "user", "api"})
 # What an unset admin-only field reads as (so a client may send back a default it was shown).
 _UNSET: Mapping[str, Any] = {"skip_consent": False, "resource_server": False, "system_scopes_with_secret": False,
                              "audiences": []}
@@ -170,7 +171,9 @@ class ClientRules:
     def refusal(self, client: Client, token: str, grant_type: str | None = None) -> str | None:
         """Why `client` may not be granted `token` (through `grant_type`, if given); None if it may."""
         rule = self.levels.get(client.trust_level)
-        if rule is not None and not rule.allows(token):
+        # Identity, launch and refresh scopes are the user's to consent to: any user-facing client may
+        # ask for them at /authorize (OIDC Core §5.4), so the level governs resource and API scopes.
+        if rule is not None and scope_kind(token) in LEVEL_GOVERNED and not rule.allows(token):
             return f"{client.trust_level} clients may not hold {token!r}"
         if grant_type == "client_credentials" and rule is not None and not rule.client_credentials:
             return f"{client.trust_level} clients may not use client_credentials"
