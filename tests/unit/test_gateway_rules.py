@@ -43,6 +43,7 @@ def test_item2_head_follows_get_and_star_allows_any_method() -> None:
     notes, admin = parse_config(BASE).routes
     assert notes.scopes_for("HEAD") == ("notes:read",) and notes.scopes_for("DELETE") is None
     assert admin.scopes_for("DELETE") == ("notes:admin", "notes:read")
+    assert admin.scopes_for("OPTIONS") is None  # "*" never covers OPTIONS: it is answered only as a preflight
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -137,5 +138,32 @@ async def test_item7_forward_auth_answers_only_trusted_proxies_and_own_paths_are
             assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, POST"
             missing = await proxy.get("/_ostiary/auth")
             assert missing.status_code == 400
+    finally:
+        await gateway.aclose()
+
+
+async def test_item2_options_is_a_cors_preflight_or_405_even_on_a_star_route() -> None:
+    import httpx
+
+    from ostiary.gateway.app import Gateway
+
+    data = {**BASE, "routes": [{**BASE["routes"][1], "cors": {"origins": ["https://app.example"]}}]}
+    gateway = Gateway(parse_config(data))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway), base_url="http://gw") as client:
+            preflight = await client.options("/notes/admin/x", headers={
+                "Origin": "https://app.example", "Access-Control-Request-Method": "DELETE",
+                "Access-Control-Request-Headers": "authorization"})
+            assert preflight.status_code == 204
+            assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+            other_origin = await client.options("/notes/admin/x", headers={
+                "Origin": "https://evil.example", "Access-Control-Request-Method": "DELETE"})
+            assert other_origin.status_code == 405 and "access-control-allow-origin" not in other_origin.headers
+            assert (await client.options("/notes/admin/x")).status_code == 405
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gateway, client=("127.0.0.1", 1)),
+                                     base_url="http://gw") as proxy:
+            r = await proxy.get("/_ostiary/auth", headers={"X-Original-Method": "OPTIONS",
+                                                           "X-Original-URI": "/notes/admin/x"})
+            assert r.status_code == 405  # forward-auth never lets a proxy pass OPTIONS on
     finally:
         await gateway.aclose()

@@ -70,7 +70,9 @@ class Route:
         return sorted(names)
 
     def scopes_for(self, method: str) -> tuple[str, ...] | None:
-        """The scopes a method needs; None if the method is not allowed here."""
+        """The scopes a method needs; None if the method is not allowed here (never OPTIONS: only a preflight)."""
+        if method == "OPTIONS":
+            return None
         found = self.scopes.get(method)
         if found is None and method == "HEAD":
             found = self.scopes.get("GET")
