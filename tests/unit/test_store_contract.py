@@ -20,7 +20,7 @@ from ostiary.keys import signing_key_from_pem as key_from_pem
 from ostiary.server.credentials import Sealer
 from ostiary.store import Client, ClientExists, ReplayCache, TokenRecord
 from ostiary.store.grants import AuthorizationCode
-from ostiary.store.identity import Session, ThrottleRule
+from ostiary.store.identity import LoginThrottle, Session, ThrottleRule
 from ostiary.store.sql.engine import current_revision, head_revision, make_engine, upgrade
 from ostiary.store.sql.grants import SqlCodeStore, SqlInteractionStore
 from ostiary.store.sql.identity import SqlConsentStore, SqlLoginThrottle, SqlSessionStore
@@ -455,16 +455,23 @@ async def test_interaction_take_is_atomic_under_concurrency(engine: AsyncEngine)
 # -- LoginThrottle (atomic attempt counters) ------------------------------------------------------
 
 
-async def test_throttle_admits_exactly_the_free_attempts_under_concurrency(engine: AsyncEngine) -> None:
-    throttle = SqlLoginThrottle(engine)
+@pytest.fixture(params=["sql", pytest.param("redis", marks=[pytest.mark.redis, needs_redis])])
+def throttle(request: pytest.FixtureRequest, engine: AsyncEngine) -> LoginThrottle:
+    if request.param == "sql":
+        return SqlLoginThrottle(engine)
+    from ostiary.store.redis import RedisLoginThrottle
+
+    return RedisLoginThrottle(request.getfixturevalue("redis_client"), prefix=f"ostiary-test:{uid()}:")
+
+
+async def test_throttle_admits_exactly_the_free_attempts_under_concurrency(throttle: LoginThrottle) -> None:
     rule, key, now = ThrottleRule(free=5, max_delay=60, window=900), uid("user:"), int(time.time())
     waits = await asyncio.gather(*(throttle.attempt(key, rule, now) for _ in range(60)))
     assert waits.count(0) == 5, waits  # 60 racing guesses, 5 checked (not 58)
     assert set(waits) - {0} == {rule.delay(5)}
 
 
-async def test_throttle_delays_grow_and_are_capped(engine: AsyncEngine) -> None:
-    throttle = SqlLoginThrottle(engine)
+async def test_throttle_delays_grow_and_are_capped(throttle: LoginThrottle) -> None:
     rule, key, now = ThrottleRule(free=2, max_delay=10, window=900), uid("user:"), 1_000_000
     assert [rule.delay(n) for n in range(1, 7)] == [0, 2, 4, 8, 10, 10]
     assert await throttle.attempt(key, rule, now) == 0
@@ -479,8 +486,7 @@ async def test_throttle_delays_grow_and_are_capped(engine: AsyncEngine) -> None:
     assert await throttle.attempt(key, rule, now + 6 + 8 + 901) == 2
 
 
-async def test_throttle_reset_and_refund(engine: AsyncEngine) -> None:
-    throttle = SqlLoginThrottle(engine)
+async def test_throttle_reset_and_refund(throttle: LoginThrottle) -> None:
     rule, key, now = ThrottleRule(free=2, max_delay=60, window=900), uid("ip:"), int(time.time())
     assert await throttle.attempt(key, rule, now) == 0
     await throttle.refund(key)  # that attempt was a success: given back

@@ -19,8 +19,8 @@ from ..outbound import SafeFetcher
 from ..smart.directory import ClinicalDirectory
 from ..smart.launch import LaunchService
 from ..store import Client, ReplayCache
-from ..store.identity import ThrottleRule
-from ..store.redis import RedisReplayCache
+from ..store.identity import LoginThrottle, ThrottleRule
+from ..store.redis import RedisLoginThrottle, RedisReplayCache
 from ..store.sql.changes import SqlChangeLog
 from ..store.sql.engine import make_engine
 from ..store.sql.grants import SqlCodeStore, SqlInteractionStore
@@ -268,7 +268,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         ),
     }
     users = SqlUserStore(engine)
-    throttle = SqlLoginThrottle(engine)
+    throttle: LoginThrottle = RedisLoginThrottle(redis) if redis is not None else SqlLoginThrottle(engine)
     user_service = UserService(users, throttle, login_limits(settings))
     id_tokens = IdTokenIssuer(settings.issuer, keyring, settings.oidc.id_token_lifetime)
     user_tokens = UserTokenService(issuer, id_tokens, users, settings.oidc,
