@@ -8,11 +8,15 @@ from __future__ import annotations
 import secrets
 
 import httpx
+from sqlalchemy import select
 
 from ostiary.config import ThrottleSettings
+from ostiary.server.credentials import digest
 from ostiary.server.hashing import HashingBusy
+from ostiary.store.sql.schema import login_failures
+from tests.conftest import REDIS_URL, needs_redis
 
-from ._oidc_flow import PASSWORD, app_for, basic, csrf_of, make_rp, make_user, pkce
+from ._oidc_flow import PASSWORD, app_for, basic, csrf_of, make_rp, make_user, pkce, sqlite_only
 
 FAILURES = 3
 
@@ -108,3 +112,21 @@ async def test_rfc9700_guessing_from_one_address_does_not_lock_the_owner_out_els
             resp = await owner.post(path + "/login", data={"csrf_token": csrf, "username": victim.username,
                                                            "password": PASSWORD})
             assert resp.status_code == 303, resp.text  # the owner, elsewhere, is not delayed
+
+
+@needs_redis
+async def test_invalid_client_throttle_lives_in_redis_when_configured(database_url):
+    sqlite_only(database_url)
+    settings = {"throttle": ThrottleSettings(client_auth_failures=FAILURES), "redis_url": REDIS_URL}
+    async with app_for(database_url, **settings) as r:
+        cid, secret = await r.add_client(scope="api:read")
+        assert secret is not None
+        async with _client_from(r, "198.51.100.40") as guesser:
+            for _ in range(FAILURES):
+                assert (await _token(guesser, cid, "wrong")).status_code == 401
+            _throttled(await _token(guesser, cid, "wrong"))
+            assert (await _token(guesser, cid, secret)).status_code == 200
+        key = "client:" + digest(f"{cid}\n198.51.100.40")
+        async with r.provider.engine.connect() as conn:  # nothing was counted in the database
+            row = (await conn.execute(select(login_failures.c.key).where(login_failures.c.key == key))).first()
+        assert row is None
