@@ -50,9 +50,11 @@ def gateway_group(ctx: click.Context, config_file: str | None, host: str, port: 
     os.environ["OSTIARY_GATEWAY_CONFIG"] = os.path.abspath(config_file)
     os.environ["OSTIARY_GATEWAY_ACCESS_LOG"] = "1" if access_log else "0"
     click.echo(f"Ostiary gateway on http://{host}:{port} ({len(config.routes)} routes, tokens from {config.issuer})")
+    from .http_protocol import GuardedHttpToolsProtocol  # a header-read deadline against slow clients
+
     uvicorn.run("ostiary.gateway.serve:app", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", proxy_headers=False, server_header=False, date_header=False, access_log=False,
-                lifespan="on")
+                lifespan="on", http=GuardedHttpToolsProtocol)
 
 
 @gateway_group.command("check")

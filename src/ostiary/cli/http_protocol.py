@@ -1,5 +1,6 @@
 """uvicorn's httptools protocol with what it lacks against slow clients: a header-read deadline and a
-connection cap (docs/security.md, transport and headers).
+connection cap (docs/security.md, transport and headers). `ostiary serve`, `ostiary gateway` and
+`ostiary fhir gateway` all run with it.
 
 A connection must deliver each request's headers within `http.header_timeout` seconds of opening,
 or of the request's first byte on a kept-alive connection, else it gets 408 and is closed. Past
@@ -15,7 +16,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from ..config import HttpSettings, load_settings
+from ..config import ConfigError, HttpSettings, load_settings
 
 __all__ = ["GuardedHttpToolsProtocol"]
 
@@ -24,8 +25,12 @@ _TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent
 
 @functools.cache
 def _limits() -> HttpSettings:
-    """Read once per worker process (workers get their settings from the environment)."""
-    return load_settings().http
+    """Read once per worker process (workers get their settings from the environment). The gateways,
+    which have no server settings of their own, get the defaults."""
+    try:
+        return load_settings().http
+    except ConfigError:
+        return HttpSettings()
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):

@@ -83,4 +83,6 @@ def fhir_gateway(upstream: str, issuer: str, audience: str | None, host: str, po
     app = make_gateway_app(upstream, verifier_authorizer(verifier), upstream_token=upstream_token,
                            realm=f"http://{host}:{port}", max_response_bytes=max_response_bytes)
     click.echo(f"Ostiary FHIR gateway on http://{host}:{port} -> {upstream} (tokens from {issuer})")
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    from ..cli.http_protocol import GuardedHttpToolsProtocol  # a header-read deadline against slow clients
+
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False, http=GuardedHttpToolsProtocol)
