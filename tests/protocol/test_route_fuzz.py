@@ -180,3 +180,63 @@ def test_nul_characters_are_refused_with_400_before_the_database(fuzz, method, u
     assert r.status_code == 400, (url, r.status_code, r.text[:200])
     if url.startswith("/fhir"):
         assert r.json()["resourceType"] == "OperationOutcome"
+
+
+# --- the FHIR gateway: the same property, with an upstream that answers, fails or times out ------------------
+
+GATEWAY_5XX = frozenset({502, 504})  # docs/security.md: the upstream cannot be reached, or did not answer in time
+UPSTREAM_ANSWERS = (
+    {"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p1"}, "search": {"mode": "match"}},
+        {"resource": {"resourceType": "Observation", "id": "o1", "subject": {"reference": "Patient/p2"}}},
+        {"resource": {"resourceType": "OperationOutcome", "issue": []}, "search": {"mode": "outcome"}}]},
+    {"resourceType": "Patient", "id": "p1", "link": [{"other": {"reference": "Patient/\u0000"}}]},
+    {"resourceType": "Observation", "id": "o2", "subject": {"reference": "Patient/p1"}},
+    {"resourceType": "Bundle", "entry": "not a list"}, [], "text", None,
+)
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Any:
+    import httpx
+
+    from ostiary.fhir.access import TokenContext
+    from ostiary.fhir.gateway import make_gateway_app
+
+    state: dict[str, Any] = {"answer": UPSTREAM_ANSWERS[0]}
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        answer = state["answer"]
+        if answer == "connect":
+            raise httpx.ConnectError("refused", request=request)
+        if answer == "timeout":
+            raise httpx.ReadTimeout("slow", request=request)
+        if answer == "garbage":
+            return httpx.Response(200, content=b"\xff{not json", headers={"content-type": "application/fhir+json"})
+        return httpx.Response(200, json=answer, headers={"content-type": "application/fhir+json"})
+
+    async def authorize(token: str) -> TokenContext | None:
+        return {"sys": TokenContext("system/*.cruds"), "pat": TokenContext("patient/*.rs", patient="p1")}.get(token)
+
+    app = make_gateway_app("https://fhir.example/r4", authorize, transport=httpx.MockTransport(upstream))
+    with TestClient(app, base_url="http://gateway.example", raise_server_exceptions=False) as client:
+        yield client, state
+
+
+@settings(FUZZ, max_examples=80)
+@given(data=st.data())
+def test_fhir_gateway_answers_no_undocumented_5xx(gateway, data):
+    client, state = gateway
+    state["answer"] = data.draw(st.sampled_from((*UPSTREAM_ANSWERS, "connect", "timeout", "garbage")))
+    segment = st.one_of(st.sampled_from(("p1", "o1", "..", "%2e%2e", *TRIGGERS)), st.text(max_size=12))
+    parts = data.draw(st.lists(st.one_of(st.sampled_from(FHIR_TYPES), segment.map(_quote)), min_size=1, max_size=3))
+    query = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in data.draw(st.lists(st.tuples(
+        st.sampled_from(PARAMS), st.one_of(st.sampled_from(TRIGGERS), st.text(max_size=20))), max_size=4)))
+    path = "/" + "/".join(parts)
+    headers = {"Authorization": "Bearer " + data.draw(st.sampled_from(("sys", "pat", "nope")))}
+    content_type = data.draw(content_types)
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    method = data.draw(st.sampled_from(("GET", "POST", "PUT", "DELETE", "PATCH")))
+    r = client.request(method, f"{path}?{query}" if query else path, content=data.draw(bodies), headers=headers)
+    assert r.status_code < 500 or r.status_code in GATEWAY_5XX, (method, path, query, r.status_code, r.text[:300])
