@@ -100,7 +100,8 @@ def _export(settings: Settings, config_file: str | None) -> None:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), envvar="OSTIARY_PORT",
+              help="Port to listen on (env: OSTIARY_PORT).")
 @click.option("--issuer", envvar="OSTIARY_ISSUER", help="Public issuer URL (default: from host and port).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate (PEM).")

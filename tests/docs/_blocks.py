@@ -1,0 +1,154 @@
+"""The shell blocks of README.md and docs/*.md, and the one bash script that runs a file's blocks in order.
+
+A block is a fenced code block whose info string starts with `bash`, `sh` or `shell`. Words after the
+language annotate it (GitHub shows only the language):
+
+    ```bash skip                 never run (a listing, a production-only step, the test suite itself)
+    ```bash background-server    its last line starts a server that keeps running: the harness runs that
+                                 line in the background (stopping the previous server) and waits until
+                                 /healthz answers; the lines before it run in the shell as usual
+    ```bash needs: postgres      run only when PostgreSQL answers on 127.0.0.1:5432 (else the file skips)
+    ```python file=make_key.py   any block: write its text to that file (for a later `python make_key.py`)
+
+Everything runs as pasted, in one bash session per file (variables carry over), in a fresh directory
+with `.venv` pointing at the test interpreter's environment and `scripts/serve` standing for the
+checkout's start script. A server listening on a free port is started before the first block (the
+docs assume the quick start's server is running); `127.0.0.1:8000`, `localhost:8000` and
+`--port 8000` are rewritten to that port.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Block", "blocks_of", "script_for"]
+
+SHELLS = frozenset({"bash", "sh", "shell"})
+FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+
+
+@dataclass(frozen=True)
+class Block:
+    path: Path
+    line: int  # of the opening fence, 1-based
+    language: str
+    text: str
+    flags: frozenset[str] = field(default_factory=frozenset)
+    file: str | None = None  # file=NAME
+    needs: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def runnable(self) -> bool:
+        return self.language in SHELLS and "skip" not in self.flags
+
+    @property
+    def where(self) -> str:
+        return f"{self.path.name}:{self.line}"
+
+
+def _annotations(words: list[str]) -> tuple[frozenset[str], str | None, frozenset[str]]:
+    flags: set[str] = set()
+    needs: set[str] = set()
+    file = None
+    it = iter(words)
+    for word in it:
+        if word == "needs:":
+            needs.add(next(it, ""))
+        elif word.startswith("needs:"):
+            needs.add(word.removeprefix("needs:"))
+        elif word.startswith("file="):
+            file = word.removeprefix("file=")
+        else:
+            flags.add(word)
+    return frozenset(flags), file, frozenset(n for n in needs if n)
+
+
+def blocks_of(path: Path) -> list[Block]:
+    """Every fenced block of a Markdown file, in order."""
+    out: list[Block] = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    i = 0
+    while i < len(lines):
+        m = FENCE.match(lines[i])
+        if m is None:
+            i += 1
+            continue
+        fence, start = m.group("fence"), i
+        words = m.group("info").split()
+        body: list[str] = []
+        i += 1
+        while i < len(lines) and not lines[i].strip().startswith(fence):
+            body.append(lines[i])
+            i += 1
+        i += 1
+        language = words[0].lower() if words else ""
+        flags, file, needs = _annotations(words[1:])
+        out.append(Block(path, start + 1, language, "\n".join(body) + "\n", flags, file, needs))
+    return out
+
+
+def _rewrite(text: str, port: int) -> str:
+    text = text.replace("127.0.0.1:8000", f"127.0.0.1:{port}").replace("localhost:8000", f"localhost:{port}")
+    return re.sub(r"--port 8000\b", f"--port {port}", text)
+
+
+PRELUDE = r"""
+set -eo pipefail
+set -m  # background servers get their own process group, so stopping one stops its workers too
+_server=""
+_docs_stop() {
+  if [ -n "$_server" ]; then
+    kill -TERM -- "-$_server" 2>/dev/null || true
+    wait "$_server" 2>/dev/null || true
+    _server=""
+  fi
+}
+trap _docs_stop EXIT
+_docs_wait() {
+  for _ in $(seq 1 300); do
+    if curl -sf -o /dev/null "http://127.0.0.1:$OSTIARY_PORT/healthz"; then return 0; fi
+    if [ -n "$_server" ] && ! kill -0 "$_server" 2>/dev/null; then
+      echo "docs: the server exited; its log:" >&2; tail -n 40 "server-$_server_no.log" >&2; return 1
+    fi
+    sleep 0.2
+  done
+  echo "docs: no /healthz after 60 s" >&2; return 1
+}
+_server_no=0
+_docs_serve() {  # the command in "$1", in the background, after stopping the previous server
+  _docs_stop
+  _server_no=$((_server_no + 1))
+  bash -c "$1" > "server-$_server_no.log" 2>&1 &
+  _server=$!
+  _docs_wait
+}
+_docs_block() { echo "=== docs block $1" >&2; }
+"""
+
+
+def script_for(blocks: list[Block], port: int) -> str:
+    """One bash script running the blocks as pasted, with the harness's servers around them."""
+    parts = [PRELUDE, "_docs_serve 'ostiary serve'\n"]
+    for block in blocks:
+        if block.file is not None:
+            body = _rewrite(block.text, port)
+            parts.append(f"cat > {shlex.quote(block.file)} <<'DOCS_BLOCK_EOF'\n{body}DOCS_BLOCK_EOF\n")
+        if not block.runnable:
+            continue
+        text = _rewrite(block.text, port)
+        parts.append(f"_docs_block {shlex.quote(block.where)}\n")
+        if "background-server" in block.flags:
+            lines = text.rstrip("\n").split("\n")
+            # The server is the last command: join its continuation lines, run the rest as usual.
+            end = len(lines) - 1
+            while end > 0 and lines[end - 1].rstrip().endswith("\\"):
+                end -= 1
+            head, server = "\n".join(lines[:end]), " ".join(line.rstrip("\\ ") for line in lines[end:])
+            server = re.sub(r"\s+#.*$", "", server)
+            parts.append(head + "\n" + f"_docs_serve {shlex.quote(server)}\n")
+        else:
+            parts.append(text)
+    return "".join(parts)
