@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ostiary import jwt
 from ostiary.config import TokenSettings
+from ostiary.errors import InvalidClientMetadata
 from tests.conftest import basic
 
 from ._helpers import CC, ISSUER, app_with, assert_error, client_token
@@ -129,3 +132,28 @@ async def test_rfc8707_2_unparseable_resource_is_invalid_target(running):
     cid, secret = await running.add_client(scope="api:read", audiences=[API_A])
     r = await running.http.post("/token", data={**CC, "resource": "http://[::1"}, headers=basic(cid, secret))
     assert_error(r, 400, "invalid_target")
+
+
+# --- the openid rule per client (issue 9 item 7): an operator's choice overrides the server's --------
+
+async def test_oidc_openid_on_client_credentials_per_client_reject_overrides_server_accept(running):
+    """A platform whose clients must never see openid without a user: set on that client only."""
+    strict, strict_secret = await running.add_client(scope="api:read", openid_on_client_credentials="reject")
+    r = await running.http.post("/token", data={**CC, "scope": "openid api:read"}, headers=basic(strict, strict_secret))
+    assert_error(r, 400, "invalid_scope")
+    other, other_secret = await running.add_client(scope="api:read")  # the server default (accept) still applies
+    assert "openid" in (await client_token(running, other, other_secret, scope="openid api:read"))["scope"].split()
+
+
+async def test_oidc_openid_on_client_credentials_per_client_ignore_and_accept_override_server(database_url):
+    async with app_with(database_url, tokens=TokenSettings(openid_on_client_credentials="reject")) as app:
+        ignoring, s1 = await app.add_client(scope="api:read", openid_on_client_credentials="ignore")
+        assert (await client_token(app, ignoring, s1, scope="openid api:read"))["scope"] == "api:read"
+        accepting, s2 = await app.add_client(scope="api:read", openid_on_client_credentials="accept")
+        body = await client_token(app, accepting, s2, scope="openid api:read")
+        assert set(body["scope"].split()) == {"openid", "api:read"} and "id_token" not in body
+
+
+async def test_oidc_openid_on_client_credentials_unknown_value_is_invalid_client_metadata(running):
+    with pytest.raises(InvalidClientMetadata, match="openid_on_client_credentials"):
+        await running.add_client(scope="api:read", openid_on_client_credentials="maybe")

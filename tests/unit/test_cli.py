@@ -389,3 +389,16 @@ def test_client_update_keeps_a_self_registered_clients_level_unless_the_operator
     ok(db, "client", "update", "dcr-app", "--scope", "openid system/*.rs", "--trust-level", "admin")
     stored = stored_client(db, "dcr-app")
     assert stored is not None and stored.trust_level == "admin" and "system/*.rs" in stored.scope
+
+
+def test_client_openid_on_client_credentials_is_set_per_client_and_reset_to_default(db: str) -> None:
+    data = create_json(db, "--client-id", "oid", "--openid-on-client-credentials", "reject")
+    assert data["openid_on_client_credentials"] == "reject"
+    ok(db, "client", "update", "oid", "--openid-on-client-credentials", "ignore")
+    stored = stored_client(db, "oid")
+    assert stored is not None and stored.extra["openid_on_client_credentials"] == "ignore"
+    ok(db, "client", "update", "oid", "--openid-on-client-credentials", "default")
+    stored = stored_client(db, "oid")
+    assert stored is not None and "openid_on_client_credentials" not in stored.extra
+    assert "openid_on_client_credentials" not in create_json(db, "--client-id", "dflt",
+                                                             "--openid-on-client-credentials", "default")

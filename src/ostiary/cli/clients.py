@@ -53,6 +53,9 @@ def _metadata_options(create: bool) -> Callable[[F], F]:
                          help="First-party app: users are not asked for consent."),
             click.option("--system-scopes-with-secret/--no-system-scopes-with-secret", "system_scopes_with_secret",
                          default=None, help="Allow system/ scopes with a secret (default: private_key_jwt only)."),
+            click.option("--openid-on-client-credentials", type=click.Choice(["accept", "ignore", "reject", "default"]),
+                         help="What scope=openid does on client_credentials for this client: keep it, drop it "
+                              "or refuse it (invalid_scope); 'default' follows the server setting."),
             click.option("--jwks-file", type=click.Path(exists=True, dir_okay=False),
                          help="JWKS file with the client's public keys (private_key_jwt)."),
             click.option("--jwks-uri", help="URL of the client's JWKS (private_key_jwt)."),
@@ -90,6 +93,11 @@ def _collect(options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _server_defaults(metadata: dict[str, Any]) -> dict[str, Any]:
+    """`metadata` without the per-client choices set to 'default' (they then follow the server setting)."""
+    return {k: v for k, v in metadata.items() if not (k == "openid_on_client_credentials" and v == "default")}
+
+
 def _show(client: Client, secret: str | None, as_json: bool) -> None:
     from ..server.registration import describe
 
@@ -121,7 +129,7 @@ def client_create(name: str | None, config_file: str | None, database_url: str |
                   client_id: str | None, client_secret: str | None, **options: Any) -> None:
     """Register a client named NAME. The secret (server-generated, 256-bit) is printed once."""
     settings = load(config_file, database_url=database_url)
-    metadata = _collect(options)
+    metadata = _server_defaults(_collect(options))
     if name:
         metadata.setdefault("client_name", name)
     metadata.setdefault("grant_types", ["client_credentials"])
@@ -199,7 +207,7 @@ def client_update(client_id: str, config_file: str | None, database_url: str | N
         current = await p.clients.get(client_id)
         if current is None:
             raise click.ClickException(f"no client {client_id!r}")
-        metadata = {**describe(current), **changes}
+        metadata = _server_defaults({**describe(current), **changes})
         client, issued = await p.registry.update(client_id, metadata)
         return client, issued.client_secret
 

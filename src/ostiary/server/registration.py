@@ -15,7 +15,7 @@ from .audit import audit
 from .client_auth import AUTH_METHODS
 from .client_keys import key_set_from_jwks
 from .credentials import digest, new_secret, new_token
-from .policy.clients import ADMIN_ONLY, ClientRules
+from .policy.clients import ADMIN_ONLY, OPENID_RULES, ClientRules
 from .redirect_uris import LOOPBACK_HOSTS, RedirectUriRefused, check_redirect_uri
 from .scopes import parse_scope
 
@@ -28,6 +28,8 @@ _STRING_EXTRAS = ("client_uri", "logo_uri", "tos_uri", "policy_uri", "software_i
 _LIST_EXTRAS = ("contacts", "allowed_cors_origins", "default_acr_values")
 _BOOL_EXTRAS = ("backchannel_logout_session_required", "require_auth_time")
 _INT_EXTRAS = ("default_max_age",)
+# Admin-only choices (policy.clients.ADMIN_ONLY) kept in `extra`, each with its allowed values.
+_CHOICE_EXTRAS: Mapping[str, tuple[str, ...]] = {"openid_on_client_credentials": OPENID_RULES}
 _ADMIN_FLAGS = ("skip_consent", "resource_server", "system_scopes_with_secret")
 _RESPONSE_TYPES_FOR = {"authorization_code": "code"}
 MAX_TOKEN_LIFETIME = 7 * 24 * 3600
@@ -194,6 +196,11 @@ def _extras(data: Mapping[str, Any]) -> dict[str, Any]:
         if name in data:
             if not isinstance(data[name], int) or isinstance(data[name], bool) or data[name] < 0:
                 raise InvalidClientMetadata(f"{name} must be a non-negative integer")
+            extra[name] = data[name]
+    for name, values in _CHOICE_EXTRAS.items():
+        if data.get(name) is not None and data[name] not in values:
+            raise InvalidClientMetadata(f"{name} must be one of {', '.join(values)}")
+        if data.get(name) is not None:
             extra[name] = data[name]
     return {k: v for k, v in extra.items() if v is not None}
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from ...errors import InvalidScope, InvalidTarget
 from ...smart.scopes import is_clinical
 from ...store import Client
+from ..policy.clients import OpenidRule, openid_rule
 from ..policy.grants import check_grant
 from ..requests import EndpointRequest
 from ..scopes import grant_scopes, parse_scope
@@ -38,7 +39,7 @@ class ClientCredentialsGrant:
     public_clients: ClassVar[bool] = False
 
     def __init__(self, issuer: TokenIssuer, default_audience: str,
-                 openid: Literal["accept", "ignore", "reject"], *, fhir_audience: str | None = None,
+                 openid: OpenidRule, *, fhir_audience: str | None = None,
                  backend_lifetime: int | None = None) -> None:
         self._issuer = issuer
         self._default_audience = default_audience
@@ -48,14 +49,15 @@ class ClientCredentialsGrant:
 
     async def handle(self, request: EndpointRequest, client: Client) -> dict[str, Any]:
         requested = parse_scope(request.get("scope"))
+        rule = openid_rule(client, self._openid)  # per client if an operator set it (docs/clients.md)
         if "openid" in requested:
             # OIDC needs an end-user; with none there is no ID token. Many libraries still send
             # `openid` here, so by default it is kept in the access token and nothing more happens.
-            if self._openid == "reject":
+            if rule == "reject":
                 raise InvalidScope("openid is not available with client_credentials")
-            if self._openid == "ignore":
+            if rule == "ignore":
                 requested = tuple(s for s in requested if s != "openid")
-        allowed = client.scopes | ({"openid"} if self._openid == "accept" and "openid" in requested else set())
+        allowed = client.scopes | ({"openid"} if rule == "accept" and "openid" in requested else set())
         granted = grant_scopes(requested, frozenset(allowed)) if requested else tuple(sorted(client.scopes))
         granted = check_grant(client, self.grant_type, granted, explicit=bool(requested))
         resources = request.repeated.get("resource", ())

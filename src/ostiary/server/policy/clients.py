@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ...config import RegistrationSettings, Settings
 from ...errors import InvalidClientMetadata, InvalidScope
@@ -19,7 +19,13 @@ from ...store import Client, TrustLevel
 from ..audit import audit
 from .grants import ScopeKind, may_carry, scope_kind, system_scope_refusal
 
-__all__ = ["ADMIN_ONLY", "ClientRules", "ClientUpgrade", "LevelRule", "SelfServiceApi"]
+__all__ = ["ADMIN_ONLY", "OPENID_RULES", "ClientRules", "ClientUpgrade", "LevelRule", "OpenidRule", "SelfServiceApi",
+           "openid_rule"]
+
+# What `scope=openid` on client_credentials does (no end-user, so never an ID token): "accept" keeps
+# it in the access token, "ignore" drops it, "reject" is invalid_scope. Platforms differ exactly here.
+OpenidRule = Literal["accept", "ignore", "reject"]
+OPENID_RULES: tuple[OpenidRule, ...] = get_args(OpenidRule)
 
 # Metadata a client never sets for itself (issue: "Admin-only metadata"), with the attack each stops.
 ADMIN_ONLY: Mapping[str, str] = {
@@ -37,6 +43,12 @@ LEVEL_GOVERNED: frozenset[ScopeKind] = frozenset({"system", "patient", "user", "
 # What an unset admin-only field reads as (so a client may send back a default it was shown).
 _UNSET: Mapping[str, Any] = {"skip_consent": False, "resource_server": False, "system_scopes_with_secret": False,
                              "audiences": []}
+
+
+def openid_rule(client: Client, default: OpenidRule) -> OpenidRule:
+    """The client's openid-on-client_credentials rule as an operator set it, else the server's `default`."""
+    value = client.extra.get("openid_on_client_credentials")
+    return next((rule for rule in OPENID_RULES if rule == value), default)
 
 
 @dataclass(frozen=True, slots=True)
