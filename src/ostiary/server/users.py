@@ -76,14 +76,14 @@ class UserService:
         """Raises UserExists or InvalidRequest."""
         self._check_claims(claims or {})
         user = User(id=secrets.token_urlsafe(12), username=validate_username(username),
-                    password_hash=self._hash(password) if password else None, claims=dict(claims or {}))
+                    password_hash=await self._hash(password) if password else None, claims=dict(claims or {}))
         await self._store.create(user)
         return user
 
-    def _hash(self, password: str) -> str:
+    async def _hash(self, password: str) -> str:
         if len(password) < 8:
             raise InvalidRequest("a password needs at least 8 characters")
-        return self._hasher.hash(password)
+        return await self._limits.hashing.run(self._hasher.hash, password)  # off the event loop
 
     @staticmethod
     def _check_claims(claims: Mapping[str, Any]) -> None:
@@ -98,7 +98,8 @@ class UserService:
         return user
 
     async def set_password(self, username: str, password: str) -> User:
-        user = replace(await self._get(username), password_hash=self._hash(password), updated_at=int(time.time()))
+        user = replace(await self._get(username), password_hash=await self._hash(password),
+                       updated_at=int(time.time()))
         await self._store.update(user)
         return user
 
