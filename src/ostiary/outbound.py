@@ -35,7 +35,7 @@ import orjson
 from .server.audit import audit
 
 __all__ = ["REFUSED_NETWORKS", "FetchError", "FetchResponse", "Resolver", "SafeFetcher", "address_refusal",
-           "system_resolver", "trusted_client"]
+           "system_resolver", "trusted_client", "url_refusal"]
 
 log = logging.getLogger("ostiary.outbound")
 
@@ -121,6 +121,35 @@ def _target(raw: str, allow_loopback: bool) -> _Target:
     port = url.port or (443 if url.scheme == "https" else 80)
     shown = f"[{host}]" if ":" in host else host
     return _Target(url.copy_with(fragment=None), host, port, shown if url.port is None else f"{shown}:{port}")
+
+
+def url_refusal(raw: str, *, allow_loopback: bool = False) -> str | None:
+    """Why the fetcher will never request ``raw``, judged without DNS (at registration), or None.
+
+    The same rules as a fetch: https only, http only to a loopback name or literal under the
+    development setting, no userinfo or controls, and an IP literal must be an allowed address.
+    """
+    try:
+        target = _target(raw, allow_loopback)
+    except FetchError as exc:
+        return exc.reason
+    try:
+        literal: IPAddress | None = ipaddress.ip_address(target.host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        refusal = address_refusal(literal, allow_loopback=allow_loopback)
+        if refusal is not None:
+            return refusal
+    loopback = literal.is_loopback if literal is not None else target.host.lower() in _LOOPBACK_NAMES
+    if loopback and not allow_loopback:
+        return "loopback is refused outside the development setting"
+    if target.url.scheme == "http" and not loopback:
+        return "http only to loopback (development setting); https otherwise"
+    return None
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
 
 
 class SafeFetcher:

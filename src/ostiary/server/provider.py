@@ -279,7 +279,8 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     grace = RotationGrace(tokens, settings.oidc.refresh_token_grace_period, sealer.seal, sealer.unseal)
     grants[RefreshTokenGrant.grant_type] = RefreshTokenGrant(tokens, user_tokens, settings.oidc.refresh_token_rotation,
                                                              sessions, client_rules, grace)
-    registry = ClientRegistry(clients, sealer.seal, grants, client_rules)
+    registry = ClientRegistry(clients, sealer.seal, grants, client_rules,
+                              allow_loopback=settings.outbound.allow_loopback)
     fetcher = SafeFetcher(allow_loopback=settings.outbound.allow_loopback,
                           negative_ttl=settings.outbound.negative_cache_ttl, transport=http_transport)
     resolver = ClientKeyResolver(fetcher, timeout=settings.client_auth.jwks_fetch_timeout,

@@ -10,18 +10,18 @@ from urllib.parse import SplitResult, urlsplit
 
 from ..errors import InvalidClientMetadata, InvalidRedirectUri, NotFound
 from ..keys import ASYMMETRIC_ALGS, HMAC_ALGS, KeyError_
+from ..outbound import url_refusal
 from ..store import Client, ClientExists, ClientStore, TrustLevel
 from .audit import audit
 from .client_auth import AUTH_METHODS
 from .client_keys import key_set_from_jwks
 from .credentials import digest, new_secret, new_token
 from .policy.clients import ADMIN_ONLY, OPENID_RULES, ClientRules
-from .redirect_uris import LOOPBACK_HOSTS, RedirectUriRefused, check_redirect_uri
+from .redirect_uris import RedirectUriRefused, check_redirect_uri
 from .scopes import parse_scope
 
 __all__ = ["ClientRegistry", "IssuedCredentials", "validate_metadata", "validate_redirect_uri"]
 
-LOOPBACK = {h.strip("[]") for h in LOOPBACK_HOSTS}  # urlsplit hostnames, for jwks_uri
 _STRING_EXTRAS = ("client_uri", "logo_uri", "tos_uri", "policy_uri", "software_id", "software_version",
                   "id_token_signed_response_alg", "userinfo_signed_response_alg", "backchannel_logout_uri",
                   "application_type", "subject_type", "initiate_login_uri", "software_statement")
@@ -30,6 +30,7 @@ _BOOL_EXTRAS = ("backchannel_logout_session_required", "require_auth_time")
 _INT_EXTRAS = ("default_max_age",)
 # Admin-only choices (policy.clients.ADMIN_ONLY) kept in `extra`, each with its allowed values.
 _CHOICE_EXTRAS: Mapping[str, tuple[str, ...]] = {"openid_on_client_credentials": OPENID_RULES}
+_FETCHED_URLS = ("jwks_uri", "backchannel_logout_uri", "logo_uri")
 _ADMIN_FLAGS = ("skip_consent", "resource_server", "system_scopes_with_secret")
 _RESPONSE_TYPES_FOR = {"authorization_code": "code"}
 MAX_TOKEN_LIFETIME = 7 * 24 * 3600
@@ -69,11 +70,13 @@ def _optional_str(data: Mapping[str, Any], name: str) -> str | None:
     return value or None
 
 
-def validate_metadata(data: Mapping[str, Any], *, grant_types_supported: Collection[str]) -> dict[str, Any]:
+def validate_metadata(data: Mapping[str, Any], *, grant_types_supported: Collection[str],
+                      allow_loopback: bool = False) -> dict[str, Any]:
     """Normalised client fields from RFC 7591 metadata; raises InvalidClientMetadata / InvalidRedirectUri.
 
     Metadata we do not understand is ignored (RFC 7591 §2). Who may set what is the policy's
-    decision (`ClientRules`), taken before and after this.
+    decision (`ClientRules`), taken before and after this. URLs the server (or a user's browser, a
+    logo) requests follow the safe fetcher's rules (`allow_loopback`: its development setting).
     """
     if not isinstance(data, Mapping):
         raise InvalidClientMetadata("client metadata must be a JSON object")
@@ -113,10 +116,6 @@ def validate_metadata(data: Mapping[str, Any], *, grant_types_supported: Collect
             key_set_from_jwks(jwks)
         except KeyError_ as exc:
             raise InvalidClientMetadata(f"jwks: {exc}") from None
-    if jwks_uri is not None:
-        parts = _split(jwks_uri)
-        if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in LOOPBACK):
-            raise InvalidClientMetadata("jwks_uri must be an https URL")
     if method == "private_key_jwt" and not (jwks or jwks_uri):
         raise InvalidClientMetadata("private_key_jwt needs jwks or jwks_uri")
     signing_alg = _optional_str(data, "token_endpoint_auth_signing_alg")
@@ -143,6 +142,11 @@ def validate_metadata(data: Mapping[str, Any], *, grant_types_supported: Collect
         value = data.get(name)
         if value is not None and (not isinstance(value, str) or _split(value).scheme not in ("https", "http")):
             raise InvalidClientMetadata(f"{name} must be an http(s) URL")
+    for name in _FETCHED_URLS:  # SSRF (issue 13 item 8): refused here, not first at fetch time
+        value = data.get(name)
+        refusal = url_refusal(value, allow_loopback=allow_loopback) if isinstance(value, str) else None
+        if refusal is not None:
+            raise InvalidClientMetadata(f"{name} must be an https URL of a public host ({refusal})")
     for origin in data.get("allowed_cors_origins") or []:
         o = _split(origin) if isinstance(origin, str) else None
         if o is None or o.scheme not in ("https", "http") or not o.netloc or o.path not in ("", "/"):
@@ -215,8 +219,10 @@ class IssuedCredentials:
 
 class ClientRegistry:
     def __init__(self, store: ClientStore, seal: Callable[[str], str],
-                 grant_types_supported: Collection[str], rules: ClientRules | None = None) -> None:
+                 grant_types_supported: Collection[str], rules: ClientRules | None = None, *,
+                 allow_loopback: bool = False) -> None:
         self._store = store
+        self._allow_loopback = allow_loopback  # outbound.allow_loopback: loopback URLs in development
         self._seal = seal
         self.grant_types_supported = tuple(grant_types_supported)
         self.rules = rules or ClientRules()
@@ -225,7 +231,8 @@ class ClientRegistry:
         """Validated fields within what `level` may register (docs/security.md "Client trust levels")."""
         stored = {k: v for k, v in describe(current).items() if k in ADMIN_ONLY} if current else None
         data = self.rules.check_admin_only(level, metadata, stored)
-        fields = validate_metadata(data, grant_types_supported=self.grant_types_supported)
+        fields = validate_metadata(data, grant_types_supported=self.grant_types_supported,
+                                   allow_loopback=self._allow_loopback)
         # The client's level: an operator may set it; otherwise it keeps its own (or the registrar's).
         target = current.trust_level if current else level
         if level == "admin" and data.get("trust_level") is not None:
