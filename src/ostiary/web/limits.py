@@ -14,7 +14,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..fhir.errors import fhir_response, operation_outcome
+from ..fhir.errors import FhirError, fhir_response, operation_outcome
 from .errors import PAGE_PATHS, json_response
 from .render import render_error_page
 
@@ -23,12 +23,12 @@ __all__ = ["BodyRefused", "RequestLimitsMiddleware"]
 _NUL_TEXT = "NUL characters are not allowed in a request"
 
 
-class BodyRefused(Exception):
-    """Raised from `receive` once the body is refused; the middleware answers `status`."""
+class BodyRefused(FhirError):
+    """Raised from `receive` once the body is refused; the middleware answers `status`. A FhirError, so
+    the FHIR API (which logs any other exception as a bug) answers it quietly too."""
 
     def __init__(self, status: int, text: str) -> None:
-        super().__init__(text)
-        self.status = status
+        super().__init__(status, text)
         self.text = text
 
 
