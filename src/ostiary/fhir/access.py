@@ -89,6 +89,15 @@ class Access:
         self.scopes = ScopeSet(_clinical(context.scopes))
         self.user_access = user_access(context) if user_access is not None else None
 
+    def reads_own_identity(self, base_url: str, resource_type: str, resource_id: str) -> bool:
+        """SMART §fhirUser: a token granted `fhirUser` may read the user's own resource (``Practitioner/1``)
+        on this server, whatever its resource scopes say."""
+        ref = self.context.fhir_user
+        if not ref or "fhirUser" not in self.context.scopes.split():
+            return False
+        relative = ref.removeprefix(base_url.rstrip("/") + "/") if "://" in ref else ref
+        return relative == f"{resource_type}/{resource_id}"
+
     def require_type(self, interaction: str, resource_type: str) -> None:
         """Some granted scope allows ``interaction`` on the type at all (before loading anything)."""
         if not any(s.allows(interaction) and s.resource_type in ("*", resource_type) for s in self.scopes.clinical):

@@ -47,11 +47,14 @@ class Interactions:
     base_url: str
 
     async def read(self, access: Access, resource_type: str, resource_id: str) -> Response:
-        access.require_type("r", resource_type)
+        own = access.reads_own_identity(self.base_url, resource_type, resource_id)
+        if not own:
+            access.require_type("r", resource_type)
         resource = await self.store.read(resource_type, resource_id)
         if resource is None:
             raise FhirError(404, f"{resource_type}/{resource_id} is not known")
-        access.check("r", resource_type, resource=resource)
+        if not own:
+            access.check("r", resource_type, resource=resource)
         return fhir_response(resource, headers=_version_headers(resource))
 
     async def search(self, access: Access, resource_type: str, items: Sequence[tuple[str, str]]) -> Response:

@@ -104,6 +104,14 @@ class AssertionRules:
     audiences: frozenset[str]
     max_lifetime: int
     leeway: int = jwt.DEFAULT_LEEWAY
+    # SMART Backend Services: a backend client's (one holding system/ scopes) assertion `exp` SHALL be
+    # no more than five minutes ahead; None when SMART is off.
+    backend_max_lifetime: int | None = None
+
+    def lifetime_for(self, client: Client) -> int:
+        backend = self.backend_max_lifetime is not None and any(
+            s.startswith("system/") for s in client.scope.split())
+        return min(self.max_lifetime, self.backend_max_lifetime or self.max_lifetime) if backend else self.max_lifetime
 
 
 Verifier = Callable[["ClientAuthenticator", Presented, Client, EndpointRequest], Awaitable[None]]
@@ -130,7 +138,12 @@ async def _verify_assertion(auth: ClientAuthenticator, p: Presented, client: Cli
         keys: object = OctKey.import_key(secret.encode())
         algorithms = [registered] if registered else list(HMAC_ALGS)
     else:
-        kid = jwt.decode_unverified(p.assertion).header.get("kid")
+        header = jwt.decode_unverified(p.assertion).header
+        # SMART Backend Services / RFC 7515 §4.1.2: keys come only from what was registered. A `jku`
+        # naming any other URL (an attacker's key set) is refused, never fetched.
+        if "jku" in header and (client.jwks_uri is None or header["jku"] != client.jwks_uri):
+            raise InvalidClient("client_assertion: jku is not the client's registered jwks_uri")
+        kid = header.get("kid")
         keys = await auth.key_resolver.keys_for(
             jwks=client.jwks, jwks_uri=client.jwks_uri, kid=kid if isinstance(kid, str) else None
         )
@@ -146,8 +159,9 @@ async def _verify_assertion(auth: ClientAuthenticator, p: Presented, client: Cli
         raise InvalidClient(f"client_assertion: {exc.reason}") from None
     claims = verified.claims
     exp = claims["exp"]
-    if exp - time.time() > rules.max_lifetime + rules.leeway:
-        raise InvalidClient(f"client_assertion: exp is more than {rules.max_lifetime} s ahead")
+    max_lifetime = rules.lifetime_for(client)
+    if exp - time.time() > max_lifetime + rules.leeway:
+        raise InvalidClient(f"client_assertion: exp is more than {max_lifetime} s ahead")
     jti = claims["jti"]
     if not isinstance(jti, str) or not jti or len(jti) > 200 or "\x00" in jti:  # NUL: PostgreSQL text
         raise InvalidClient("client_assertion: jti must be a non-empty string")

@@ -57,6 +57,7 @@ from .users import UserService, login_limits
 __all__ = ["PATHS", "CachedClients", "Provider", "open_provider", "server_metadata"]
 
 log = logging.getLogger("ostiary")
+SMART_BACKEND_ASSERTION_LIFETIME = 300  # SMART Backend Services: exp no more than five minutes ahead
 
 PATHS = {
     "authorization_endpoint": "/authorize",
@@ -289,6 +290,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     rules = AssertionRules(
         audiences=frozenset({iss, iss + "/", iss + PATHS["token_endpoint"]}),
         max_lifetime=settings.client_auth.assertion_max_lifetime,
+        backend_max_lifetime=SMART_BACKEND_ASSERTION_LIFETIME if settings.smart.enabled else None,
     )
     failures = FailureThrottle(throttle, ThrottleRule(free=settings.throttle.client_auth_failures,
                                                       max_delay=settings.throttle.max_delay,

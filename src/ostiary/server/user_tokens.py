@@ -93,7 +93,7 @@ class UserTokenService:
             client, subject=user.id, scope=scope, audience=audience, grant_id=facts.grant_id,
             stored_extra={"userinfo_claims": requested["userinfo"]} if "userinfo" in requested else None,
             extra={"auth_time": facts.auth_time, **({"sid": facts.sid} if facts.sid else {}),
-                   **_token_context(facts.context)},
+                   **_token_context(facts.context), **_fhir_user(user.claims, scope)},
         )
         body: dict[str, Any] = {"access_token": access.value, "token_type": "Bearer",
                                 "expires_in": access.expires_in, "scope": " ".join(scope)}
@@ -121,3 +121,10 @@ class UserTokenService:
 def _token_context(context: Mapping[str, Any]) -> dict[str, Any]:
     """Launch context that also belongs in the access token (so resource servers can enforce it)."""
     return {k: context[k] for k in ("patient", "encounter") if k in context}
+
+
+def _fhir_user(claims: Mapping[str, Any], scope: Sequence[str]) -> dict[str, Any]:
+    """SMART §fhirUser: with the fhirUser scope granted, the access token names the user's FHIR resource
+    (so a resource server, the built-in FHIR API among them, can let the app read it)."""
+    value = claims.get("fhirUser")
+    return {"fhirUser": value} if "fhirUser" in scope and isinstance(value, str) and value else {}

@@ -31,4 +31,6 @@ def smart_configuration(metadata: Mapping[str, Any]) -> dict[str, Any]:
         "system/*.read", "patient/*.cruds", "user/*.cruds", "system/*.cruds",
     ]
     doc["capabilities"] = list(CAPABILITIES)
+    # SMART 2.2: where a user manages the apps they authorized (the account page).
+    doc["management_endpoint"] = str(metadata["issuer"]) + "/account"
     return doc
