@@ -2,8 +2,8 @@
 
     pip install ostiary
     export OSTIARY_ISSUER=http://127.0.0.1:8000
-    export OSTIARY_CLIENT_ID=<demo client id printed by `ostiary serve`>
-    export OSTIARY_CLIENT_SECRET=<demo client secret printed by `ostiary serve`>
+    export OSTIARY_CLIENT_ID=notes-service
+    export OSTIARY_CLIENT_SECRET=...   # from `ostiary client create ... --json` (see README.md)
     export OSTIARY_SCOPE="notes:read notes:write"
     export OSTIARY_RESOURCE=http://127.0.0.1:8001
     python service.py http://127.0.0.1:8001/notes
@@ -19,15 +19,26 @@ import sys
 
 import httpx
 
-from ostiary.client import ClientCredentials
+from ostiary.client import ClientCredentials, ConfigError, TokenError
 
 
 def main(url: str, calls: int = 5) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    tokens = ClientCredentials.from_env()
+    try:
+        tokens = ClientCredentials.from_env()
+    except ConfigError as exc:
+        print(f"configuration: {exc}", file=sys.stderr)
+        return 2
     with httpx.Client(auth=tokens.httpx_auth(), timeout=10.0) as api:
         for _ in range(calls):
-            response = api.get(url)
+            try:
+                response = api.get(url)
+            except TokenError as exc:  # e.g. invalid_client: a wrong id or secret, or another database
+                print(f"no token from the server: {exc}", file=sys.stderr)
+                return 1
+            except httpx.HTTPError as exc:
+                print(f"cannot reach {url}: {exc}", file=sys.stderr)
+                return 1
             print(response.status_code, response.text)
             if response.status_code != 200:
                 print("WWW-Authenticate:", response.headers.get("www-authenticate"), file=sys.stderr)
