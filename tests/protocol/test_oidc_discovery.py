@@ -78,3 +78,18 @@ async def test_oidc_discovery_3_advertised_endpoints_answer(running, meta):
                  "revocation_endpoint", "introspection_endpoint"):
         r = await running.http.get(meta[name])
         assert r.status_code != 404, name
+
+
+async def test_issue9_6_acr_is_not_advertised_while_no_sign_in_states_one(running, meta):
+    """Discovery must not promise what the server does not do: a password sign-in has no acr, so neither
+    claims_supported nor acr_values_supported names it, and no ID token carries one."""
+    assert "acr" not in meta["claims_supported"] and "acr_values_supported" not in meta
+    user = await make_user(running)
+    cid, secret = await make_rp(running)
+    async with browser(running) as b:
+        flow = await run_flow(b, cid, secret, user, scope="openid", acr_values="urn:example:loa:2")
+        r = await exchange(b, flow)
+    _, claims = await decode_jwt(running.http, r.json()["id_token"])
+    assert "acr" not in claims  # acr_values is voluntary (OIDC Core §3.1.2.1): answered without one
+    for claim in ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr"):
+        assert claim in meta["claims_supported"], claim

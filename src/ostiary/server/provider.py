@@ -216,7 +216,9 @@ def server_metadata(settings: Settings, grants: Mapping[str, Grant], registratio
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": id_token_algs,
         "code_challenge_methods_supported": ["S256"],
-        "claims_supported": sorted({"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp",
+        # No `acr`: a password sign-in has no authentication context class to state, so no ID token
+        # carries one (an essential acr request fails, OIDC Core §5.5.1.1). Advertised once real levels exist.
+        "claims_supported": sorted({"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp",
                                     "sid", *(c for names in SCOPE_CLAIMS.values() for c in names)}),
         "claims_parameter_supported": True,
         "request_parameter_supported": False,
