@@ -219,3 +219,33 @@ async def test_policy_portal_gets_exactly_the_self_service_apis(running):
                 await registry.create({**metadata, **CC_ONLY}, level="portal")
     finally:
         registry.rules = saved
+
+
+async def test_rfc7592_2_2_client_raised_to_admin_still_cannot_set_admin_only_metadata_itself(running):
+    """Attack: an operator raises a self-registered app to --trust-level admin (to give it user/ scopes);
+    the app then PUTs resource_server, audiences, skip_consent, system/ scopes or trust_level on itself
+    with its registration access token. The operator's level is not the client's: it keeps what it was
+    given and may narrow it, never widen it."""
+    reg = (await _register(running, client_name="raised", scope="openid patient/*.rs", **APP)).json()
+    cid, token = reg["client_id"], {"Authorization": f"Bearer {reg['registration_access_token']}"}
+    await running.provider.registry.update(cid, {**{k: v for k, v in reg.items() if k != "trust_level"},
+                                                 "scope": "openid user/*.rs", "trust_level": "admin"})
+    current = (await running.http.get(f"/register/{cid}", headers=token)).json()
+    assert current["trust_level"] == "admin" and current["scope"] == "openid user/*.rs"
+    for name, value in (("resource_server", True), ("audiences", ["https://api.example"]), ("skip_consent", True),
+                        ("access_token_lifetime", 7 * 24 * 3600), ("trust_level", "registrant"),
+                        ("system_scopes_with_secret", True)):
+        r = await running.http.put(f"/register/{cid}", json={**current, name: value}, headers=token)
+        assert name in assert_error(r, 400, "invalid_client_metadata")["error_description"]
+    for scope in ("openid user/*.cruds", "openid system/*.rs", "openid user/*.rs api:write"):
+        r = await running.http.put(f"/register/{cid}", json={**current, "scope": scope}, headers=token)
+        assert_error(r, 400, "invalid_client_metadata")
+    r = await running.http.put(f"/register/{cid}", json={**current, "grant_types": ["client_credentials"],
+                                                         "response_types": [], "redirect_uris": []}, headers=token)
+    assert "client_credentials" in assert_error(r, 400, "invalid_client_metadata")["error_description"]
+    narrowed = await running.http.put(f"/register/{cid}", json={**current, "scope": "openid user/Patient.rs",
+                                                                "client_name": "renamed"}, headers=token)
+    assert narrowed.status_code == 200, narrowed.text
+    final = await running.provider.clients.get(cid)
+    assert (final.trust_level, final.scope, final.resource_server, final.skip_consent, final.audiences) == (
+        "admin", "openid user/Patient.rs", False, False, ())

@@ -227,22 +227,26 @@ class ClientRegistry:
         self.grant_types_supported = tuple(grant_types_supported)
         self.rules = rules or ClientRules()
 
-    def _checked(self, level: TrustLevel, metadata: Mapping[str, Any], current: Client | None) -> dict[str, Any]:
-        """Validated fields within what `level` may register (docs/security.md "Client trust levels")."""
+    def _checked(self, level: TrustLevel, metadata: Mapping[str, Any], current: Client | None,
+                 by_client: bool = False) -> dict[str, Any]:
+        """Validated fields within what `level` may register (docs/security.md "Client trust levels");
+        `by_client`: the client edits itself (RFC 7592), whatever its level, never as an operator."""
         stored = {k: v for k, v in describe(current).items() if k in ADMIN_ONLY} if current else None
-        data = self.rules.check_admin_only(level, metadata, stored)
+        rule = self.rules.rule_for(level, current if by_client else None)
+        operator = rule is None
+        data = self.rules.check_admin_only(rule, metadata, stored)
         fields = validate_metadata(data, grant_types_supported=self.grant_types_supported,
                                    allow_loopback=self._allow_loopback)
         # The client's level: an operator may set it; otherwise it keeps its own (or the registrar's).
         target = current.trust_level if current else level
-        if level == "admin" and data.get("trust_level") is not None:
+        if operator and data.get("trust_level") is not None:
             target = _trust_level(data["trust_level"])
         if target != "admin" and not fields["scope"]:  # a SMART app registered bare can still launch
             fields["scope"] = self.rules.default_scope(target, fields["grant_types"])
         try:
-            self.rules.check_fields(target, fields)
+            self.rules.check_fields(target, fields, None if operator else rule)
         except InvalidClientMetadata as exc:
-            if level != "admin":
+            if not operator:
                 raise
             raise InvalidClientMetadata(f"{exc.description}; it is a {target} client (an operator may set "
                                         "--trust-level admin)") from None
@@ -275,16 +279,17 @@ class ClientRegistry:
               trust_level=client.trust_level)
         return client, IssuedCredentials(client_secret=secret, registration_access_token=rat)
 
-    async def update(self, client_id: str, metadata: Mapping[str, Any], *,
-                     level: TrustLevel = "admin") -> tuple[Client, IssuedCredentials]:
-        """Replace a client's metadata as `level` may; a new secret is issued only if the method now needs one.
+    async def update(self, client_id: str, metadata: Mapping[str, Any], *, level: TrustLevel = "admin",
+                     by_client: bool = False) -> tuple[Client, IssuedCredentials]:
+        """Replace a client's metadata as `level` may (`by_client`: the client itself, RFC 7592, never
+        as an operator); a new secret is issued only if the method now needs one.
 
         RFC 7592 §2.2: admin-only fields left out keep their values; sent unchanged they are accepted.
         """
         current = await self._store.get(client_id)
         if current is None:
             raise NotFound(f"no client {client_id!r}")
-        fields = self._checked(level, metadata, current)
+        fields = self._checked(level, metadata, current, by_client)
         method = fields["token_endpoint_auth_method"]
         issued = IssuedCredentials()
         changed = replace(current, **fields, updated_at=int(time.time()))

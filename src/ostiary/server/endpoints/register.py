@@ -88,7 +88,7 @@ class RegistrationEndpoint:
         if "client_secret" in metadata and not matches(str(metadata["client_secret"]), client.secret_digest):
             raise InvalidClientMetadata("client_secret does not match (RFC 7592 §2.2)")
         clean = {k: v for k, v in metadata.items() if k not in _SERVER_FIELDS}
-        changed, issued = await self._registry.update(client_id, clean, level=client.trust_level)
+        changed, issued = await self._registry.update(client_id, clean, level=client.trust_level, by_client=True)
         return self._response(changed, issued.client_secret, None)
 
     async def delete(self, client_id: str, authorization: str | None) -> None:

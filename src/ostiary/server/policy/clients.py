@@ -115,21 +115,31 @@ class ClientRules:
 
         return " ".join(s for s in rule.scopes if any(carried(g, s) for g in grant_types))
 
-    def check_admin_only(self, level: TrustLevel, metadata: Mapping[str, Any],
+    def rule_for(self, level: TrustLevel, editing_itself: Client | None = None) -> LevelRule | None:
+        """The rule for `level`; None: anything (an operator). A client editing itself (RFC 7592)
+        is never an operator: at the admin level it keeps what the operator gave it and may narrow
+        its scope, never widen it or set admin-only metadata (a raised level is not the client's)."""
+        rule = self.levels.get(level)
+        if rule is None and editing_itself is not None:
+            return LevelRule(tuple(editing_itself.scope.split()),
+                             client_credentials="client_credentials" in editing_itself.grant_types)
+        return rule
+
+    def check_admin_only(self, rule: LevelRule | None, metadata: Mapping[str, Any],
                          current: Mapping[str, Any] | None) -> dict[str, Any]:
         """Metadata without admin-only fields, the stored values kept (RFC 7592 PUT).
 
         An admin-only field sent with its stored (or unset) value is accepted and changes nothing;
-        any other value raises InvalidClientMetadata naming the field.
+        any other value raises InvalidClientMetadata naming the field. `rule` from `rule_for`.
         """
-        if level not in self.levels:
+        if rule is None:
             return dict(metadata)
         stored = current or {}
         out = {k: v for k, v in metadata.items() if k not in ADMIN_ONLY}
         for name in ADMIN_ONLY:
-            portal_choice = name == "audiences" and self.levels[level].audiences
+            portal_choice = name == "audiences" and rule.audiences
             if name in metadata and not portal_choice and metadata[name] != stored.get(name, _UNSET.get(name)):
-                audit("registration_refused", level=logging.WARNING, trust_level=level, field=name)
+                audit("registration_refused", level=logging.WARNING, field=name)
                 raise InvalidClientMetadata(f"{name} can only be set by an administrator")
             if portal_choice and name in metadata:
                 out[name] = metadata[name]
@@ -137,9 +147,9 @@ class ClientRules:
                 out[name] = stored[name]
         return out
 
-    def check_fields(self, level: TrustLevel, fields: Mapping[str, Any]) -> None:
-        """Refuse validated metadata outside the level: scopes, grant types, audiences."""
-        rule = self.levels.get(level)
+    def check_fields(self, level: TrustLevel, fields: Mapping[str, Any], rule: LevelRule | None = None) -> None:
+        """Refuse validated metadata outside the level (or `rule`): scopes, grant types, audiences."""
+        rule = rule if rule is not None else self.levels.get(level)
         if rule is None:
             return
         for token in str(fields["scope"]).split():
