@@ -88,3 +88,12 @@ async def test_stored_redirect_uri_the_rules_now_refuse_stops_matching_with_an_a
     events = [orjson.loads(r.getMessage()) for r in caplog.records if r.name == "ostiary.audit"]
     refused = [e for e in events if e["event"] == "redirect_uri_refused" and e["client_id"] == client.client_id]
     assert len(refused) == 2 and all("no longer allowed" in e["reason"] for e in refused)
+
+
+async def test_stored_post_logout_uri_the_rules_now_refuse_stops_matching(running):
+    legacy = "https://RP.example/bye"
+    client = await store_client(running, grant_types=("authorization_code",), response_types=("code",),
+                                redirect_uris=("https://rp.example/cb",), post_logout_redirect_uris=(legacy,),
+                                token_endpoint_auth_method="none")
+    r = await running.http.get("/logout", params={"client_id": client.client_id, "post_logout_redirect_uri": legacy})
+    assert is_page(r)

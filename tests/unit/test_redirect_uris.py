@@ -156,3 +156,9 @@ def test_rfc8252_7_3_a_match_never_changes_where_the_browser_goes(given_uri):
     web = ada_url.parse_url(found)
     assert any(web["hostname"] == ada_url.parse_url(r)["hostname"] and web["pathname"] == ada_url.parse_url(r)[
         "pathname"] for r in registered)
+
+
+def test_oidc_rp_initiated_logout_3_post_logout_redirect_matches_exactly_even_on_loopback():
+    registered = ["http://127.0.0.1/bye"]
+    assert match_redirect_uri("http://127.0.0.1/bye", registered, client_id="c", loopback_any_port=False)
+    assert match_redirect_uri("http://127.0.0.1:5000/bye", registered, client_id="c", loopback_any_port=False) is None

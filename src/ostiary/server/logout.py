@@ -17,6 +17,7 @@ from .client_auth import ClientLookup
 from .credentials import digest
 from .id_tokens import IdTokenIssuer
 from .keyring import KeyRing
+from .redirect_uris import match_redirect_uri
 
 __all__ = ["LogoutRequest", "LogoutService"]
 
@@ -68,7 +69,8 @@ class LogoutService:
         if uri is not None:
             if client is None:
                 raise PageError("invalid_request", "post_logout_redirect_uri needs id_token_hint or client_id")
-            if uri not in client.post_logout_redirect_uris:  # exact match only
+            if match_redirect_uri(uri, client.post_logout_redirect_uris, client_id=client.client_id,
+                                  loopback_any_port=False) is None:  # exact match only
                 raise PageError("invalid_request", "post_logout_redirect_uri is not registered for this application")
             if hint_sub is None and client.trust_level != "admin":
                 # RFC 9700 §4.11.2: client_id alone is anyone's to send; only an ID token the client

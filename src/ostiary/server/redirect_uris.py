@@ -110,11 +110,13 @@ def _port_free(uri: str, parts: ParseAttributes) -> str | None:
     return "http://" + parts["hostname"] + uri[len("http://") + len(parts["host"]):]
 
 
-def match_redirect_uri(given: str, registered: Iterable[str], *, client_id: str) -> str | None:
+def match_redirect_uri(given: str, registered: Iterable[str], *, client_id: str,
+                       loopback_any_port: bool = True) -> str | None:
     """The redirect URI to use if `given` matches one registered, else None (an audit event says why).
 
-    Exact string comparison (RFC 9700 §4.1.3), except the port of a loopback IP literal (RFC 8252 §7.3).
-    A registered URI these rules now refuse (stored before they existed) never matches.
+    Exact string comparison (RFC 9700 §4.1.3), except the port of a loopback IP literal (RFC 8252 §7.3)
+    unless `loopback_any_port` is off (post-logout redirects: RP-Initiated Logout 1.0 §3 wants an exact
+    match). A registered URI these rules now refuse (stored before they existed) never matches.
     """
     registered = tuple(registered)
     try:
@@ -123,7 +125,7 @@ def match_redirect_uri(given: str, registered: Iterable[str], *, client_id: str)
         stale = "registered URI no longer allowed: " if given in registered else ""
         audit("redirect_uri_refused", client_id=client_id, redirect_uri=given[:200], reason=stale + exc.reason)
         return None
-    given_free = _port_free(given, given_parts)
+    given_free = _port_free(given, given_parts) if loopback_any_port else None
     for uri in registered:
         if uri != given and given_free is None:
             continue
