@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from ostiary.cli import main
-from tests.conftest import RunningApp, basic, run_sync
+from tests.conftest import TEST_SECRET_KEY, RunningApp, basic, run_sync
 
 from ._oidc_flow import app_for, browser
 from ._smart import bearer, fhir_get, load_data, patient_user, smart_app, smart_tokens
@@ -31,7 +31,9 @@ async def node2(running: RunningApp, database_url: str) -> AsyncIterator[Running
 
 
 def cli(database_url: str, *args: str) -> None:
-    result = run_sync(lambda: asyncio.to_thread(CliRunner().invoke, main, [*args, "--database-url", database_url]))
+    env = {"OSTIARY_SECRET_KEY": TEST_SECRET_KEY}  # PostgreSQL needs the key the test apps seal with
+    result = run_sync(lambda: asyncio.to_thread(CliRunner().invoke, main, [*args, "--database-url", database_url],
+                                                env=env))
     assert result.exit_code == 0, result.output
 
 
