@@ -61,9 +61,11 @@ def load_sample_command(config_file: str | None, database_url: str | None, seed:
               help="Its secret (env: OSTIARY_INTROSPECTION_CLIENT_SECRET).")
 @click.option("--introspection-without-aud", is_flag=True,
               help="Accept introspection answers that name no aud (only for an issuer that never sends it).")
+@click.option("--cors-origin", "cors_origins", multiple=True,
+              help="Origin of a browser app allowed CORS (repeatable), e.g. https://app.example.com.")
 def fhir_gateway(upstream: str, issuer: str, audience: str | None, host: str, port: int, upstream_token: str | None,
                  max_response_bytes: int, introspection_client_id: str | None, introspection_client_secret: str | None,
-                 introspection_without_aud: bool) -> None:
+                 introspection_without_aud: bool, cors_origins: tuple[str, ...]) -> None:
     """SMART on FHIR enforcement in front of any FHIR server."""
     import uvicorn
 
@@ -81,7 +83,8 @@ def fhir_gateway(upstream: str, issuer: str, audience: str | None, host: str, po
                                       require_audience=not introspection_without_aud)
     verifier = TokenVerifier(issuer, audience or upstream, introspection=introspection)
     app = make_gateway_app(upstream, verifier_authorizer(verifier), upstream_token=upstream_token,
-                           realm=f"http://{host}:{port}", max_response_bytes=max_response_bytes)
+                           realm=f"http://{host}:{port}", max_response_bytes=max_response_bytes,
+                           cors_origins=cors_origins)
     click.echo(f"Ostiary FHIR gateway on http://{host}:{port} -> {upstream} (tokens from {issuer})")
     from ..cli.http_protocol import GuardedHttpToolsProtocol  # a header-read deadline against slow clients
 

@@ -32,6 +32,7 @@ from ..resource.verifier import TokenVerifier
 from ..smart.policy import Decision
 from .access import Access, AuthorizeToken, TokenContext, authenticate, context_from_claims
 from .app import read_body
+from .cors import FhirCors
 from .errors import FhirError
 from .forwarding import (
     MAX_RESPONSE_BYTES,
@@ -220,8 +221,12 @@ def make_gateway_app(
     timeout: float = 30.0,
     max_response_bytes: int = MAX_RESPONSE_BYTES,
     transport: httpx.AsyncBaseTransport | None = None,
+    cors_origins: Sequence[str] = (),
 ) -> Starlette:
-    """The gateway in front of the FHIR server at ``upstream`` (its base URL, configured: a trusted URL)."""
+    """The gateway in front of the FHIR server at ``upstream`` (its base URL, configured: a trusted URL).
+
+    ``cors_origins``: browser apps' origins allowed CORS (fhir/cors.py); `/metadata` answers any origin.
+    """
     http = trusted_client(timeout=timeout, transport=transport)
     gateway = _Gateway(upstream, authorize_token, upstream_token, http, realm, max_response_bytes)
 
@@ -246,4 +251,6 @@ def make_gateway_app(
         finally:
             await http.aclose()
 
-    return Starlette(routes=[Route("/{path:path}", endpoint, methods=_METHODS)], lifespan=lifespan)
+    app = Starlette(routes=[Route("/{path:path}", endpoint, methods=_METHODS)], lifespan=lifespan)
+    app.add_middleware(FhirCors, origins=cors_origins)
+    return app

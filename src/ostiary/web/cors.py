@@ -21,6 +21,9 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..fhir.cors import FHIR_ALLOW_HEADERS as FHIR_ALLOW
+from ..fhir.cors import FHIR_EXPOSE_HEADERS as FHIR_EXPOSE
+from ..fhir.cors import FHIR_METHODS
 from ..server.client_auth import presented_method
 from ..server.provider import Provider
 from ..server.requests import EndpointRequest
@@ -31,9 +34,6 @@ __all__ = ["CorsMiddleware", "client_origins", "name_client", "origin_of"]
 PUBLIC = ("/.well-known/", "/jwks")
 CLIENT_METHODS = {"/token": "POST", "/userinfo": "GET, POST", "/revoke": "POST"}
 OAUTH_HEADERS = "Authorization, Content-Type, DPoP"
-FHIR_METHODS = "GET, POST, PUT, DELETE"
-FHIR_ALLOW = "Authorization, Content-Type, If-Match, If-None-Match, Prefer"
-FHIR_EXPOSE = "Location, ETag, Content-Location, WWW-Authenticate"
 SCOPE_KEY = "ostiary.cors_client"  # set by routes: the client the request names
 LOOPBACK = frozenset({"127.0.0.1", "[::1]"})
 
