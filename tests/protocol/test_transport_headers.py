@@ -71,6 +71,7 @@ async def test_rfc6797_hsts_under_an_https_issuer_without_include_subdomains(tls
 @pytest.mark.parametrize("issuer, http, expected", [
     ("http://127.0.0.1:8000", HttpSettings(), None),
     ("https://localhost:8443", HttpSettings(), None),  # would pin every localhost port to https
+    ("https://auth.localhost:8443", HttpSettings(), None),
     ("https://as.example", HttpSettings(hsts_include_subdomains=True), "max-age=31536000; includeSubDomains"),
     ("https://as.example", HttpSettings(hsts_max_age=0), None),
 ])

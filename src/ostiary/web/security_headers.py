@@ -3,9 +3,10 @@
 - `Cache-Control: no-store` unless the endpoint chose its own caching (discovery, JWKS, static files):
   so no response with tokens, codes or patient data is kept by a browser or shared cache.
 - `X-Content-Type-Options: nosniff`: JSON is never sniffed into something a browser runs.
-- `Strict-Transport-Security` (RFC 6797) under an https issuer, except on `localhost`, where it would
-  pin every local port to https (browsers ignore it for IP literals anyway); without
-  `includeSubDomains` unless configured, since the issuer's siblings are not ours to pin.
+- `Strict-Transport-Security` (RFC 6797) under an https issuer, except on `localhost` and its
+  subdomains (browsers send those to this machine too), where it would pin every local port to https
+  (browsers ignore it for IP literals anyway); without `includeSubDomains` unless configured, since
+  the issuer's siblings are not ours to pin.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ __all__ = ["SecurityHeadersMiddleware", "hsts_value"]
 def hsts_value(settings: Settings) -> str | None:
     """The Strict-Transport-Security value for this issuer, or None when it must not be sent."""
     issuer = urlsplit(settings.issuer)
-    if issuer.scheme != "https" or issuer.hostname in (None, "localhost") or settings.http.hsts_max_age <= 0:
+    host = issuer.hostname or "localhost"
+    local = host == "localhost" or host.endswith(".localhost")
+    if issuer.scheme != "https" or local or settings.http.hsts_max_age <= 0:
         return None
     value = f"max-age={settings.http.hsts_max_age}"
     return value + "; includeSubDomains" if settings.http.hsts_include_subdomains else value
