@@ -123,10 +123,10 @@ async def verify_with_jwks(running: RunningApp, token: str) -> jwt.VerifiedJWT:
 
 
 class JwksServer:
-    """A real HTTP server on 127.0.0.1 (in a thread) serving a client's JWKS at /jwks."""
+    """A real HTTP server on 127.0.0.1 (in a thread) serving a client's JWKS (or any JSON) at /jwks."""
 
-    def __init__(self, jwks: Mapping[str, Any]) -> None:
-        self.jwks = dict(jwks)
+    def __init__(self, jwks: Mapping[str, Any] | list[Any]) -> None:
+        self.jwks: dict[str, Any] | list[Any] = list(jwks) if isinstance(jwks, list) else dict(jwks)
         self.hits = 0
         outer = self
 
@@ -149,7 +149,7 @@ class JwksServer:
 
     @classmethod
     @contextlib.contextmanager
-    def serving(cls, jwks: Mapping[str, Any]) -> Iterator[JwksServer]:
+    def serving(cls, jwks: Mapping[str, Any] | list[Any]) -> Iterator[JwksServer]:
         server = cls(jwks)
         server._thread.start()
         try:

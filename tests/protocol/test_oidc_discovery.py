@@ -40,7 +40,8 @@ async def test_oidc_discovery_3_advertises_exactly_what_is_supported(meta):
     assert meta["response_types_supported"] == ["code"]
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert set(meta["response_modes_supported"]) == {"query", "form_post"}
-    assert meta["subject_types_supported"] == ["public"]
+    assert meta["subject_types_supported"] == ["public", "pairwise"]  # tests/protocol/test_oidc_pairwise.py
+    assert "acr" not in meta["claims_supported"] and "acr_values_supported" not in meta  # no levels yet
     assert {"authorization_code", "refresh_token", "client_credentials"} <= set(meta["grant_types_supported"])
     assert "implicit" not in meta["grant_types_supported"] and "password" not in meta["grant_types_supported"]
     assert {"openid", "profile", "email", "address", "phone", "offline_access"} <= set(meta["scopes_supported"])

@@ -402,3 +402,12 @@ def test_client_openid_on_client_credentials_is_set_per_client_and_reset_to_defa
     assert stored is not None and "openid_on_client_credentials" not in stored.extra
     assert "openid_on_client_credentials" not in create_json(db, "--client-id", "dflt",
                                                              "--openid-on-client-credentials", "default")
+
+
+def test_client_subject_type_pairwise_is_set_by_the_cli(db: str) -> None:
+    data = create_json(db, "--client-id", "pw", "--grant-type", "authorization_code",
+                       "--redirect-uri", "https://rp.example/cb", "--subject-type", "pairwise")
+    assert data["subject_type"] == "pairwise"
+    result = run(db, "client", "update", "pw", "--redirect-uri", "https://rp.example/cb",
+                 "--redirect-uri", "https://other.example/cb")
+    assert result.exit_code != 0 and "sector_identifier_uri" in result.output

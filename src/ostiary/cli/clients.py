@@ -56,6 +56,10 @@ def _metadata_options(create: bool) -> Callable[[F], F]:
             click.option("--openid-on-client-credentials", type=click.Choice(["accept", "ignore", "reject", "default"]),
                          help="What scope=openid does on client_credentials for this client: keep it, drop it "
                               "or refuse it (invalid_scope); 'default' follows the server setting."),
+            click.option("--subject-type", type=click.Choice(["public", "pairwise"]),
+                         help="The sub this client sees: the user's id, or its own per sector (OIDC Core §8)."),
+            click.option("--sector-identifier-uri",
+                         help="https URL of a JSON array listing the client's redirect URIs (its pairwise sector)."),
             click.option("--jwks-file", type=click.Path(exists=True, dir_okay=False),
                          help="JWKS file with the client's public keys (private_key_jwt)."),
             click.option("--jwks-uri", help="URL of the client's JWKS (private_key_jwt)."),

@@ -40,6 +40,7 @@ from .consent import ConsentService
 from .credentials import digest, is_token, new_token
 from .interaction import Authentication, Interaction, Step
 from .keyring import KeyRing
+from .subjects import SubjectMapper
 from .user_tokens import GrantFacts
 from .users import UserService
 
@@ -69,7 +70,8 @@ class SmartLaunch(Protocol):
 class AuthorizationFlow:
     def __init__(self, *, issuer: str, clients: ClientLookup, users: UserStore, user_service: UserService,
                  sessions: SessionStore, consents: ConsentStore, codes: CodeStore, interactions: InteractionStore,
-                 keyring: KeyRing, settings: OidcSettings, smart: SmartLaunch | None = None) -> None:
+                 keyring: KeyRing, settings: OidcSettings, smart: SmartLaunch | None = None,
+                 subjects: SubjectMapper | None = None) -> None:
         self.issuer = issuer
         self.clients = clients
         self.users = users
@@ -82,6 +84,7 @@ class AuthorizationFlow:
         self.keyring = keyring
         self.settings = settings
         self.smart = smart
+        self.subjects = subjects
 
     async def validate(self, params: Mapping[str, str], repeated: Iterable[str]) -> AuthorizationRequest:
         req = await validate_request(params, repeated, self.clients, self.keyring, self.issuer,
@@ -174,6 +177,7 @@ class AuthorizationFlow:
     async def _pending(self, req: AuthorizationRequest, client: Client, current: tuple[Session, User] | None,
                        interaction: Interaction | None) -> NeedInteraction | None:
         """Login, account choice or consent still to do; raises RedirectError where prompt=none forbids a page."""
+        req = await self._internal_hint(req, client, current, interaction)
         if self._needs_login(req, current, interaction):
             if "none" in req.prompt:
                 raise RedirectError(LoginRequired("the user is not logged in"), req.target)
@@ -195,6 +199,18 @@ class AuthorizationFlow:
                 raise RedirectError(ConsentRequired("the user has not consented"), req.target)
             return NeedInteraction("consent", req)
         return None
+
+    async def _internal_hint(self, req: AuthorizationRequest, client: Client, current: tuple[Session, User] | None,
+                             interaction: Interaction | None) -> AuthorizationRequest:
+        """`req` with id_token_hint's pairwise `sub` (OIDC Core §8.1) as the internal id it names, if any."""
+        hint = req.id_token_hint_sub
+        if hint is None or self.subjects is None or client.extra.get("subject_type") != "pairwise":
+            return req
+        fresh = interaction.authenticated_in(current[0].sid) if interaction and current else None
+        for user_id in {current[0].user_id if current else None, fresh.user_id if fresh else None} - {None}:
+            if user_id is not None and await self.subjects.subject(client, user_id) == hint:
+                return replace(req, id_token_hint_sub=user_id)
+        return replace(req, id_token_hint_sub="pairwise:" + hint)  # names nobody signed in here
 
     def _needs_login(self, req: AuthorizationRequest, current: tuple[Session, User] | None,
                      interaction: Interaction | None) -> bool:

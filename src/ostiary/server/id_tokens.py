@@ -12,6 +12,7 @@ from .. import jwt
 from ..store import Client
 from .credentials import new_token
 from .keyring import KeyRing
+from .subjects import SubjectMapper
 
 __all__ = ["IdTokenIssuer", "token_hash"]
 
@@ -28,10 +29,14 @@ def token_hash(value: str, alg: str) -> str:
 
 
 class IdTokenIssuer:
-    def __init__(self, issuer: str, keyring: KeyRing, lifetime: int) -> None:
+    def __init__(self, issuer: str, keyring: KeyRing, lifetime: int, subjects: SubjectMapper | None = None) -> None:
         self.issuer = issuer
         self._keyring = keyring
         self._lifetime = lifetime
+        self._subjects = subjects  # `sub` arguments are internal user ids; the client sees its own (OIDC Core §8)
+
+    async def _subject(self, client: Client, user_id: str) -> str:
+        return await self._subjects.subject(client, user_id) if self._subjects is not None else user_id
 
     def alg_for(self, client: Client) -> str:
         return str(client.extra.get("id_token_signed_response_alg") or DEFAULT_ID_TOKEN_ALG)
@@ -42,8 +47,8 @@ class IdTokenIssuer:
         alg = self.alg_for(client)
         now = int(time.time())
         body: dict[str, Any] = dict(claims)
-        body.update({"iss": self.issuer, "sub": sub, "aud": client.client_id, "exp": now + self._lifetime,
-                     "iat": now, "auth_time": auth_time, "azp": client.client_id})
+        body.update({"iss": self.issuer, "sub": await self._subject(client, sub), "aud": client.client_id,
+                     "exp": now + self._lifetime, "iat": now, "auth_time": auth_time, "azp": client.client_id})
         if nonce is not None:
             body["nonce"] = nonce
         if sid:
@@ -60,6 +65,6 @@ class IdTokenIssuer:
     async def logout_token(self, client: Client, *, sub: str, sid: str) -> str:
         now = int(time.time())
         body = {"iss": self.issuer, "aud": client.client_id, "iat": now, "exp": now + 120, "jti": new_token(16),
-                "sub": sub, "sid": sid, "events": {BACKCHANNEL_EVENT: {}}}
+                "sub": await self._subject(client, sub), "sid": sid, "events": {BACKCHANNEL_EVENT: {}}}
         key = await self._keyring.signing_key(self.alg_for(client))
         return jwt.sign(body, key, typ="logout+jwt")

@@ -50,6 +50,7 @@ from .keyring import KeyRing
 from .logout import LogoutService
 from .policy.clients import ClientRules
 from .registration import ClientRegistry
+from .subjects import SubjectMapper
 from .tokens import TokenIssuer
 from .user_tokens import UserTokenService
 from .users import UserService, login_limits
@@ -213,7 +214,7 @@ def server_metadata(settings: Settings, grants: Mapping[str, Grant], registratio
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
         "scopes_supported": sorted(OIDC_SCOPES),
-        "subject_types_supported": ["public"],
+        "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": id_token_algs,
         "code_challenge_methods_supported": ["S256"],
         # No `acr`: a password sign-in has no authentication context class to state, so no ID token
@@ -273,7 +274,8 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     users = SqlUserStore(engine)
     throttle: LoginThrottle = RedisLoginThrottle(redis) if redis is not None else SqlLoginThrottle(engine)
     user_service = UserService(users, throttle, login_limits(settings))
-    id_tokens = IdTokenIssuer(settings.issuer, keyring, settings.oidc.id_token_lifetime)
+    subjects = SubjectMapper(state.get_or_create)
+    id_tokens = IdTokenIssuer(settings.issuer, keyring, settings.oidc.id_token_lifetime, subjects)
     user_tokens = UserTokenService(issuer, id_tokens, users, settings.oidc,
                                    settings.tokens.default_audience or settings.issuer)
     codes = SqlCodeStore(engine)
@@ -282,10 +284,10 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     grace = RotationGrace(tokens, settings.oidc.refresh_token_grace_period, sealer.seal, sealer.unseal)
     grants[RefreshTokenGrant.grant_type] = RefreshTokenGrant(tokens, user_tokens, settings.oidc.refresh_token_rotation,
                                                              sessions, client_rules, grace)
-    registry = ClientRegistry(clients, sealer.seal, grants, client_rules,
-                              allow_loopback=settings.outbound.allow_loopback)
     fetcher = SafeFetcher(allow_loopback=settings.outbound.allow_loopback,
                           negative_ttl=settings.outbound.negative_cache_ttl, transport=http_transport)
+    registry = ClientRegistry(clients, sealer.seal, grants, client_rules,
+                              allow_loopback=settings.outbound.allow_loopback, fetcher=fetcher)
     resolver = ClientKeyResolver(fetcher, timeout=settings.client_auth.jwks_fetch_timeout,
                                  ttl=settings.client_auth.jwks_cache_ttl)
     iss = settings.issuer
@@ -308,7 +310,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     flow = AuthorizationFlow(
         issuer=iss, clients=cached, users=users, user_service=user_service, sessions=sessions,
         consents=consents, codes=codes, interactions=interactions, keyring=keyring,
-        settings=settings.oidc, smart=launches,
+        settings=settings.oidc, smart=launches, subjects=subjects,
     )
     logout = LogoutService(iss, cached, sessions, keyring, id_tokens, fetcher,
                            settings.oidc.backchannel_logout_timeout)
@@ -326,7 +328,8 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         introspection=IntrospectionEndpoint(authenticator, inspector, cached, client_rules, users),
         revocation=RevocationEndpoint(authenticator, inspector, tokens),
         registration=registration, inspector=inspector, redis=redis, users=users, user_service=user_service,
-        flow=flow, userinfo=UserinfoEndpoint(inspector, users, tokens), logout=logout, consents=consents,
+        flow=flow, userinfo=UserinfoEndpoint(inspector, users, tokens, subjects=(subjects, cached)), logout=logout,
+        consents=consents,
         sessions=sessions, launches=launches, changes=changes, watcher=watcher,
         metadata=server_metadata(settings, grants, registration.enabled),
     )

@@ -10,7 +10,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from ..errors import InvalidClientMetadata, InvalidRedirectUri, NotFound
 from ..keys import ASYMMETRIC_ALGS, HMAC_ALGS, KeyError_
-from ..outbound import url_refusal
+from ..outbound import SafeFetcher, url_refusal
 from ..store import Client, ClientExists, ClientStore, TrustLevel
 from .audit import audit
 from .client_auth import AUTH_METHODS
@@ -19,21 +19,24 @@ from .credentials import digest, new_secret, new_token
 from .policy.clients import ADMIN_ONLY, OPENID_RULES, ClientRules
 from .redirect_uris import RedirectUriRefused, check_redirect_uri
 from .scopes import parse_scope
+from .subjects import check_sector
 
 __all__ = ["ClientRegistry", "IssuedCredentials", "validate_metadata", "validate_redirect_uri"]
 
 _STRING_EXTRAS = ("client_uri", "logo_uri", "tos_uri", "policy_uri", "software_id", "software_version",
                   "id_token_signed_response_alg", "userinfo_signed_response_alg", "backchannel_logout_uri",
-                  "application_type", "subject_type", "initiate_login_uri", "software_statement")
+                  "application_type", "subject_type", "initiate_login_uri", "software_statement",
+                  "sector_identifier_uri", "frontchannel_logout_uri")
 _LIST_EXTRAS = ("contacts", "allowed_cors_origins", "default_acr_values")
-_BOOL_EXTRAS = ("backchannel_logout_session_required", "require_auth_time")
+_BOOL_EXTRAS = ("backchannel_logout_session_required", "frontchannel_logout_session_required", "require_auth_time")
 _INT_EXTRAS = ("default_max_age",)
 # Admin-only choices (policy.clients.ADMIN_ONLY) kept in `extra`, each with its allowed values.
 _CHOICE_EXTRAS: Mapping[str, tuple[str, ...]] = {"openid_on_client_credentials": OPENID_RULES}
-_FETCHED_URLS = ("jwks_uri", "backchannel_logout_uri", "logo_uri")
+_FETCHED_URLS = ("jwks_uri", "backchannel_logout_uri", "logo_uri", "sector_identifier_uri")
 _ADMIN_FLAGS = ("skip_consent", "resource_server", "system_scopes_with_secret")
 _RESPONSE_TYPES_FOR = {"authorization_code": "code"}
 MAX_TOKEN_LIFETIME = 7 * 24 * 3600
+SECTOR_FETCH_DEADLINE = 5.0  # seconds for the whole sector_identifier_uri fetch
 
 
 def _split(uri: str, error: type[InvalidClientMetadata] | type[InvalidRedirectUri] = InvalidClientMetadata
@@ -138,7 +141,8 @@ def validate_metadata(data: Mapping[str, Any], *, grant_types_supported: Collect
     id_alg = data.get("id_token_signed_response_alg")
     if id_alg is not None and id_alg not in ASYMMETRIC_ALGS:
         raise InvalidClientMetadata(f"id_token_signed_response_alg {id_alg!r} is not supported")
-    for name in ("backchannel_logout_uri", "client_uri", "logo_uri", "policy_uri", "tos_uri", "initiate_login_uri"):
+    for name in ("backchannel_logout_uri", "frontchannel_logout_uri", "sector_identifier_uri", "client_uri",
+                 "logo_uri", "policy_uri", "tos_uri", "initiate_login_uri"):
         value = data.get(name)
         if value is not None and (not isinstance(value, str) or _split(value).scheme not in ("https", "http")):
             raise InvalidClientMetadata(f"{name} must be an http(s) URL")
@@ -220,9 +224,10 @@ class IssuedCredentials:
 class ClientRegistry:
     def __init__(self, store: ClientStore, seal: Callable[[str], str],
                  grant_types_supported: Collection[str], rules: ClientRules | None = None, *,
-                 allow_loopback: bool = False) -> None:
+                 allow_loopback: bool = False, fetcher: SafeFetcher | None = None) -> None:
         self._store = store
         self._allow_loopback = allow_loopback  # outbound.allow_loopback: loopback URLs in development
+        self._fetcher = fetcher  # sector_identifier_uri (OIDC Registration §5)
         self._seal = seal
         self.grant_types_supported = tuple(grant_types_supported)
         self.rules = rules or ClientRules()
@@ -265,6 +270,7 @@ class ClientRegistry:
                      level: TrustLevel = "admin") -> tuple[Client, IssuedCredentials]:
         """Register a client at trust `level`; raises InvalidClientMetadata, InvalidRedirectUri or ClientExists."""
         fields = self._checked(level, metadata, None)
+        await check_sector(fields, self._fetcher, SECTOR_FETCH_DEADLINE)
         method = fields["token_endpoint_auth_method"]
         needs_secret = method not in ("none", "private_key_jwt")
         secret = (client_secret or new_secret()) if needs_secret else None
@@ -290,6 +296,7 @@ class ClientRegistry:
         if current is None:
             raise NotFound(f"no client {client_id!r}")
         fields = self._checked(level, metadata, current, by_client)
+        await check_sector(fields, self._fetcher, SECTOR_FETCH_DEADLINE)
         method = fields["token_endpoint_auth_method"]
         issued = IssuedCredentials()
         changed = replace(current, **fields, updated_at=int(time.time()))
