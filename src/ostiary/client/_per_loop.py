@@ -12,7 +12,9 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-__all__ = ["PerLoop"]
+import httpx
+
+__all__ = ["AsyncClients", "PerLoop"]
 
 T = TypeVar("T")
 
@@ -47,3 +49,24 @@ class PerLoop(Generic[T]):
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+
+class AsyncClients:
+    """An ``httpx.AsyncClient`` per event loop, or the one the caller gave (used as is, on its loop)."""
+
+    def __init__(self, given: httpx.AsyncClient | None, timeout: float, *, follow_redirects: bool = False) -> None:
+        self._given = given
+        self._clients: PerLoop[httpx.AsyncClient] = PerLoop(
+            lambda: httpx.AsyncClient(timeout=timeout, follow_redirects=follow_redirects))
+
+    def get(self) -> httpx.AsyncClient:
+        return self._given or self._clients.get()
+
+    async def aclose(self) -> None:
+        """Close the given client and the running loop's; those of other (closed) loops are dropped."""
+        if self._given is not None:
+            await self._given.aclose()
+        current = self._clients.current()
+        self._clients.clear()
+        if current is not None:
+            await current.aclose()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from ._per_loop import PerLoop
+from ._per_loop import AsyncClients, PerLoop
 from .auth_methods import ClientAuth
 from .discovery import DiscoveryError, afetch_metadata, fetch_metadata
 from .token import Token, TokenError, atoken_request, token_request
@@ -58,10 +58,9 @@ class ClientCredentials:
         self.refresh_ratio = refresh_ratio
         self._timeout = timeout
         self._http = http
-        self._given_async_http = async_http
         # Per event loop: a token source shared by an app that runs several loops (threads, FastAPI's
         # TestClient without `with`) must not use one loop's connections or lock from another.
-        self._async_http: PerLoop[httpx.AsyncClient] = PerLoop(lambda: httpx.AsyncClient(timeout=self._timeout))
+        self._async_http = AsyncClients(async_http, timeout)
         self._alocks: PerLoop[asyncio.Lock] = PerLoop(asyncio.Lock)
         self._clock = clock
         self._token: Token | None = None
@@ -88,7 +87,7 @@ class ClientCredentials:
     @property
     def async_http(self) -> httpx.AsyncClient:
         """The running event loop's client (call from a coroutine)."""
-        return self._given_async_http or self._async_http.get()
+        return self._async_http.get()
 
     def _form(self) -> dict[str, str]:
         form = {"grant_type": "client_credentials"}
@@ -199,10 +198,4 @@ class ClientCredentials:
             self._http.close()
 
     async def aclose(self) -> None:
-        """Close the running loop's client; those of other, closed loops are dropped."""
-        if self._given_async_http is not None:
-            await self._given_async_http.aclose()
-        current = self._async_http.current()
-        self._async_http.clear()
-        if current is not None:
-            await current.aclose()
+        await self._async_http.aclose()

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from ..client._per_loop import PerLoop
+from ..client._per_loop import AsyncClients, PerLoop
 from ..client.discovery import DiscoveryError, afetch_metadata, fetch_metadata
 from .errors import IssuerUnavailable
 
@@ -36,9 +36,7 @@ class IssuerMetadata:
         self.issuer = issuer
         self.timeout = timeout
         self._http = http
-        self._given_async_http = async_http
-        self._async_http: PerLoop[httpx.AsyncClient] = PerLoop(
-            lambda: httpx.AsyncClient(timeout=self.timeout, follow_redirects=False))
+        self._async_http = AsyncClients(async_http, timeout, follow_redirects=False)
         self._doc: dict[str, Any] | None = None
         self._lock = threading.Lock()
         self._alocks: PerLoop[asyncio.Lock] = PerLoop(asyncio.Lock)
@@ -52,7 +50,7 @@ class IssuerMetadata:
     @property
     def async_http(self) -> httpx.AsyncClient:
         """The running event loop's client (call from a coroutine)."""
-        return self._given_async_http or self._async_http.get()
+        return self._async_http.get()
 
     @property
     def async_lock(self) -> asyncio.Lock:
@@ -91,10 +89,4 @@ class IssuerMetadata:
             self._http.close()
 
     async def aclose(self) -> None:
-        """Close the running loop's client; those of other loops are dropped (their loops own them)."""
-        if self._given_async_http is not None:
-            await self._given_async_http.aclose()
-        current = self._async_http.current()
-        self._async_http.clear()
-        if current is not None:
-            await current.aclose()
+        await self._async_http.aclose()
