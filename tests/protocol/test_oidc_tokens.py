@@ -230,3 +230,37 @@ async def test_oidc_core_5_5_malformed_claims_parameter_is_invalid_request(runni
         "client_id": cid, "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid",
         "code_challenge": pkce()[1], "code_challenge_method": "S256", "claims": claims})
     assert query_of(r.headers["location"])["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("alg", ["ES384", "RS512", "PS512"])
+async def test_oidc_registration_2_id_token_alg_without_a_server_key_is_invalid_client_metadata(running, alg):
+    """Attack: a self-registered client naming an ID token alg the server has no key for turned every
+    code redemption of that client into a 500 (LookupError). Only advertised algs are accepted."""
+    meta = (await running.http.get("/.well-known/openid-configuration")).json()
+    assert alg not in meta["id_token_signing_alg_values_supported"]
+    r = await running.http.post("/register", json={"redirect_uris": [REDIRECT], "id_token_signed_response_alg": alg},
+                                headers={"Authorization": "Bearer initial-token-for-tests"})
+    body = r.json()
+    assert r.status_code == 400 and body["error"] == "invalid_client_metadata", r.text
+    assert "id_token_signed_response_alg" in body["error_description"]
+    ok = await running.http.post("/register", json={"redirect_uris": [REDIRECT], "id_token_signed_response_alg":
+                                                    meta["id_token_signing_alg_values_supported"][0]},
+                                 headers={"Authorization": "Bearer initial-token-for-tests"})
+    assert ok.status_code == 201, ok.text
+
+
+async def test_oidc_core_3_1_3_7_default_rs256_id_token_signs_when_keys_generate_omits_it(tmp_path):
+    """keys.generate without RS256 left the OIDC default ID token alg (RS256, advertised) without a key:
+    every ID token of a client that registered no alg was a 500. A key for it is always generated."""
+    from ostiary.config import KeySettings
+    from tests.conftest import settings_for, start_app
+
+    settings = settings_for(f"sqlite:///{tmp_path / 'k.db'}", keys=KeySettings(generate=("ES256",)))
+    async for running in start_app(settings):
+        user = await make_user(running)
+        cid, secret = await make_rp(running)
+        async with browser(running) as b:
+            r = await exchange(b, await run_flow(b, cid, secret, user))
+            assert r.status_code == 200, r.text
+            header, _ = await decode_jwt(b, r.json()["id_token"], "RS256")
+            assert header["alg"] == "RS256"

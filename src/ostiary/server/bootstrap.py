@@ -11,6 +11,7 @@ from typing import Any
 from ..keys import KeyError_, signing_key_from_pem, signing_key_from_pkcs12
 from ..store.sql.engine import startup_lock, upgrade
 from .credentials import new_secret
+from .id_tokens import id_token_algs
 from .keyring import activate, ensure_keys
 from .policy.clients import ClientUpgrade
 from .provider import Provider
@@ -56,7 +57,7 @@ async def _first_start(provider: Provider) -> BootstrapReport:
     settings = provider.settings
     for line in await upgrade(provider.engine, client_upgrade=client_upgrade(provider), sealer=provider.sealer):
         log.warning("upgrade report: %s", line)  # docs/security.md "Existing registrations"
-    algs = list(dict.fromkeys([settings.tokens.signing_alg, *settings.keys.generate]))
+    algs = list(dict.fromkeys([settings.tokens.signing_alg, *settings.keys.generate, *id_token_algs(settings)]))
     created = await ensure_keys(provider.key_store, algs)
     imported = await _import_configured_key(provider)
     await provider.keyring.refresh(force=True)

@@ -9,16 +9,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import jwt
+from ..config import Settings
 from ..store import Client
 from .credentials import new_token
 from .keyring import KeyRing
 from .subjects import SubjectMapper
 
-__all__ = ["IdTokenIssuer", "token_hash"]
+__all__ = ["IdTokenIssuer", "id_token_algs", "token_hash"]
 
 _HASH_FOR_ALG = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
 DEFAULT_ID_TOKEN_ALG = "RS256"  # OIDC Core §3.1.3.7: the default when the client registered none
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+def id_token_algs(settings: Settings) -> tuple[str, ...]:
+    """The ID token algs this server signs with: a key is generated for each on start, discovery
+    advertises them, and a client may register only these (any other would fail at every sign-in)."""
+    return tuple(sorted({*settings.keys.generate, settings.tokens.signing_alg, DEFAULT_ID_TOKEN_ALG}))
 
 
 def token_hash(value: str, alg: str) -> str:

@@ -44,7 +44,7 @@ from .grants.authorization_code import AuthorizationCodeGrant
 from .grants.client_credentials import ClientCredentialsGrant
 from .grants.refresh_token import RefreshTokenGrant
 from .grants.rotation import RotationGrace
-from .id_tokens import DEFAULT_ID_TOKEN_ALG, IdTokenIssuer
+from .id_tokens import IdTokenIssuer, id_token_algs
 from .inspection import TokenInspector
 from .keyring import KeyRing
 from .logout import LogoutService
@@ -197,7 +197,6 @@ class Provider:
 def server_metadata(settings: Settings, grants: Mapping[str, Grant], registration: bool) -> dict[str, Any]:
     """RFC 8414 §2 / OIDC Discovery §3 metadata: exactly what this server supports, nothing more."""
     iss = settings.issuer
-    id_token_algs = sorted({*settings.keys.generate, settings.tokens.signing_alg, DEFAULT_ID_TOKEN_ALG})
     public_ok = any(g.public_clients for g in grants.values())
     methods = [m for m in AUTH_METHODS if m != "none" or public_ok]
     confidential = [m for m in AUTH_METHODS if m != "none"]
@@ -215,7 +214,7 @@ def server_metadata(settings: Settings, grants: Mapping[str, Grant], registratio
         "response_modes_supported": ["query", "form_post"],
         "scopes_supported": sorted(OIDC_SCOPES),
         "subject_types_supported": ["public", "pairwise"],
-        "id_token_signing_alg_values_supported": id_token_algs,
+        "id_token_signing_alg_values_supported": list(id_token_algs(settings)),
         "code_challenge_methods_supported": ["S256"],
         # No `acr`: a password sign-in has no authentication context class to state, so no ID token
         # carries one (an essential acr request fails, OIDC Core §5.5.1.1). Advertised once real levels exist.
@@ -287,7 +286,8 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     fetcher = SafeFetcher(allow_loopback=settings.outbound.allow_loopback,
                           negative_ttl=settings.outbound.negative_cache_ttl, transport=http_transport)
     registry = ClientRegistry(clients, sealer.seal, grants, client_rules,
-                              allow_loopback=settings.outbound.allow_loopback, fetcher=fetcher)
+                              allow_loopback=settings.outbound.allow_loopback, fetcher=fetcher,
+                              id_token_algs=id_token_algs(settings))
     resolver = ClientKeyResolver(fetcher, timeout=settings.client_auth.jwks_fetch_timeout,
                                  ttl=settings.client_auth.jwks_cache_ttl)
     iss = settings.issuer

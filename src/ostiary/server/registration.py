@@ -74,7 +74,8 @@ def _optional_str(data: Mapping[str, Any], name: str) -> str | None:
 
 
 def validate_metadata(data: Mapping[str, Any], *, grant_types_supported: Collection[str],
-                      allow_loopback: bool = False) -> dict[str, Any]:
+                      allow_loopback: bool = False, id_token_algs: Collection[str] = ASYMMETRIC_ALGS
+                      ) -> dict[str, Any]:
     """Normalised client fields from RFC 7591 metadata; raises InvalidClientMetadata / InvalidRedirectUri.
 
     Metadata we do not understand is ignored (RFC 7591 §2). Who may set what is the policy's
@@ -139,7 +140,7 @@ def validate_metadata(data: Mapping[str, Any], *, grant_types_supported: Collect
         if not _split(aud).scheme or "#" in aud:
             raise InvalidClientMetadata(f"audience {aud!r} must be an absolute URI without fragment")
     id_alg = data.get("id_token_signed_response_alg")
-    if id_alg is not None and id_alg not in ASYMMETRIC_ALGS:
+    if id_alg is not None and id_alg not in id_token_algs:  # only algs the server has keys for
         raise InvalidClientMetadata(f"id_token_signed_response_alg {id_alg!r} is not supported")
     for name in ("backchannel_logout_uri", "frontchannel_logout_uri", "sector_identifier_uri", "client_uri",
                  "logo_uri", "policy_uri", "tos_uri", "initiate_login_uri"):
@@ -224,8 +225,10 @@ class IssuedCredentials:
 class ClientRegistry:
     def __init__(self, store: ClientStore, seal: Callable[[str], str],
                  grant_types_supported: Collection[str], rules: ClientRules | None = None, *,
-                 allow_loopback: bool = False, fetcher: SafeFetcher | None = None) -> None:
+                 allow_loopback: bool = False, fetcher: SafeFetcher | None = None,
+                 id_token_algs: Collection[str] = ASYMMETRIC_ALGS) -> None:
         self._store = store
+        self._id_token_algs = tuple(id_token_algs)  # id_tokens.id_token_algs: those with a signing key
         self._allow_loopback = allow_loopback  # outbound.allow_loopback: loopback URLs in development
         self._fetcher = fetcher  # sector_identifier_uri (OIDC Registration §5)
         self._seal = seal
@@ -241,7 +244,7 @@ class ClientRegistry:
         operator = rule is None
         data = self.rules.check_admin_only(rule, metadata, stored)
         fields = validate_metadata(data, grant_types_supported=self.grant_types_supported,
-                                   allow_loopback=self._allow_loopback)
+                                   allow_loopback=self._allow_loopback, id_token_algs=self._id_token_algs)
         # The client's level: an operator may set it; otherwise it keeps its own (or the registrar's).
         target = current.trust_level if current else level
         if operator and data.get("trust_level") is not None:
