@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
 
 from .. import jwt
 from ..outbound import FetchError, SafeFetcher
@@ -91,6 +92,20 @@ class LogoutService:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return session
+
+    async def frontchannel_uris(self, session: Session) -> list[str]:
+        """Front-Channel Logout 1.0 §2-4: the URL of each client of the ended session that registered a
+        frontchannel_logout_uri, with `iss` and `sid` when it asked (frontchannel_logout_session_required)."""
+        uris = []
+        for client_id in session.clients:
+            client = await self._clients.get(client_id)
+            uri = client.extra.get("frontchannel_logout_uri") if client else None
+            if client is None or not isinstance(uri, str) or not uri:
+                continue
+            if client.extra.get("frontchannel_logout_session_required") is True:
+                uri += ("&" if urlsplit(uri).query else "?") + urlencode({"iss": self._issuer, "sid": session.sid})
+            uris.append(uri)
+        return uris
 
     async def _notify(self, session: Session) -> None:
         for client_id in session.clients:

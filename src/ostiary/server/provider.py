@@ -227,6 +227,8 @@ def server_metadata(settings: Settings, grants: Mapping[str, Grant], registratio
         "authorization_response_iss_parameter_supported": True,
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": True,  # OIDC Front-Channel Logout 1.0 §3
+        "frontchannel_logout_session_supported": True,
         "token_endpoint_auth_methods_supported": methods,
         "token_endpoint_auth_signing_alg_values_supported": [*ASYMMETRIC_ALGS, *HMAC_ALGS],
         "introspection_endpoint_auth_methods_supported": confidential,

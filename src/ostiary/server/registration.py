@@ -103,6 +103,7 @@ def validate_metadata(data: Mapping[str, Any], *, grant_types_supported: Collect
         raise InvalidRedirectUri("authorization_code clients need at least one redirect URI")
     post_logout = tuple(validate_redirect_uri(u, error=InvalidClientMetadata)
                         for u in _str_list(data, "post_logout_redirect_uris"))
+    _check_frontchannel_uri(data.get("frontchannel_logout_uri"), redirect_uris)
     scope = data.get("scope", "")
     if not isinstance(scope, str):
         raise InvalidClientMetadata("scope must be a space-separated string")
@@ -167,6 +168,17 @@ def validate_metadata(data: Mapping[str, Any], *, grant_types_supported: Collect
         "access_token_format": fmt, "access_token_lifetime": lifetime, "audiences": audiences,
         "extra": _extras(data), **_admin_flags(data),
     }
+
+
+def _check_frontchannel_uri(uri: Any, redirect_uris: Collection[str]) -> None:
+    """Front-Channel Logout 1.0 §2: scheme, host and port of a registered redirect URI; no fragment."""
+    if uri is None:
+        return
+    parts = _split(uri) if isinstance(uri, str) else None
+    origins = {(r.scheme, r.netloc) for r in map(urlsplit, redirect_uris)}
+    if parts is None or parts.fragment or (parts.scheme, parts.netloc) not in origins:
+        raise InvalidClientMetadata("frontchannel_logout_uri must have the scheme, host and port of a registered "
+                                    "redirect URI (OpenID Connect Front-Channel Logout 1.0 §2)")
 
 
 _TRUST_LEVELS: Mapping[str, TrustLevel] = {"admin": "admin", "registrant": "registrant", "open": "open",

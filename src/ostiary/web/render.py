@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import jinja2
@@ -73,7 +73,7 @@ def describe_scopes(scopes: Iterable[str], whose: str = "your") -> list[dict[str
 
 
 def page(request: Request, template: str, context: Mapping[str, Any], *, status: int = 200,
-         form_target: str | None = None) -> Response:
+         form_target: str | None = None, frame_origins: Sequence[str] = ()) -> Response:
     settings = request.app.state.settings
     nonce = secrets.token_urlsafe(16)
     html = _env.get_template(template).render(
@@ -85,6 +85,8 @@ def page(request: Request, template: str, context: Mapping[str, Any], *, status:
     ]
     if form_target is not None:  # the form_post response page submits itself to the client, and only there
         csp += [f"script-src 'nonce-{nonce}'", f"form-action {form_action_source(form_target)}"]
+    if frame_origins:  # the signed-out page frames the clients' front-channel logout URIs, and only those
+        csp.append("frame-src " + " ".join(dict.fromkeys(frame_origins)))
     headers = {
         "Content-Security-Policy": "; ".join(csp),
         "X-Frame-Options": "DENY",

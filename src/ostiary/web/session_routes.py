@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
@@ -21,6 +22,8 @@ from .pages import error_page, request_params
 from .render import SESSION_COOKIE, clear_cookie, describe_consent, get_cookie, page
 
 __all__ = ["session_routes"]
+
+FRONTCHANNEL_DELAY = 2  # seconds the signed-out page gives the front-channel logout iframes before moving on
 
 
 def provider_of(request: Request) -> Provider:
@@ -57,11 +60,15 @@ def _logout_csrf(request: Request, cookie: str) -> str:
     return provider_of(request).sealer.mac("logout", digest(cookie))
 
 
-def _after_logout(request: Request, req: LogoutRequest) -> Response:
-    if req.post_logout_redirect_uri:
-        uri = req.post_logout_redirect_uri
-        if req.state:
-            uri += ("&" if urlsplit(uri).query else "?") + urlencode({"state": req.state})
+def _after_logout(request: Request, req: LogoutRequest, frames: Sequence[str] = ()) -> Response:
+    uri = req.post_logout_redirect_uri
+    if uri and req.state:
+        uri += ("&" if urlsplit(uri).query else "?") + urlencode({"state": req.state})
+    if frames:  # Front-Channel Logout 1.0 §4: the clients' logout URIs in iframes, then on (no script needed)
+        origins = [f"{u.scheme}://{u.netloc}" for u in map(urlsplit, frames)]
+        return page(request, "signed_out.html", {"frames": frames, "next_uri": uri, "delay": FRONTCHANNEL_DELAY},
+                    frame_origins=origins)
+    if uri:
         return RedirectResponse(uri, status_code=303)
     return page(request, "message.html", {"heading": "You are signed out",
                                           "text": "You can close this window."})
@@ -101,8 +108,9 @@ async def logout_confirm(request: Request) -> Response:
         return error_page(request, PageError("invalid_request", "The form has expired. Please try again."), 403)
     if form.get("decision") != "logout":
         return page(request, "message.html", {"heading": "You are still signed in", "text": "Nothing changed."})
-    await p.logout.end(cookie)
-    response = _after_logout(request, req)
+    session = await p.logout.end(cookie)
+    frames = await p.logout.frontchannel_uris(session) if session is not None else []
+    response = _after_logout(request, req, frames)
     clear_cookie(request, response, SESSION_COOKIE)
     return response
 
