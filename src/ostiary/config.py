@@ -197,6 +197,9 @@ class Settings:
     # Reverse proxies (IP addresses or CIDR networks) whose X-Forwarded-For / Forwarded headers give
     # the client address; from anyone else these headers are ignored (docs/configuration.md).
     trusted_proxies: tuple[str, ...] = ()
+    # The one header those proxies set: "x-forwarded-for" (nginx, Caddy, Traefik, HAProxy) or RFC 7239
+    # "forwarded". The other is ignored: proxies pass a client's own copy of it through untouched.
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
     # Create a demo client on first start. None: only on the default SQLite database.
     demo: bool | None = None
     # Log level for the `ostiary` loggers.

@@ -102,3 +102,21 @@ async def test_rfc7662_2_2_grant_made_before_the_policy_narrows_at_introspection
         running.provider.cached_clients.invalidate(cid)
         body = await _introspect(running, tokens["access_token"], cid, secret)
     assert body["active"] is True and body["scope"].split() == ["openid", "api:read"]
+
+
+async def test_rfc7662_4_resource_server_audience_matches_exactly_not_by_slash_case_or_list_shape(running):
+    """Attack: an API registered for https://orders.example/ or HTTPS://ORDERS.EXAMPLE reading tokens for
+    https://orders.example (and a token with a list aud naming several APIs, one of them the caller's)."""
+    cid, secret = await running.add_client(scope="api:read", audiences=["https://orders.example",
+                                                                        "https://billing.example"])
+    single = (await client_token(running, cid, secret, resource="https://orders.example"))["access_token"]
+    for near in ("https://orders.example/", "HTTPS://ORDERS.EXAMPLE", "https://orders.example.", "https://orders.example:443"):
+        rs, rs_secret = await running.add_client(scope="", resource_server=True, audiences=[near])
+        assert await _introspect(running, single, rs, rs_secret) == {"active": False}, near
+    both = await running.http.post("/token", data={"grant_type": "client_credentials", "resource": [
+        "https://orders.example", "https://billing.example"]}, headers=basic(cid, secret))
+    assert both.status_code == 200, both.text
+    billing, billing_secret = await running.add_client(scope="", resource_server=True,
+                                                       audiences=["https://billing.example"])
+    body = await _introspect(running, both.json()["access_token"], billing, billing_secret)
+    assert body["active"] is True and set(body["aud"]) == {"https://orders.example", "https://billing.example"}

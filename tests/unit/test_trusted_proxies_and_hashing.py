@@ -11,6 +11,7 @@ from ostiary.server.hashing import HashingBusy, HashingPool
 from ostiary.web.proxies import TrustedProxies
 
 PROXIES = TrustedProxies(["10.0.0.0/8", "fd00::/8", "192.0.2.1"])
+RFC7239 = TrustedProxies(["10.0.0.0/8", "fd00::/8", "192.0.2.1"], header="forwarded")
 
 
 def _headers(**values: str) -> list[tuple[bytes, bytes]]:
@@ -37,13 +38,21 @@ def test_x_forwarded_for_is_read_from_the_right_skipping_trusted_hops() -> None:
 
 def test_rfc7239_forwarded_header_with_ports_and_ipv6() -> None:
     header = 'for=198.51.100.1:4711;proto=https, for="[2001:db8::17]:80";by=10.0.0.1'
-    assert PROXIES.client_address("192.0.2.1", _headers(forwarded=header)) == "2001:db8::17"
-    assert PROXIES.client_address("fd00::1", _headers(forwarded="for=198.51.100.1:4711")) == "198.51.100.1"
+    assert RFC7239.client_address("192.0.2.1", _headers(forwarded=header)) == "2001:db8::17"
+    assert RFC7239.client_address("fd00::1", _headers(forwarded="for=198.51.100.1:4711")) == "198.51.100.1"
+
+
+def test_only_the_configured_header_is_read_the_other_is_the_clients_own() -> None:
+    # the attack: a proxy appending to X-Forwarded-For passes the client's `Forwarded` through as sent
+    both = _headers(forwarded="for=6.6.6.6", x_forwarded_for="198.51.100.1")
+    assert PROXIES.client_address("10.1.2.3", both) == "198.51.100.1"
+    assert RFC7239.client_address("10.1.2.3", _headers(forwarded="for=198.51.100.1", x_forwarded_for="6.6.6.6")
+                                  ) == "198.51.100.1"
 
 
 def test_a_malformed_hop_stops_the_walk_at_the_last_trusted_address() -> None:
     assert PROXIES.client_address("10.1.2.3", _headers(x_forwarded_for="198.51.100.1, unknown")) == "10.1.2.3"
-    assert PROXIES.client_address("10.1.2.3", _headers(forwarded="for=_hidden")) == "10.1.2.3"
+    assert RFC7239.client_address("10.1.2.3", _headers(forwarded="for=_hidden")) == "10.1.2.3"
 
 
 async def test_hashing_pool_runs_at_most_concurrency_and_refuses_past_the_queue() -> None:

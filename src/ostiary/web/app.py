@@ -180,7 +180,8 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
                        configured=settings.cors_origins)
     app.add_middleware(SecurityHeadersMiddleware, hsts=hsts_value(settings))
     if settings.trusted_proxies:
-        app.add_middleware(TrustedProxyMiddleware, proxies=TrustedProxies(settings.trusted_proxies))
+        app.add_middleware(TrustedProxyMiddleware, proxies=TrustedProxies(settings.trusted_proxies,
+                                                                         settings.forwarded_header))
     app.state.settings = settings
     return app
 

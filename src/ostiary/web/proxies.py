@@ -3,7 +3,8 @@
 Only a peer inside `trusted_proxies` may say who the client is; the forwarded list is read from
 the right (the nearest proxy) and the first address that is not itself a trusted proxy is the
 client. From anyone else the headers are ignored, so a client cannot pick its own address and
-escape the throttles (docs/configuration.md).
+escape the throttles (docs/configuration.md). Only the header the proxies set (`forwarded_header`)
+is read: a proxy that appends to X-Forwarded-For passes a client's own `Forwarded` through as sent.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ def _forwarded_for(header: str) -> list[str | None]:
 
 
 class TrustedProxies:
-    def __init__(self, networks: Sequence[str]) -> None:
+    def __init__(self, networks: Sequence[str], header: str = "x-forwarded-for") -> None:
         self._networks: list[Network] = [ipaddress.ip_network(n, strict=False) for n in networks]
+        self._header = header.lower().encode("latin-1")
 
     def trusts(self, address: str) -> bool:
         try:
@@ -59,12 +61,13 @@ class TrustedProxies:
         """The client's address for a request that reached us from `peer`."""
         if not self.trusts(peer):
             return peer
-        forwarded = [v.decode("latin-1") for k, v in headers if k == b"forwarded"]
-        if forwarded:
-            hops = _forwarded_for(",".join(forwarded))
+        values = [v.decode("latin-1") for k, v in headers if k == self._header]
+        if not values:
+            hops: list[str | None] = []
+        elif self._header == b"forwarded":
+            hops = _forwarded_for(",".join(values))
         else:
-            xff = [v.decode("latin-1") for k, v in headers if k == b"x-forwarded-for"]
-            hops = [_address(h) for h in ",".join(xff).split(",")] if xff else []
+            hops = [_address(h) for h in ",".join(values).split(",")]
         client = peer
         for hop in reversed(hops):
             if hop is None:
