@@ -112,6 +112,9 @@ class OidcSettings:
     # Failed logins before a growing lock-out, per username (an address gets four times as many).
     login_attempts: int = 5
     backchannel_logout_timeout: float = 5.0
+    # Profile claims of the operator's own a user may carry besides OIDC's (for example "roles"); with
+    # the `profile` scope granted they go into the access token, for resource-server policies.
+    custom_claims: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +305,13 @@ def _build(cls: type[Any], data: Mapping[str, Any], env: Mapping[str, str], pref
     return cls(**kwargs)
 
 
+# Claims the server sets itself (RFC 9068 §2.2, OIDC Core §2, SMART launch and access facts): never custom.
+_RESERVED_CLAIMS = frozenset({
+    "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "auth_time", "acr", "amr", "sid", "nonce",
+    "azp", "cnf", "fhirUser", "patient", "encounter", "fhirContext", "tenant",
+})
+
+
 def validate(settings: Settings) -> Settings:
     """Fail fast on settings that cannot work; returns the settings unchanged."""
     parts = urlsplit(settings.issuer)
@@ -324,6 +334,10 @@ def validate(settings: Settings) -> Settings:
             raise ConfigError(f"keys.generate: unknown algorithm {alg!r}")
     if settings.tokens.access_token_lifetime <= 0:
         raise ConfigError("tokens.access_token_lifetime must be positive")
+    reserved = _RESERVED_CLAIMS.intersection(settings.oidc.custom_claims)
+    if reserved:
+        raise ConfigError(f"oidc.custom_claims: {', '.join(sorted(reserved))} cannot be a custom claim "
+                          "(token, protocol and access claims are set by the server)")
     if not 0 < settings.change_poll_interval <= 60:
         raise ConfigError("change_poll_interval must be between 0 and 60 seconds")
     import re

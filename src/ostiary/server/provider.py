@@ -274,7 +274,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     }
     users = SqlUserStore(engine)
     throttle: LoginThrottle = RedisLoginThrottle(redis) if redis is not None else SqlLoginThrottle(engine)
-    user_service = UserService(users, throttle, login_limits(settings))
+    user_service = UserService(users, throttle, login_limits(settings), frozenset(settings.oidc.custom_claims))
     subjects = SubjectMapper(state.get_or_create)
     id_tokens = IdTokenIssuer(settings.issuer, keyring, settings.oidc.id_token_lifetime, subjects)
     user_tokens = UserTokenService(issuer, id_tokens, users, settings.oidc,

@@ -12,7 +12,7 @@ from ..errors import InvalidGrant
 from ..store import Client
 from ..store.identity import UserStore
 from .audit import audit
-from .claims import releasable_claims, released_request, user_claims
+from .claims import USER_CLAIMS, releasable_claims, released_request, user_claims
 from .grants.client_credentials import resolve_audience
 from .id_tokens import IdTokenIssuer
 from .tokens import TokenIssuer
@@ -93,7 +93,8 @@ class UserTokenService:
             client, subject=user.id, scope=scope, audience=audience, grant_id=facts.grant_id,
             stored_extra={"userinfo_claims": requested["userinfo"]} if "userinfo" in requested else None,
             extra={"auth_time": facts.auth_time, **({"sid": facts.sid} if facts.sid else {}),
-                   **_token_context(facts.context), **_fhir_user(user.claims, scope)},
+                   **_token_context(facts.context), **_fhir_user(user.claims, scope),
+                   **_custom_claims(user.claims, scope, self._settings.custom_claims)},
         )
         body: dict[str, Any] = {"access_token": access.value, "token_type": "Bearer",
                                 "expires_in": access.expires_in, "scope": " ".join(scope)}
@@ -128,3 +129,12 @@ def _fhir_user(claims: Mapping[str, Any], scope: Sequence[str]) -> dict[str, Any
     (so a resource server, the built-in FHIR API among them, can let the app read it)."""
     value = claims.get("fhirUser")
     return {"fhirUser": value} if "fhirUser" in scope and isinstance(value, str) and value else {}
+
+
+def _custom_claims(claims: Mapping[str, Any], scope: Sequence[str], names: Sequence[str]) -> dict[str, Any]:
+    """The operator's custom profile claims (oidc.custom_claims, such as roles) for the resource servers'
+    policies: with `profile` granted (the user consented to their profile), as the user has them."""
+    if "profile" not in scope:
+        return {}
+    # OIDC's own claims (email, address, ...) follow their scopes and consent, never this list.
+    return {name: claims[name] for name in names if name in claims and name not in USER_CLAIMS}

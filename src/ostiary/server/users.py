@@ -67,10 +67,12 @@ class UserService:
     # Verified for unknown usernames so both paths cost the same (no enumeration by timing).
     _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
 
-    def __init__(self, store: UserStore, throttle: LoginThrottle, limits: LoginLimits) -> None:
+    def __init__(self, store: UserStore, throttle: LoginThrottle, limits: LoginLimits,
+                 custom_claims: frozenset[str] = frozenset()) -> None:
         self._store = store
         self._throttle = throttle
         self._limits = limits
+        self._claims = STANDARD_CLAIMS | custom_claims  # the operator's own (oidc.custom_claims)
 
     async def create(self, username: str, password: str | None, claims: Mapping[str, Any] | None = None) -> User:
         """Raises UserExists or InvalidRequest."""
@@ -85,9 +87,8 @@ class UserService:
             raise InvalidRequest("a password needs at least 8 characters")
         return await self._limits.hashing.run(self._hasher.hash, password)  # off the event loop
 
-    @staticmethod
-    def _check_claims(claims: Mapping[str, Any]) -> None:
-        unknown = set(claims) - STANDARD_CLAIMS
+    def _check_claims(self, claims: Mapping[str, Any]) -> None:
+        unknown = set(claims) - self._claims
         if unknown:
             raise InvalidRequest(f"unknown claim(s): {', '.join(sorted(unknown))}")
 
