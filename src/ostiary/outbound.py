@@ -141,15 +141,15 @@ def url_refusal(raw: str, *, allow_loopback: bool = False) -> str | None:
         refusal = address_refusal(literal, allow_loopback=allow_loopback)
         if refusal is not None:
             return refusal
-    loopback = literal.is_loopback if literal is not None else target.host.lower() in _LOOPBACK_NAMES
+    name = target.host.lower().rstrip(".")
+    # RFC 6761 §6.3: localhost and every name under it are loopback (resolvers and browsers agree)
+    loopback = literal.is_loopback if literal is not None else name == "localhost" or name.endswith(".localhost")
     if loopback and not allow_loopback:
         return "loopback is refused outside the development setting"
     if target.url.scheme == "http" and not loopback:
         return "http only to loopback (development setting); https otherwise"
     return None
 
-
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
 
 
 class SafeFetcher:

@@ -70,6 +70,7 @@ async def test_ssrf_registration_refuses_urls_the_fetcher_would_refuse_outside_d
         for name in _FETCHED:
             for url in (f"http://127.0.0.1:{_closed_port()}/x", "http://localhost/x", "http://[::1]/x",
                         "http://app.example/x", "https://10.0.0.1/x", "https://169.254.169.254/latest",
+                        "https://localhost/x", "https://api.localhost./x",
                         "https://[::ffff:127.0.0.1]/x"):
                 body = assert_error(await _register_url(running, name, url), 400, "invalid_client_metadata")
                 assert name in body["error_description"], body
