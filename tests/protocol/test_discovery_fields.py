@@ -28,6 +28,7 @@ LOGOUT = "test_oidc_logout.py"
 FRONT = "test_oidc_frontchannel_logout.py"
 FRAMED = "test_frontchannel_logout_4_signed_out_page_frames_uri_with_iss_and_sid_then_moves_on"
 SAME_AUTH = "test_introspection_and_revocation_take_the_token_endpoint_auth"
+PUBLIC_REVOKES = "test_revocation_takes_a_public_client_and_introspection_does_not"
 
 FIELDS: dict[str, tuple[str, str]] = {
     "issuer": (D, "test_oidc_discovery_3_required_fields_are_present"),
@@ -46,7 +47,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "scopes_supported": (F, "test_every_advertised_oidc_scope_is_granted"),
     "subject_types_supported": ("test_oidc_pairwise.py",
                                 "test_oidc_core_8_1_pairwise_sub_differs_per_sector_and_matches_in_id_token_and_userinfo"),
-    "claims_supported": (D, "test_issue9_6_acr_is_not_advertised_while_no_sign_in_states_one"),
+    "claims_supported": (F, "test_claims_supported_are_exactly_the_claims_released"),
     "claims_parameter_supported": ("test_oidc_tokens.py",
                                    "test_oidc_core_5_5_claims_parameter_puts_named_claims_in_id_token_and_userinfo"),
     "request_parameter_supported": (A, "test_oidc_core_6_request_objects_are_not_supported"),
@@ -61,7 +62,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "token_endpoint_auth_signing_alg_values_supported": (F, "test_every_advertised_assertion_alg_authenticates"),
     "introspection_endpoint_auth_methods_supported": (F, SAME_AUTH),
     "introspection_endpoint_auth_signing_alg_values_supported": (F, SAME_AUTH),
-    "revocation_endpoint_auth_methods_supported": (F, SAME_AUTH),
+    "revocation_endpoint_auth_methods_supported": (F, PUBLIC_REVOKES),
     "revocation_endpoint_auth_signing_alg_values_supported": (F, SAME_AUTH),
     "backchannel_logout_supported": (LOGOUT, "test_backchannel_logout_2_4_logout_token_is_sent_to_each_client"),
     "backchannel_logout_session_supported": (LOGOUT, "test_backchannel_logout_2_4_logout_token_is_sent_to_each_client"),
@@ -80,6 +81,32 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'ostiary.db'}"
 
 
+SMART_EHR, SMART_ALONE = "test_smart_ehr_launch.py", "test_smart_standalone.py"
+EHR_CONTEXT = "test_smart_ehr_launch_binds_context_into_token_response_and_access_token"
+OFFLINE_ONLINE = "test_smart_refresh_offline_survives_logout_online_dies_with_session"
+CHOSEN_PATIENT = "test_smart_standalone_token_reads_chosen_patient_and_not_another"
+# SMART App Launch 2.2 §"Capabilities": each advertised capability is a promise of its own.
+CAPABILITIES: dict[str, tuple[str, str]] = {
+    "launch-ehr": (SMART_EHR, EHR_CONTEXT),
+    "launch-standalone": (SMART_ALONE, "test_smart_standalone_launch_patient_shows_picker_and_search_by_name"),
+    "authorize-post": (A, "test_oidc_core_3_1_2_1_authorization_request_by_post_gives_code"),
+    "client-public": ("test_oidc_refresh.py", "test_rfc9700_4_14_2_public_client_refresh_tokens_rotate"),
+    "client-confidential-symmetric": ("test_client_auth.py", "test_oidc_core_9_client_secret_jwt_hs256"),
+    "client-confidential-asymmetric": ("test_smart_backend.py",
+                                       "test_smart_backend_services_private_key_jwt_token_reads_fhir"),
+    "sso-openid-connect": (SMART_ALONE, "test_smart_fhiruser_in_id_token_and_userinfo_when_granted"),
+    "context-ehr-patient": (SMART_EHR, EHR_CONTEXT),
+    "context-ehr-encounter": (SMART_EHR, EHR_CONTEXT),
+    "context-standalone-patient": (SMART_ALONE, CHOSEN_PATIENT),
+    "permission-offline": (SMART_ALONE, OFFLINE_ONLINE),
+    "permission-online": (SMART_ALONE, OFFLINE_ONLINE),
+    "permission-patient": (SMART_ALONE, CHOSEN_PATIENT),
+    "permission-user": ("test_smart_enforcement.py", "test_smart_enforcement"),
+    "permission-v1": (SMART_ALONE, "test_smart_v1_scopes_are_granted_in_v1_and_work"),
+    "permission-v2": (SMART_ALONE, "test_smart_scopes_subset_is_granted_and_returned"),
+}
+
+
 def _defined(file: str, name: str) -> bool:
     found = sorted(HERE.glob(file))
     return bool(found) and re.search(rf"^async def {name}\(|^def {name}\(", found[0].read_text(), re.M) is not None
@@ -93,6 +120,10 @@ async def test_every_discovery_field_has_a_test(running: RunningApp) -> None:
         assert field in FIELDS, f"{field} is advertised but no test is named for it in FIELDS"
         file, name = FIELDS[field]
         assert _defined(file, name), f"{field}: {file}::{name} does not exist"
+    smart = docs[2]["capabilities"]
+    assert set(smart) == CAPABILITIES.keys(), "a SMART capability is advertised without a test (or gone)"
+    for capability, (file, name) in CAPABILITIES.items():
+        assert _defined(file, name), f"{capability}: {file}::{name} does not exist"
 
 
 async def _meta(running: RunningApp) -> dict[str, object]:
@@ -179,3 +210,34 @@ async def test_introspection_and_revocation_take_the_token_endpoint_auth(running
     r = await running.http.post("/introspect", data={"token": token["access_token"], **auth})
     assert r.status_code == 200 and r.json()["active"] is True
     assert (await running.http.post("/revoke", data={"token": token["access_token"], **auth})).status_code == 200
+
+
+async def test_claims_supported_are_exactly_the_claims_released(running: RunningApp) -> None:
+    """Nothing released that is not advertised, and every advertised claim really comes (ID token or UserInfo)."""
+    meta = await _meta(running)
+    profile = {"name": "Alice Example", "given_name": "Alice", "family_name": "Example", "middle_name": "M",
+               "nickname": "al", "profile": "https://alice.example", "picture": "https://alice.example/a.png",
+               "website": "https://alice.example", "gender": "female", "birthdate": "1990-01-01",
+               "zoneinfo": "Europe/Paris", "locale": "en", "email": "alice@example.com", "email_verified": True,
+               "address": {"country": "FR"}, "phone_number": "+33 1 00 00 00 00", "phone_number_verified": True}
+    user = await make_user(running, **profile)
+    scope = " ".join(meta["scopes_supported"])  # type: ignore[arg-type]
+    cid, secret = await make_rp(running, scope=scope)
+    async with browser(running) as b:
+        body = (await exchange(b, await run_flow(b, cid, secret, user, scope=scope))).json()
+        _, id_claims = await decode_jwt(b, body["id_token"])
+        info = (await b.get("/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"})).json()
+    released = (set(id_claims) | set(info)) - {"at_hash"}
+    assert released <= set(meta["claims_supported"])  # type: ignore[arg-type]
+    assert set(meta["claims_supported"]) <= released  # type: ignore[arg-type]
+
+
+async def test_revocation_takes_a_public_client_and_introspection_does_not(running: RunningApp) -> None:
+    """RFC 7009 §2.1 / RFC 7662 §2.1: `none` is advertised for revocation only, and that is what is served."""
+    meta = await _meta(running)
+    assert "none" in meta["revocation_endpoint_auth_methods_supported"]  # type: ignore[operator]
+    assert "none" not in meta["introspection_endpoint_auth_methods_supported"]  # type: ignore[operator]
+    public, _ = await make_rp(running, token_endpoint_auth_method="none")
+    assert (await running.http.post("/revoke", data={"token": "unknown", "client_id": public})).status_code == 200
+    r = await running.http.post("/introspect", data={"token": "unknown", "client_id": public})
+    assert r.status_code in (400, 401) and r.json()["error"] == "invalid_client"
