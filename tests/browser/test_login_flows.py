@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ from tests.browser._helpers import (
     new_page,
     wait_for_callback,
 )
-from tests.browser.conftest import App, Site, create_app
+from tests.browser.conftest import REGISTRATION_TOKEN, SCOPE, App, Site, create_app
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -253,3 +254,27 @@ def test_login_works_without_javascript(site: Site, browser: Browser) -> None:
     decide_consent(page, approve=True)
     assert "code" in response_of(site, req, wait_for_callback(page, site.callback))
     context.close()
+
+
+def test_frontchannel_logout_loads_each_apps_logout_uri_then_moves_on(site: Site, browser: Browser) -> None:
+    """OIDC Front-Channel Logout 1.0 §4 in a real browser: the signed-out page's iframe really loads the
+    app's URI with iss and sid (its CSP frame-src allows that origin), then the browser goes on."""
+    front = site.callback.base_url + "/frontchannel"
+    metadata = {"client_name": "Ward Rounds", "grant_types": ["authorization_code"], "scope": SCOPE,
+                "redirect_uris": [site.callback.redirect_uri], "frontchannel_logout_uri": front,
+                "post_logout_redirect_uris": [site.callback.post_logout_uri],
+                "frontchannel_logout_session_required": True}
+    with site.server.http() as http:
+        r = http.post("/register", json=metadata, headers={"Authorization": f"Bearer {REGISTRATION_TOKEN}"})
+    assert r.status_code == 201, r.text
+    app = App(r.json()["client_id"], r.json()["client_secret"], "Ward Rounds")
+    page = new_page(browser)
+    req, params = sign_in(site, page, app)
+    id_token = redeem(site, app, req, params["code"])["id_token"]
+    sid = json.loads(base64.urlsafe_b64decode(id_token.split(".")[1] + "=="))["sid"]
+    query = urlencode({"id_token_hint": id_token, "post_logout_redirect_uri": site.callback.post_logout_uri})
+    page.goto(f"{site.server.base_url}/logout?{query}")
+    page.click("button[name=decision][value=logout]")
+    page.wait_for_url(site.callback.post_logout_uri)
+    loaded = [parse_qs(urlsplit(u).query) for u in site.callback.hits if u.startswith(front + "?")]
+    assert {"iss": [site.server.issuer], "sid": [sid]} in loaded, site.callback.hits
