@@ -44,6 +44,8 @@ async def test_frontchannel_logout_4_signed_out_page_frames_uri_with_iss_and_sid
     assert "frame-src https://rp.example" in csp and "frame-ancestors 'none'" in csp
     assert f'content="2;url={AFTER}?state=s1"' in r.text and f'href="{AFTER}?state=s1"' in r.text
     assert "set-cookie" in r.headers  # the session cookie is cleared as before
+    # the framed page runs as itself but may not navigate this page away (to a look-alike sign-in page)
+    assert 'sandbox="allow-scripts allow-same-origin"' in r.text
 
 
 async def test_frontchannel_logout_2_without_session_required_the_uri_is_framed_as_registered(running):
