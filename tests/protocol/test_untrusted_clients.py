@@ -184,3 +184,32 @@ async def test_oidc_consent_page_marks_self_registered_apps_and_strips_bidi_and_
         page = await b.get(r.headers["location"])
         assert 'value="approve"' in page.text and 'id="unverified"' not in page.text
         assert "Lab Results" in page.text and 'id="redirect-host">rp.example<' in page.text
+
+
+async def test_rfc9700_4_11_2_logout_hint_of_another_user_is_no_redirect_to_a_self_registered_app(running, caplog):
+    """Attack: Mallory registers an app whose post-logout URI is her site, signs in to it herself and keeps
+    the ID token; /logout?id_token_hint=<hers>&post_logout_redirect_uri=<her site> then sent every visitor
+    without a session straight to her site (an open redirector on the server's name), and signed-in
+    visitors there after the sign-out click. The redirect now needs the hint's subject to be the user
+    of this browser's session; the signed-out page is shown otherwise."""
+    caplog.set_level(logging.INFO, logger="ostiary.audit")
+    mallory, victim = await make_user(running), await make_user(running)
+    cid, secret = await _self_registered(running)
+    async with browser(running) as attacker:
+        hint = (await exchange(attacker, await run_flow(attacker, cid, secret, mallory, scope="openid"))).json()
+    lure = {"id_token_hint": hint["id_token"], "post_logout_redirect_uri": AFTER, "state": "s"}
+    async with browser(running) as b:
+        r = await b.get("/logout", params=lure)  # no session in this browser
+        assert is_page(r, 200) and "signed out" in r.text
+        assert audit_events(caplog, "logout_redirect_refused")[-1]["client_id"] == cid
+        other, other_secret = await make_rp(running)  # the victim is signed in (through another app)
+        await run_flow(b, other, other_secret, victim, scope="openid")
+        r = await b.get("/logout", params=lure)
+        r = await b.post("/logout/confirm", data={**form_fields(r.text), "decision": "logout"})
+        assert r.status_code == 200 and "location" not in r.headers, r.headers
+    async with browser(running) as b:  # the legitimate request: the app's own user, signed in here
+        flow = await run_flow(b, cid, secret, victim, scope="openid")
+        own = (await exchange(b, flow)).json()["id_token"]
+        r = await b.get("/logout", params={**lure, "id_token_hint": own})
+        r = await b.post("/logout/confirm", data={**form_fields(r.text), "decision": "logout"})
+        assert r.headers["location"] == AFTER + "?state=s"

@@ -42,7 +42,8 @@ class IdTokenIssuer:
         self._lifetime = lifetime
         self._subjects = subjects  # `sub` arguments are internal user ids; the client sees its own (OIDC Core §8)
 
-    async def _subject(self, client: Client, user_id: str) -> str:
+    async def subject_for(self, client: Client, user_id: str) -> str:
+        """The `sub` this client sees for the user (public or pairwise)."""
         return await self._subjects.subject(client, user_id) if self._subjects is not None else user_id
 
     def alg_for(self, client: Client) -> str:
@@ -54,7 +55,7 @@ class IdTokenIssuer:
         alg = self.alg_for(client)
         now = int(time.time())
         body: dict[str, Any] = dict(claims)
-        body.update({"iss": self.issuer, "sub": await self._subject(client, sub), "aud": client.client_id,
+        body.update({"iss": self.issuer, "sub": await self.subject_for(client, sub), "aud": client.client_id,
                      "exp": now + self._lifetime, "iat": now, "auth_time": auth_time, "azp": client.client_id})
         if nonce is not None:
             body["nonce"] = nonce
@@ -72,6 +73,6 @@ class IdTokenIssuer:
     async def logout_token(self, client: Client, *, sub: str, sid: str) -> str:
         now = int(time.time())
         body = {"iss": self.issuer, "aud": client.client_id, "iat": now, "exp": now + 120, "jti": new_token(16),
-                "sub": await self._subject(client, sub), "sid": sid, "events": {BACKCHANNEL_EVENT: {}}}
+                "sub": await self.subject_for(client, sub), "sid": sid, "events": {BACKCHANNEL_EVENT: {}}}
         key = await self._keyring.signing_key(self.alg_for(client))
         return jwt.sign(body, key, typ="logout+jwt")

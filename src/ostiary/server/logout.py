@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode, urlsplit
 
 from .. import jwt
@@ -82,6 +82,22 @@ class LogoutService:
                                                    "itself needs id_token_hint")
         return LogoutRequest(client=client, post_logout_redirect_uri=uri, state=params.get("state"),
                              hint_sub=hint_sub)
+
+    async def for_user(self, req: LogoutRequest, user_id: str | None) -> LogoutRequest:
+        """`req` as it may be answered to the browser whose session is `user_id`'s (None: no session).
+
+        RFC 9700 §4.11.2: anyone may hold an ID token for a self-registered app (its author signs in
+        to it), so its post-logout URI is used only when the hint's subject is this browser's user;
+        otherwise the signed-out page is shown instead of redirecting to the author's site.
+        """
+        client, uri = req.client, req.post_logout_redirect_uri
+        if uri is None or client is None or client.trust_level == "admin" or req.hint_sub is None:
+            return req  # admin apps, and self-registered ones without a hint were decided in validate()
+        if user_id is not None and await self._id_tokens.subject_for(client, user_id) == req.hint_sub:
+            return req
+        audit("logout_redirect_refused", client_id=client.client_id,
+              reason="id_token_hint names another user than this browser's session (or none)")
+        return replace(req, post_logout_redirect_uri=None, state=None)
 
     async def end(self, cookie: str) -> Session | None:
         """End the session and notify every client that got tokens in it (in the background)."""

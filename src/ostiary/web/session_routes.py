@@ -84,7 +84,7 @@ async def logout(request: Request) -> Response:
     cookie = get_cookie(request, SESSION_COOKIE)
     current = await p.flow.session(cookie)
     if current is None or cookie is None:
-        return _after_logout(request, req)
+        return _after_logout(request, await p.logout.for_user(req, None))
     hidden = {k: v for k, v in params.items()
               if k in ("id_token_hint", "post_logout_redirect_uri", "state", "client_id")}
     name = client_display_name(req.client, req.client.client_id) if req.client else None
@@ -103,13 +103,14 @@ async def logout_confirm(request: Request) -> Response:
         return error_page(request, PageError("invalid_request", description or "malformed request"))
     cookie = get_cookie(request, SESSION_COOKIE)
     if cookie is None:
-        return _after_logout(request, req)
+        return _after_logout(request, await p.logout.for_user(req, None))
     if not hmac.compare_digest(form.get("csrf_token", "").encode(), _logout_csrf(request, cookie).encode()):
         return error_page(request, PageError("invalid_request", "The form has expired. Please try again."), 403)
     if form.get("decision") != "logout":
         return page(request, "message.html", {"heading": "You are still signed in", "text": "Nothing changed."})
     session = await p.logout.end(cookie)
     frames = await p.logout.frontchannel_uris(session) if session is not None else []
+    req = await p.logout.for_user(req, session.user_id if session is not None else None)
     response = _after_logout(request, req, frames)
     clear_cookie(request, response, SESSION_COOKIE)
     return response
