@@ -56,13 +56,18 @@ async def test_smart_backend_services_jku_must_be_the_registered_jwks_uri(runnin
         assert r.status_code == 400
 
 
-async def test_smart_fhiruser_resource_is_readable_with_the_access_token(running: RunningApp) -> None:
-    """Reference test kit: with fhirUser granted, GET {fhirUser} with the token works (it was 403)."""
-    user = await practitioner(running, "prac-02")
-    scope = "openid fhirUser launch/patient patient/*.rs"
+async def _practitioner_tokens(running: RunningApp, practitioner_id: str, scope: str) -> tuple[dict, dict]:
+    """A standalone launch by a practitioner user; the token response and the access token's claims."""
+    user = await practitioner(running, practitioner_id)
     async with browser(running) as b:
         _, body, claims = await smart_tokens(running, b, user, app=await smart_app(running, scope=scope),
                                              scope=scope, pick="pat-001")
+    return body, claims
+
+
+async def test_smart_fhiruser_resource_is_readable_with_the_access_token(running: RunningApp) -> None:
+    """Reference test kit: with fhirUser granted, GET {fhirUser} with the token works (it was 403)."""
+    body, claims = await _practitioner_tokens(running, "prac-02", "openid fhirUser launch/patient patient/*.rs")
     assert claims["fhirUser"] == f"{FHIR}/Practitioner/prac-02"
     me = await fhir_get(running.http, "Practitioner/prac-02", body["access_token"])
     assert me.status_code == 200 and me.json()["id"] == "prac-02", me.text
@@ -72,10 +77,6 @@ async def test_smart_fhiruser_resource_is_readable_with_the_access_token(running
 
 
 async def test_smart_fhiruser_read_needs_the_fhiruser_scope(running: RunningApp) -> None:
-    user = await practitioner(running, "prac-03")
-    scope = "openid launch/patient patient/*.rs"
-    async with browser(running) as b:
-        _, body, claims = await smart_tokens(running, b, user, app=await smart_app(running, scope=scope),
-                                             scope=scope, pick="pat-001")
+    body, claims = await _practitioner_tokens(running, "prac-03", "openid launch/patient patient/*.rs")
     assert "fhirUser" not in claims
     assert (await fhir_get(running.http, "Practitioner/prac-03", body["access_token"])).status_code == 403
