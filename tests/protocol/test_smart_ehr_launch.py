@@ -185,3 +185,21 @@ def _params(client_id: str, launch: str) -> dict[str, str]:
     return {"client_id": client_id, "redirect_uri": REDIRECT, "response_type": "code", "state": "s1",
             "scope": "openid launch patient/*.rs", "launch": launch, "aud": FHIR,
             "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "S256"}
+
+
+async def test_smart_launcher_shows_app_names_without_bidi_and_marks_self_registered_ones(running):
+    """Attack: a self-registered app named with a right-to-left override or invisible characters poses
+    as another app in the EHR launcher, beside the operator's apps (every other page strips them)."""
+    from tests.protocol._oidc_flow import make_user, run_flow
+
+    client, issued = await running.provider.registry.create(
+        {"grant_types": ["authorization_code"], "redirect_uris": [REDIRECT], "scope": "openid launch",
+         "client_name": "Labs\u202e weiveR\u200b", "initiate_login_uri": "https://rp.example/launch"},
+        registration_token=True, level="registrant")
+    user = await make_user(running)
+    async with browser(running) as b:
+        await run_flow(b, client.client_id, issued.client_secret, user, scope="openid")  # a signed-in session
+        r = await b.get("/smart/launcher")
+        assert r.status_code == 200, r.text
+        assert "\u202e" not in r.text and "\u200b" not in r.text
+        assert "Labs weiveR (unverified app)" in r.text

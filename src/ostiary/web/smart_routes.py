@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from ..errors import InsufficientScope, InvalidRequest, InvalidToken, NotFound
 from ..server.authorize import AuthorizationRequest, PageError
+from ..server.consent import client_display_name
 from ..server.provider import Provider
 from ..server.requests import parse_form
 from ..smart.configuration import smart_configuration
@@ -124,7 +125,9 @@ async def launcher(request: Request) -> Response:
             encounters.append({"id": enc.get("id"), "name": f"{period[:10]} {kind}".strip() or enc.get("id")})
     practitioners = [{"id": pr.get("id"), "name": display_name(pr) or pr.get("id")}
                      for pr in await p.directory.practitioners(50)]
-    apps = [{"client_id": c.client_id, "name": c.client_name or c.client_id}
+    # Names as every page shows them (no bidi or invisible characters); self-registered apps marked.
+    apps = [{"client_id": c.client_id, "name": client_display_name(c, c.client_id)
+             + ("" if c.trust_level == "admin" else " (unverified app)")}
             for c in await p.clients.list() if c.extra.get("initiate_login_uri")]
     return page(request, "launcher.html", {
         "username": user.username, "patients": patients, "patient": chosen, "encounters": encounters,
