@@ -149,3 +149,32 @@ async def test_oidc_core_3_1_2_1_interaction_stored_with_old_done_flags_asks_for
         await flow.interactions.update(interaction_id, {"request": data["request"], "login_done": True,
                                                         "consent_done": True})
         assert 'name="password"' in (await b.get(path)).text
+
+
+async def test_oidc_core_3_1_2_2_sub_asked_for_with_a_value_is_met_only_by_that_user(running):
+    """Attack: an RP asks for the ID token of one user (claims={"id_token":{"sub":{"value":...}}}, say Bob's
+    after a step-up) and relies on the server to answer only for him; Alice's session answered with a code
+    for Alice. The value is treated like id_token_hint: Bob's password, or login_required."""
+    import orjson
+
+    alice, bob = await make_user(running), await make_user(running)
+    cid, secret = await make_rp(running)
+    asked = orjson.dumps({"id_token": {"sub": {"value": bob.id}}}).decode()
+    async with browser(running) as bb:  # Bob uses the app too (he consented to it)
+        await run_flow(bb, cid, secret, bob, scope="openid profile")
+    async with browser(running) as b:
+        await run_flow(b, cid, secret, alice, scope="openid profile")
+        verifier, challenge = pkce()
+        silent = await b.get("/authorize", params={
+            "client_id": cid, "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid",
+            "state": "s", "code_challenge": challenge, "code_challenge_method": "S256", "prompt": "none",
+            "claims": asked})
+        assert query_of(silent.headers["location"]).get("error") == "login_required", silent.headers
+        path, verifier = await _start(b, cid, claims=asked)
+        assert 'name="password"' in (await b.get(path)).text
+        await _log_in(b, path, bob.username)
+        assert (await _code(b, path, cid, secret, verifier))["sub"] == bob.id
+        again = await b.get("/authorize", params={  # the legitimate request: Bob, now signed in, silently
+            "client_id": cid, "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid", "state": "s",
+            "code_challenge": pkce()[1], "code_challenge_method": "S256", "prompt": "none", "claims": asked})
+        assert "code" in query_of(again.headers["location"]), again.headers

@@ -188,8 +188,8 @@ def _validate_rest(params: Mapping[str, str], repeated: set[str], client: Client
     if "none" in prompt and len(prompt) > 1:
         raise InvalidRequest("prompt=none cannot be combined with other values")
     max_age = _max_age(params.get("max_age"))
-    hint_sub = _id_token_hint_sub(params.get("id_token_hint"), keyring, issuer)
     claims = parse_claims_request(params.get("claims"))
+    hint_sub = _subject_asked(_id_token_hint_sub(params.get("id_token_hint"), keyring, issuer), claims)
     extra = {k: params[k] for k in ("launch", "aud") if k in params}
     return AuthorizationRequest(
         client_id=client.client_id, redirect_uri=redirect_uri, redirect_uri_given=given, response_mode=mode,
@@ -219,6 +219,18 @@ def _id_token_hint_sub(hint: str | None, keyring: KeyRing, issuer: str) -> str |
     if verified.header.get("typ", "JWT").lower() not in ("jwt",):
         raise InvalidRequest("id_token_hint is not an ID token")
     return str(verified.claims["sub"])
+
+
+def _subject_asked(hint_sub: str | None, claims: Mapping[str, Any]) -> str | None:
+    """OIDC Core §3.1.2.2, §5.5.1: `sub` asked for with a value in the ID token may be answered only for
+    that user, exactly what id_token_hint asks: the subject the flow requires (its `sub` as the client sees it)."""
+    member = claims.get("id_token", {}).get("sub")
+    value = member.get("value") if isinstance(member, Mapping) else None
+    if value is None:
+        return hint_sub
+    if not isinstance(value, str) or not value or (hint_sub is not None and value != hint_sub):
+        raise InvalidRequest("claims asks for a sub that is not the subject of id_token_hint")
+    return value
 
 
 def response_params(target: RedirectTarget, issuer: str, values: Mapping[str, str]) -> dict[str, str]:
