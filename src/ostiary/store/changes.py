@@ -26,5 +26,6 @@ class ChangeLog(Protocol):
         ...
 
     async def revoked_subjects(self, now: int) -> Mapping[str, int]:
-        """user id -> revoked_at for records still kept at `now` (older ones are deleted)."""
+        """user id -> revoked_at for records still kept at `now` (a read: older ones are deleted by
+        the next `revoke_subject`)."""
         ...
