@@ -120,7 +120,7 @@ def settings_for(database_url: str, **overrides: Any) -> Any:
     overrides.setdefault("issuer", ISSUER)
     # modules share one app and one address and fail client authentication on purpose many times;
     # the throttle itself is tested with its own settings (tests/protocol/test_throttling.py)
-    overrides.setdefault("throttle", ThrottleSettings(client_auth_failures=100_000))
+    overrides.setdefault("throttle", ThrottleSettings(client_auth_failures=100_000, open_registrations=100_000))
     # the development setting: the tests serve client JWKS and logout receivers on loopback
     overrides.setdefault("outbound", OutboundSettings(allow_loopback=True))
     if database_url.startswith("postgres"):  # required there; SQLite generates one beside the database

@@ -161,6 +161,8 @@ class ThrottleSettings:
     # Failed client authentications (invalid_client) per client_id and address at /token,
     # /introspect and /revoke before they are answered 429 with Retry-After.
     client_auth_failures: int = 10
+    # Anonymous registrations (registration.open) per address before further ones wait (429).
+    open_registrations: int = 20
     # Password hashes (argon2id, 64 MiB each) computed at once: 0 = the number of cores. Past
     # `password_hash_queue` waiting logins, a login is answered 429 at once.
     password_hash_concurrency: int = 0

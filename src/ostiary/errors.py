@@ -54,6 +54,17 @@ class ClientAuthThrottled(InvalidClient):
         self.retry_after = retry_after
 
 
+class RegistrationThrottled(OAuthError):
+    """Too many anonymous registrations from one address: 429 with Retry-After."""
+
+    error = "temporarily_unavailable"
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many registrations from this address; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
 class InvalidGrant(OAuthError):
     error = "invalid_grant"
 

@@ -249,3 +249,21 @@ async def test_rfc7592_2_2_client_raised_to_admin_still_cannot_set_admin_only_me
     final = await running.provider.clients.get(cid)
     assert (final.trust_level, final.scope, final.resource_server, final.skip_consent, final.audiences) == (
         "admin", "openid user/Patient.rs", False, False, ())
+
+
+async def test_policy_open_registration_is_throttled_per_address_registrants_are_not(tmp_path):
+    """Attack: one anonymous party registering clients without end (each a database row of up to 64 KiB,
+    each listed in the EHR launcher with an initiate_login_uri). Anonymous registrations are counted per
+    address, then answered 429 with Retry-After; registrations with the initial access token are not."""
+    from ostiary.config import ThrottleSettings
+
+    registration = RegistrationSettings(open=True)
+    throttle = ThrottleSettings(client_auth_failures=100_000, open_registrations=3)
+    async for r in start_app(settings_for(f"sqlite:///{tmp_path / 'o.db'}", registration=registration,
+                                          throttle=throttle)):
+        for _ in range(3):
+            assert (await _register(r, headers={}, **APP)).status_code == 201
+        refused = await _register(r, headers={}, **APP)
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0, refused.text
+        assert refused.json()["error"] == "temporarily_unavailable"
+        assert (await _register(r, **APP)).status_code == 201  # with the initial access token

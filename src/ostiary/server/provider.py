@@ -321,6 +321,8 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         initial_tokens=[t for t in (settings.registration_token, settings.registration.initial_access_token) if t],
         open_registration=settings.registration.open, endpoint_url=iss + PATHS["registration_endpoint"],
         unseal=sealer.unseal,
+        throttle=(throttle, ThrottleRule(free=settings.throttle.open_registrations,
+                                         max_delay=settings.throttle.max_delay, window=settings.throttle.window)),
     )
     provider = Provider(
         settings=settings, engine=engine, clients=clients, cached_clients=cached, key_store=key_store,

@@ -88,7 +88,8 @@ async def jwks(request: Request) -> Response:
 
 async def register(request: Request) -> Response:
     p = provider_of(request)
-    body = await p.registration.register(request.headers.get("authorization"), await parse_json_body(request))
+    body = await p.registration.register(request.headers.get("authorization"), await parse_json_body(request),
+                                         request.client.host if request.client else "")
     return json_response(body, status=201, headers=NO_STORE)
 
 

@@ -20,6 +20,7 @@ from ..errors import (
     InvalidToken,
     MissingToken,
     OAuthError,
+    RegistrationThrottled,
 )
 
 __all__ = ["HTTP_ERROR_HANDLERS", "ErrorMiddleware", "error_response", "json_response", "parse_json_body"]
@@ -52,7 +53,7 @@ def error_response(exc: OAuthError, realm: str = "ostiary", *, basic_auth: bool 
         headers["WWW-Authenticate"] = f'Bearer realm="{_quote(realm)}"'
     elif isinstance(exc, InvalidToken | InsufficientScope):
         headers["WWW-Authenticate"] = _challenge("Bearer", realm, exc)
-    elif isinstance(exc, ClientAuthThrottled):
+    elif isinstance(exc, ClientAuthThrottled | RegistrationThrottled):
         headers["Retry-After"] = str(exc.retry_after)  # RFC 9110 §10.2.3
     elif status == 401 and basic_auth:
         # RFC 6749 §5.2: the client authenticated with HTTP Basic: 401 with the Basic challenge,

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ...errors import InvalidClientMetadata, InvalidToken, RegistrationNotSupported
+from ...errors import InvalidClientMetadata, InvalidToken, RegistrationNotSupported, RegistrationThrottled
 from ...store import Client, ClientStore, TrustLevel
+from ...store.identity import LoginThrottle, ThrottleRule
+from ..audit import audit
 from ..credentials import matches
 from ..registration import ClientRegistry, describe
 
@@ -26,13 +29,15 @@ def bearer(authorization: str | None) -> str | None:
 
 class RegistrationEndpoint:
     def __init__(self, registry: ClientRegistry, store: ClientStore, *, initial_tokens: Sequence[str],
-                 open_registration: bool, endpoint_url: str, unseal: Callable[[str], str | None]) -> None:
+                 open_registration: bool, endpoint_url: str, unseal: Callable[[str], str | None],
+                 throttle: tuple[LoginThrottle, ThrottleRule] | None = None) -> None:
         self._registry = registry
         self._store = store
         self._initial = tuple(t for t in initial_tokens if t)
         self._open = open_registration
         self._url = endpoint_url
         self._unseal = unseal
+        self._throttle = throttle  # anonymous registrations per address (docs/security.md)
 
     @property
     def enabled(self) -> bool:
@@ -49,11 +54,18 @@ class RegistrationEndpoint:
             body["registration_client_uri"] = f"{self._url}/{client.client_id}"
         return body
 
-    async def register(self, authorization: str | None, metadata: Any) -> dict[str, Any]:
-        """RFC 7591 §3: 201 body; raises InvalidToken without a valid initial access token."""
+    async def register(self, authorization: str | None, metadata: Any, address: str = "") -> dict[str, Any]:
+        """RFC 7591 §3: 201 body; raises InvalidToken without a valid initial access token and
+        RegistrationThrottled when `address` registered anonymously too often."""
         if not self.enabled:
             raise RegistrationNotSupported("dynamic registration is disabled")
         level = self._trust_level(bearer(authorization))
+        if level == "open" and self._throttle is not None:  # one party, endless clients (and launcher entries)
+            counters, rule = self._throttle
+            wait = await counters.attempt("register:" + address, rule, int(time.time()))
+            if wait:
+                audit("registration_throttled", address=address, retry_after=wait)
+                raise RegistrationThrottled(wait)
         if not isinstance(metadata, dict):
             raise InvalidClientMetadata("client metadata must be a JSON object")
         client, issued = await self._registry.create(metadata, registration_token=True, level=level)
