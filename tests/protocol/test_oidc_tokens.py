@@ -264,3 +264,20 @@ async def test_oidc_core_3_1_3_7_default_rs256_id_token_signs_when_keys_generate
             assert r.status_code == 200, r.text
             header, _ = await decode_jwt(b, r.json()["id_token"], "RS256")
             assert header["alg"] == "RS256"
+
+
+async def test_oidc_core_3_1_3_7_stored_client_with_an_alg_without_a_key_gets_an_error_not_a_500(running):
+    """A client registered before algs were checked (or after an operator dropped an alg from
+    keys.generate) used to turn every code redemption into a 500; it is told what to fix instead."""
+    from dataclasses import replace
+
+    user = await make_user(running)
+    cid, secret = await make_rp(running)
+    stored = await running.provider.clients.get(cid)
+    await running.provider.clients.update(replace(stored, extra={**stored.extra,
+                                                                 "id_token_signed_response_alg": "ES512"}))
+    running.provider.cached_clients.invalidate(cid)
+    async with browser(running) as b:
+        r = await exchange(b, await run_flow(b, cid, secret, user))
+        assert r.status_code == 400 and r.json()["error"] == "unauthorized_client", r.text
+        assert "id_token_signed_response_alg" in r.json()["error_description"]

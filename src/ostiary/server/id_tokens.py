@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import jwt
 from ..config import Settings
+from ..errors import UnauthorizedClient
 from ..store import Client
 from .credentials import new_token
 from .keyring import KeyRing
@@ -67,7 +68,11 @@ class IdTokenIssuer:
             body["amr"] = list(amr)
         if access_token is not None:
             body["at_hash"] = token_hash(access_token, alg)
-        key = await self._keyring.signing_key(alg)
+        try:
+            key = await self._keyring.signing_key(alg)
+        except LookupError:  # registered before algs were checked, or the operator dropped the alg
+            raise UnauthorizedClient(f"the server has no key for this client's id_token_signed_response_alg {alg}; "
+                                     "update the registration to one discovery lists") from None
         return jwt.sign(body, key, typ="JWT")
 
     async def logout_token(self, client: Client, *, sub: str, sid: str) -> str:
