@@ -136,6 +136,9 @@ class SmartSettings:
     launch_lifetime: int = 600  # how long an EHR launch value can be used
     # Load the generated sample patients on start (default: only with the demo data).
     sample_data: bool | None = None
+    # Base URLs of FHIR gateways (`ostiary fhir-gateway`) in front of other FHIR servers: valid `aud`
+    # values at /authorize and in tokens besides this server's own FHIR base.
+    fhir_bases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

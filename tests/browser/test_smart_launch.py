@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.browser, needs_browser]
 
 USERNAME, PASSWORD = "dr-alvarez", "correct horse battery staple"
+PATIENT_USER, LISTED_USER = "ada", "dr-bello"
+LISTED = tuple(f"pat-{n:03d}" for n in range(1, 28))  # more than one picker page (25)
 REGISTRATION_TOKEN = "smart-browser-initial-access-token"
 
 
@@ -45,8 +47,16 @@ def ehr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ehr]:
     try:
         with smart_app(server.issuer + "/fhir") as app:
             server.cli("user", "create", USERNAME, "--password-stdin", "--name", "Maria Alvarez",
-                       "--claim", f"fhirUser={server.issuer}/fhir/Practitioner/prac-01",
                        "--database-url", server.database_url, input=PASSWORD + "\n")
+            server.cli("user", "access", USERNAME, "--fhir-user", "Practitioner/prac-01", "--all-patients",
+                       "--role", "launch", "--database-url", server.database_url)
+            # issue 8: a patient user, and a practitioner with 27 listed patients and no launch role
+            for name, facts in ((PATIENT_USER, ["--fhir-user", "Patient/pat-007"]),
+                                (LISTED_USER, ["--fhir-user", "Practitioner/prac-03",
+                                               *(a for p in LISTED for a in ("--patient", p))])):
+                server.cli("user", "create", name, "--password-stdin", "--database-url", server.database_url,
+                           input=PASSWORD + "\n")
+                server.cli("user", "access", name, *facts, "--database-url", server.database_url)
             with server.http() as http:
                 r = http.post("/register", headers={"Authorization": f"Bearer {REGISTRATION_TOKEN}"}, json={
                     "client_name": "Growth Chart", "grant_types": ["authorization_code"],
@@ -125,4 +135,57 @@ def test_smart_standalone_launch_through_the_patient_picker(ehr: Ehr, browser: B
     assert token["patient"] == "pat-004" and token["need_patient_banner"] is True
     r = httpx.get(f"{ehr.fhir_base}/Patient/pat-004", headers={"Authorization": f"Bearer {token['access_token']}"})
     assert r.status_code == 200 and r.json()["id"] == "pat-004"
+    page.context.close()
+
+
+# -- who sees which patient (issue 8) -------------------------------------------------------------
+
+
+def test_smart_patient_user_never_sees_the_picker_or_another_patient(ehr: Ehr, browser: Browser) -> None:
+    page = new_page(browser)
+    pickers: list[str] = []
+    page.on("load", lambda p: pickers.append(p.url) if p.locator("input[name=patient]").count() else None)
+    page.goto(ehr.app.base_url + "/start")
+    log_in(page, PATIENT_USER, PASSWORD)
+    token = _finish_at_app(page, ehr.app)  # sign-in, consent, then straight back to the app
+    assert token["patient"] == "pat-007" and pickers == []
+    auth = {"Authorization": f"Bearer {token['access_token']}"}
+    assert httpx.get(f"{ehr.fhir_base}/Patient/pat-007", headers=auth).status_code == 200
+    assert httpx.get(f"{ehr.fhir_base}/Patient/pat-008", headers=auth).status_code == 403
+    page.context.close()
+
+
+def test_smart_practitioner_picks_only_allowed_patients_with_paging(ehr: Ehr, browser: Browser) -> None:
+    from ostiary.fhir.sample import sample_resources
+    from ostiary.smart.directory import display_name
+
+    allowed = {display_name(r) for r in sample_resources() if r["resourceType"] == "Patient" and r["id"] in LISTED}
+    page = new_page(browser)
+    page.goto(ehr.app.base_url + "/start")
+    log_in(page, LISTED_USER, PASSWORD)
+    page.wait_for_selector("button[name=decision][value=approve]")
+    decide_consent(page)
+    page.wait_for_selector("fieldset.choices")
+    first = page.locator("fieldset.choices strong").all_inner_texts()
+    assert len(first) == 25 and set(first) <= allowed
+    assert page.locator("input[name=patient]:checked").count() == 0  # nothing pre-selected
+    page.click("a[rel=next]")
+    page.wait_for_url("**page=1**")
+    rest = page.locator("fieldset.choices strong").all_inner_texts()
+    assert len(rest) == 2 and set(first) | set(rest) == allowed
+    page.locator("input[name=patient]").first.check()
+    page.click("button.primary")
+    page.wait_for_url(ehr.app.redirect_uri + "**")
+    page.wait_for_selector("#result")
+    assert ehr.app.tokens[-1]["patient"] in LISTED
+    page.context.close()
+
+
+def test_smart_launcher_refuses_users_without_the_launch_role(ehr: Ehr, browser: Browser) -> None:
+    page = new_page(browser)
+    response = page.goto(ehr.server.base_url + "/smart/launcher")
+    assert response is not None
+    log_in(page, LISTED_USER, PASSWORD)
+    page.wait_for_selector("text=launch role")
+    assert page.locator("#patient").count() == 0 and page.locator("select").count() == 0
     page.context.close()

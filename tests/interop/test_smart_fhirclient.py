@@ -9,17 +9,21 @@ assertion (joserfc) for client_credentials with system/*.rs, given to fhirclient
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from tests.browser._helpers import MISSING, callback_server, decide_consent, launch, log_in, new_page
-from tests.e2e._server import ServerProcess, start_server
+from tests.e2e._server import OSTIARY, ServerProcess, clean_env, free_port, start_server
 from tests.interop.conftest import REGISTRATION_TOKEN
 
 fhirclient = pytest.importorskip("fhirclient")
@@ -32,14 +36,20 @@ pytestmark = pytest.mark.interop
 USERNAME, PASSWORD = "dr-chen", "correct horse battery staple"
 
 
+GATEWAY_PORT = free_port()  # the FHIR gateway's port, registered with the server as a FHIR base (aud)
+GATEWAY = f"http://127.0.0.1:{GATEWAY_PORT}"
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv = start_server(tmp_path_factory.mktemp("interop-smart"), "--no-demo",
-                       env={"OSTIARY_SMART__SAMPLE_DATA": "true", "OSTIARY_REGISTRATION_TOKEN": REGISTRATION_TOKEN})
+                       env={"OSTIARY_SMART__SAMPLE_DATA": "true", "OSTIARY_REGISTRATION_TOKEN": REGISTRATION_TOKEN,
+                            "OSTIARY_SMART__FHIR_BASES": GATEWAY})
     try:
         srv.cli("user", "create", USERNAME, "--password-stdin", "--name", "John Chen",
-                "--claim", f"fhirUser={srv.issuer}/fhir/Practitioner/prac-02",
                 "--database-url", srv.database_url, input=PASSWORD + "\n")
+        srv.cli("user", "access", USERNAME, "--fhir-user", "Practitioner/prac-02", "--all-patients",
+                "--database-url", srv.database_url)
         yield srv
     finally:
         srv.stop()
@@ -51,6 +61,85 @@ def register(server: ServerProcess, **metadata: Any) -> dict[str, Any]:
     assert r.status_code == 201, r.text
     body: dict[str, Any] = r.json()
     return body
+
+
+def _sign_in_and_pick(url: str, patient: str, callback_base: str) -> str:
+    """Chromium: sign in, consent, pick `patient`; the callback URL the browser lands on."""
+    with launch() as browser:
+        page = new_page(browser)
+        page.goto(url)
+        log_in(page, USERNAME, PASSWORD)
+        page.wait_for_selector("button[name=decision][value=approve]")
+        decide_consent(page)
+        page.wait_for_selector("#q")
+        page.check(f"input[name=patient][value={patient}]")
+        page.click("button.primary")
+        page.wait_for_url(callback_base + "/**")
+        redirect = page.url
+        page.context.close()
+    return redirect
+
+
+@pytest.fixture(scope="module")
+def gateway(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`ostiary fhir-gateway` in front of a small upstream FHIR server (uvicorn, in this process)."""
+    import uvicorn
+
+    from tests.protocol.test_fhir_gateway import UPSTREAM_TOKEN, upstream_app
+
+    port = free_port()
+    upstream = f"http://127.0.0.1:{port}/fhir"
+    config = uvicorn.Config(upstream_app(tmp_path_factory.mktemp("upstream") / "fhir.db", upstream),
+                            host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    up = uvicorn.Server(config)
+    thread = threading.Thread(target=up.run, daemon=True)
+    thread.start()
+    proc = subprocess.Popen(
+        [OSTIARY, "fhir-gateway", "--upstream", upstream, "--issuer", server.issuer, "--port", str(GATEWAY_PORT),
+         "--upstream-token", UPSTREAM_TOKEN], env=clean_env({}), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if up.started and httpx.get(GATEWAY + "/metadata", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the gateway did not start")
+        yield GATEWAY
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        up.should_exit = True
+        thread.join(10)
+
+
+@pytest.mark.skipif(MISSING is not None, reason=f"needs Chromium: {MISSING}")
+def test_fhirclient_standalone_launch_through_the_fhir_gateway(server: ServerProcess, gateway: str) -> None:
+    """Issue 8 item 7: the gateway's /metadata names this server; aud is the gateway; paging stays on it."""
+    with callback_server() as callback:
+        app = register(server, client_name="fhirclient via gateway", grant_types=["authorization_code"],
+                       redirect_uris=[callback.redirect_uri], scope="openid fhirUser launch/patient patient/*.rs",
+                       token_endpoint_auth_method="none")
+        client = smart_client.FHIRClient(settings={"app_id": app["client_id"], "api_base": gateway,
+                                                   "redirect_uri": callback.redirect_uri,
+                                                   "scope": "openid fhirUser patient/*.rs"})
+        url = client.authorize_url  # the gateway's /metadata: oauth-uris of this server
+        assert url.startswith(server.issuer + "/authorize?") and "aud=" + quote(gateway, safe="") in url
+        client.handle_callback(_sign_in_and_pick(url, "pat-002", callback.base_url))
+    assert client.patient_id == "pat-002" and client.ready
+    patient = Patient.read("pat-002", client.server)
+    assert patient.id == "pat-002" and patient.name[0].family
+    with pytest.raises(Exception, match="403"):
+        Patient.read("pat-003", client.server)
+    search = Observation.where(struct={"patient": "pat-002", "_count": "5"})
+    observations = list(search.perform_resources_iter(client.server))  # follows next links: via the gateway
+    assert len(observations) > 5 and all(o.subject.reference == "Patient/pat-002" for o in observations)
+    bundles = list(search.perform_iter(client.server))
+    assert len(bundles) > 1 and all(link.url.startswith(gateway + "/") for b in bundles for link in b.link or [])
 
 
 @pytest.mark.skipif(MISSING is not None, reason=f"needs Chromium: {MISSING}")
@@ -69,19 +158,7 @@ def test_fhirclient_standalone_launch_picks_patient_and_reads_it(server: ServerP
         url = client.authorize_url  # reads /fhir/metadata: the SMART oauth-uris extension
         assert url.startswith(server.issuer + "/authorize?")
         assert "code_challenge_method=S256" in url and "launch%2Fpatient" in url
-        with launch() as browser:
-            page = new_page(browser)
-            page.goto(url)
-            log_in(page, USERNAME, PASSWORD)
-            page.wait_for_selector("button[name=decision][value=approve]")
-            decide_consent(page)
-            page.wait_for_selector("#q")
-            page.check("input[name=patient][value=pat-001]")
-            page.click("button.primary")
-            page.wait_for_url(callback.base_url + "/**")
-            redirect = page.url
-            page.context.close()
-        client.handle_callback(redirect)
+        client.handle_callback(_sign_in_and_pick(url, "pat-001", callback.base_url))
     assert client.patient_id == "pat-001" and client.ready
     assert client.launch_context["need_patient_banner"] is True
     patient = Patient.read(client.patient_id, client.server)

@@ -14,6 +14,7 @@ import httpx
 from ostiary.fhir.sample import load_sample, sample_resources
 from ostiary.fhir.store import FhirStore
 from ostiary.smart.directory import display_name
+from ostiary.store.access import AccessFacts
 from tests.conftest import ISSUER, RunningApp, basic
 from tests.protocol._oidc_flow import (
     PASSWORD,
@@ -43,9 +44,11 @@ __all__ = [
     "patient_name",
     "patient_user",
     "practitioner",
+    "restricted_practitioner",
     "smart_app",
     "smart_flow",
     "smart_tokens",
+    "with_access",
 ]
 
 FHIR = ISSUER + "/fhir"  # the FHIR base URL: the `aud` of SMART requests and tokens
@@ -61,12 +64,26 @@ def patient_name(patient_id: str) -> str:
     return next(display_name(r) for r in SAMPLE if r["resourceType"] == "Patient" and r["id"] == patient_id)
 
 
-async def practitioner(running: RunningApp, practitioner_id: str = "prac-01") -> Any:
-    return await make_user(running, fhirUser=f"{FHIR}/Practitioner/{practitioner_id}")
+async def with_access(running: RunningApp, user: Any, fhir_user: str | None, **facts: Any) -> Any:
+    """Give `user` access facts as an administrator would (`ostiary user access`)."""
+    await running.provider.patient_access.facts.put(AccessFacts(user.id, fhir_user=fhir_user, **facts))
+    return user
 
 
-async def patient_user(running: RunningApp, patient_id: str) -> Any:
-    return await make_user(running, fhirUser=f"{FHIR}/Patient/{patient_id}")
+async def practitioner(running: RunningApp, practitioner_id: str = "prac-01", **facts: Any) -> Any:
+    """A practitioner who may see every patient (unless `facts` say otherwise)."""
+    facts.setdefault("all_patients", True)
+    return await with_access(running, await make_user(running), f"Practitioner/{practitioner_id}", **facts)
+
+
+async def restricted_practitioner(running: RunningApp, patients: tuple[str, ...] = (), **facts: Any) -> Any:
+    """A practitioner with the default policy: only the listed patients (none by default)."""
+    return await with_access(running, await make_user(running), "Practitioner/prac-02",
+                             patients=tuple(patients), **facts)
+
+
+async def patient_user(running: RunningApp, patient_id: str, **facts: Any) -> Any:
+    return await with_access(running, await make_user(running), f"Patient/{patient_id}", **facts)
 
 
 async def smart_app(running: RunningApp, scope: str = "patient/*.cruds user/*.cruds", **meta: Any) -> tuple[str, str]:

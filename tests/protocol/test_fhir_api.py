@@ -15,18 +15,23 @@ from ostiary.fhir.access import TokenContext
 from ostiary.fhir.app import make_fhir_app
 from ostiary.fhir.sample import sample_resources
 from ostiary.fhir.store import FhirStore, get_resource, search_patients
+from ostiary.smart.entitlements import Entitlement
 from ostiary.store.sql.engine import make_engine, upgrade
 
 BASE = "http://fhir.test/fhir"
 LAB = "http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
+EVERYONE = Entitlement(everyone=True)
 TOKENS = {
     "sys-read": TokenContext("system/*.rs", client_id="backend"),
     "sys-write": TokenContext("system/*.cruds", client_id="backend"),
     "pat-1": TokenContext("launch/patient patient/*.rs", patient="pat-001"),
     "pat-1-write": TokenContext("patient/*.cruds", patient="pat-001"),
     "pat-noctx": TokenContext("patient/*.rs"),
-    "user": TokenContext("openid fhirUser user/*.rs", fhir_user="Practitioner/prac-01"),
-    "user-obs": TokenContext("user/Observation.rs"),
+    "user": TokenContext("openid fhirUser user/*.rs", fhir_user="Practitioner/prac-01", entitlement=EVERYONE),
+    "user-obs": TokenContext("user/Observation.rs", entitlement=EVERYONE),
+    "user-pat-1": TokenContext("user/*.cruds", fhir_user="Patient/pat-001",
+                               entitlement=Entitlement(patients=frozenset({"pat-001"}))),
+    "user-unknown": TokenContext("user/*.rs", fhir_user="Practitioner/prac-01"),  # no entitlement: nothing
     "labs": TokenContext(f"patient/Observation.rs?category={LAB}", patient="pat-001"),
     "v1": TokenContext("patient/Observation.read", patient="pat-001"),
     "none": TokenContext("openid profile"),
@@ -100,6 +105,10 @@ READS = [
     ("labs", "Observation/obs-001-1-l1", 200), ("labs", f"Observation/{OBS_1}", 403),
     ("v1", f"Observation/{OBS_1}", 200),
     ("v1", "Patient/pat-001", 403),
+    # issue "Who sees which patient" 2: a patient user with user/*.rs read every patient; now only her own
+    ("user-pat-1", "Patient/pat-001", 200), ("user-pat-1", "Patient/pat-002", 403),
+    ("user-pat-1", f"Observation/{OBS_1}", 200), ("user-pat-1", f"Observation/{OBS_2}", 403),
+    ("user-pat-1", "Practitioner/prac-01", 200), ("user-unknown", "Practitioner/prac-01", 403),
 ]
 
 
@@ -126,6 +135,7 @@ def observation(patient: str, code: str = "8867-4", category: str = "vital-signs
 CREATES = [
     ("sys-write", "pat-003", 201), ("sys-read", "pat-003", 403), ("pat-1-write", "pat-001", 201),
     ("pat-1-write", "pat-002", 403), ("pat-1", "pat-001", 403), ("user-obs", "pat-001", 403), ("none", "pat-001", 403),
+    ("user-pat-1", "pat-001", 201), ("user-pat-1", "pat-002", 403),
 ]
 
 
@@ -176,6 +186,7 @@ SEARCHES = [
     ("sys-read", "Observation?patient=pat-002", 200), ("pat-1", "Observation", 200), ("pat-1", "Patient", 200),
     ("pat-1", "Practitioner", 403), ("pat-noctx", "Observation", 403), ("user", "Practitioner", 200),
     ("user-obs", "Condition", 403), ("none", "Patient", 403), ("labs", "Observation", 200), ("labs", "Condition", 403),
+    ("user-pat-1", "Patient", 200), ("user-pat-1", "Observation", 200), ("user-unknown", "Patient", 403),
 ]
 
 
@@ -188,7 +199,7 @@ async def test_search_enforcement(fhir: httpx.AsyncClient, token: str, url: str,
     assert response.status_code == 200, response.text
     for entry in response.json().get("entry", []):
         resource = entry["resource"]
-        if token.startswith("pat") or token == "labs":
+        if token.startswith("pat") or token in ("labs", "user-pat-1"):
             ref = resource["id"] if resource["resourceType"] == "Patient" else resource["subject"]["reference"]
             assert ref in ("pat-001", "Patient/pat-001")
 

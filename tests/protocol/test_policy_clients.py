@@ -14,6 +14,7 @@ from tests.conftest import basic, settings_for, start_app
 
 from ._helpers import assert_error, client_token
 from ._oidc_flow import REDIRECT, browser, exchange, make_rp, make_user, query_of, run_flow
+from ._smart import load_data, practitioner
 
 INITIAL = {"Authorization": "Bearer initial-token-for-tests"}
 CC_ONLY = {"grant_types": ["client_credentials"]}
@@ -187,7 +188,8 @@ async def test_smart_app_launch_system_scopes_never_through_authorization_code(r
 async def test_rfc6749_6_refresh_narrows_a_grant_to_what_the_client_may_still_hold(running):
     """Attack: a grant made before the policy (user/ write scopes by a registrant) living on through refresh."""
     cid, secret = await make_rp(running, scope="openid offline_access user/*.cruds")
-    user = await make_user(running)
+    await load_data(running)
+    user = await practitioner(running)  # who may see every patient: else no user/ scope is given at all
     async with browser(running) as b:
         flow = await run_flow(b, cid, secret, user, scope="openid offline_access user/*.cruds",
                               aud="http://127.0.0.1:8000/fhir")

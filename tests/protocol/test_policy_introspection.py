@@ -10,7 +10,8 @@ from dataclasses import replace
 from tests.conftest import basic
 
 from ._helpers import ISSUER, client_token
-from ._oidc_flow import browser, exchange, make_rp, make_user, run_flow
+from ._oidc_flow import browser, exchange, make_rp, run_flow
+from ._smart import load_data, practitioner
 
 FHIR = ISSUER + "/fhir"
 
@@ -23,7 +24,8 @@ async def _introspect(running, token: str, cid: str, secret: str) -> dict:
 
 async def _user_tokens(running, b, scope: str = "openid offline_access api:read", **extra: str):
     cid, secret = await make_rp(running, scope="api:read user/*.cruds")
-    user = await make_user(running, fhirUser=f"{FHIR}/Practitioner/prac-01")
+    await load_data(running)  # fhirUser is an access fact that must resolve (issue 8)
+    user = await practitioner(running, "prac-01")
     flow = await run_flow(b, cid, secret, user, scope=scope, **extra)
     r = await exchange(b, flow)
     assert r.status_code == 200, r.text

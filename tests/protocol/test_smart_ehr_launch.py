@@ -74,7 +74,7 @@ async def test_ehr_launch_api_with_unknown_token_is_401(running):
 
 
 async def test_ehr_launch_api_needs_ehr_launch_scope_403(running):
-    token = await ehr_token(running, scope="system/*.rs")
+    token = await ehr_token(running, scope="api:read")  # aud is the issuer, the scope is missing
     r = await running.http.post("/smart/launch", json={"patient": "pat-001"}, headers=bearer(token))
     assert r.status_code == 403, r.text
     assert r.json()["error"] == "insufficient_scope"
@@ -96,6 +96,9 @@ MALFORMED = [
 @pytest.mark.parametrize(("case", "body"), MALFORMED, ids=[m[0] for m in MALFORMED])
 async def test_ehr_launch_api_malformed_body_or_unknown_patient_is_400(running, case, body):
     token = await ehr_token(running)
+    app = await smart_app(running)
+    if body.startswith(b"{\""):  # a well-formed request but for the case: name the app, as required
+        body = b'{"client_id": "' + app[0].encode() + b'", ' + body[1:]
     r = await running.http.post("/smart/launch", content=body,
                                 headers={**bearer(token), "Content-Type": "application/json"})
     assert r.status_code == 400, (case, r.text)
@@ -175,7 +178,7 @@ async def test_smart_launch_scope_without_launch_parameter_is_invalid_request(ru
 async def test_smart_launch_parameter_without_launch_scope_is_refused(running):
     token = await ehr_token(running)
     app = await smart_app(running)
-    launch = await create_launch(running, token, patient="pat-001")
+    launch = await create_launch(running, token, patient="pat-001", client_id=app[0])
     async with browser(running) as b:
         r = await b.get("/authorize", params={**_params(app[0], launch), "scope": "openid patient/*.rs"})
     assert r.status_code == 303 and query_of(r.headers["location"])["error"] == "invalid_scope"

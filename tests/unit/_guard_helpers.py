@@ -67,6 +67,9 @@ class IssuerServer:
                     self._send(200, outer.metadata())
                 elif path == "/jwks":
                     self._send(200, jwks_document(outer.keys))
+                elif path == "/.well-known/smart-configuration":  # SMART App Launch 2.2 §Metadata
+                    self._send(200, {**outer.metadata(), "authorization_endpoint": f"{outer.issuer}/authorize",
+                                     "capabilities": ["launch-standalone"]})
                 else:
                     self._send(404, {"error": "not_found"})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -351,21 +352,38 @@ def test_bad_config_file(tmp_path: Path, db: str) -> None:
     assert result.exit_code == 1 and "configuration: unknown setting(s): isuer" in result.output
 
 
-def test_user_create_with_fhir_user_stores_an_absolute_fhir_url(tmp_path):
-    """SMART §fhirUser: a user links to a Practitioner, Patient or RelatedPerson resource by URL."""
+def test_user_access_facts_are_set_only_by_the_access_command_and_must_resolve(tmp_path):
+    """Issue "Who sees which patient" 1: fhirUser is an access fact, not a profile claim; it must resolve."""
+    import orjson
     from click.testing import CliRunner
 
     from ostiary.cli import main
 
     db = f"sqlite:///{tmp_path / 'u.db'}"
     env = {"OSTIARY_ISSUER": "https://ehr.example"}
-    result = CliRunner().invoke(main, ["user", "create", "drsmith", "--password", "long enough pw",
-                                       "--fhir-user", "Practitioner/prac-01", "--json", "--database-url", db], env=env)
-    assert result.exit_code == 0, result.output
-    assert '"fhirUser": "https://ehr.example/fhir/Practitioner/prac-01"' in result.output
-    bad = CliRunner().invoke(main, ["user", "create", "x", "--password", "long enough pw", "--fhir-user",
-                                    "Organization/1", "--database-url", db], env=env)
-    assert bad.exit_code != 0 and "fhir-user" in bad.output
+
+    def cli(*args: str) -> Any:
+        return CliRunner().invoke(main, [*args, "--database-url", db], env=env)
+
+    assert cli("user", "create", "drsmith", "--password", "long enough pw").exit_code == 0
+    # the attack: a profile claim that decides clinical access; --claim cannot set it
+    sneaky = cli("user", "update", "drsmith", "--claim", "fhirUser=https://ehr.example/fhir/Patient/pat-001")
+    assert sneaky.exit_code != 0 and "fhirUser" in sneaky.output
+    missing = cli("user", "access", "drsmith", "--fhir-user", "Practitioner/prac-01")
+    assert missing.exit_code != 0 and "does not exist" in missing.output  # no sample data yet
+    assert cli("fhir", "load-sample").exit_code == 0
+    foreign = cli("user", "access", "drsmith", "--fhir-user", "https://other.example/fhir/Practitioner/prac-01")
+    assert foreign.exit_code != 0 and "this server's FHIR base" in foreign.output
+    assert cli("user", "access", "drsmith", "--fhir-user", "Organization/1").exit_code != 0
+    done = cli("user", "access", "drsmith", "--fhir-user", "https://ehr.example/fhir/Practitioner/prac-01",
+               "--patient", "pat-001", "--patient", "pat-002", "--role", "launch", "--json")
+    assert done.exit_code == 0, done.output
+    assert orjson.loads(done.output) == {"username": "drsmith", "fhirUser": "Practitioner/prac-01",
+                                         "roles": ["launch"], "patients": ["pat-001", "pat-002"], "group": None,
+                                         "all_patients": False}
+    assert cli("user", "access", "drsmith", "--patient", "nope").exit_code != 0
+    shown = cli("user", "access", "drsmith", "--remove-patient", "pat-001")
+    assert shown.exit_code == 0 and "patients: pat-002" in shown.output and "roles=launch" in shown.output
 
 
 def test_client_create_resource_server_with_audiences_and_update(db: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from ostiary.resource import Guard, InsufficientScope, PermissionPolicy, Principal
 from ostiary.smart.permissions import SmartAccess, SmartPermissions, token_scopes
-from ostiary.smart.policy import Decision, check, in_patient_compartment, matches_query
+from ostiary.smart.policy import EVERYONE, Decision, check, filed_under, in_patient_compartment, matches_query
 from ostiary.smart.scopes import ScopeSet
 
 VECTORS = json.loads((Path(__file__).parent.parent / "vectors" / "smart_scopes.json").read_text())
@@ -35,6 +35,7 @@ def observation(patient: str = PATIENT, category: dict[str, str] = LAB_CODING) -
 
 def allows(scope: str, interaction: str, resource_type: str, **kw: Any) -> Decision:
     kw.setdefault("level_context", PATIENT)
+    kw.setdefault("user_access", EVERYONE)
     return check(ScopeSet.parse(scope), interaction=interaction, resource_type=resource_type, **kw)
 
 
@@ -100,7 +101,8 @@ def test_smart_2_2_enforcement_table(row: tuple[str, str, str, str, str]):
         kw: dict[str, Any] = {"search_params": params}
     else:
         kw = {"resource": observation(patient, category)}
-    decision = check(scopes, interaction=interaction, resource_type="Observation", level_context=PATIENT, **kw)
+    decision = check(scopes, interaction=interaction, resource_type="Observation", level_context=PATIENT,
+                     user_access=EVERYONE, **kw)
     rule, allowed = expected(*row)
     assert decision.allowed is allowed, (rule, decision.reason)
     if allowed and interaction == "s":
@@ -320,3 +322,53 @@ def test_user_access_applies_to_user_scopes_only():
 
     assert allows("system/Observation.rs", "r", "Observation", user_access=nobody).allowed
     assert not allows("user/Observation.rs", "s", "Observation", user_access=nobody).allowed
+
+
+# ---- the library default and writes (issue "Who sees which patient" items 5 and 6) ----------------
+
+
+@pytest.mark.parametrize("interaction", list("crs"))
+def test_smart_policy_default_refuses_user_scopes_without_an_entitlement(interaction: str):
+    # the attack: a patient user with user/*.rs read every patient because check() allowed user/ by default
+    resource = None if interaction == "s" else observation("999")
+    decision = check(ScopeSet.parse("user/*.cruds"), interaction=interaction, resource_type="Observation",
+                     level_context=None, resource=resource)
+    assert not decision.allowed and "no user entitlement" in decision.reason
+    assert check(ScopeSet.parse("user/*.cruds"), interaction=interaction, resource_type="Observation",
+                 level_context=None, resource=resource, user_access=EVERYONE).allowed
+
+
+def test_fhir_r4_compartment_write_naming_oneself_as_performer_is_refused():
+    # the attack: a patient/ write token filed an Observation in another chart by naming itself performer
+    foreign = {**observation("999"), "performer": [{"reference": f"Patient/{PATIENT}"}]}
+    assert allows("patient/Observation.r", "r", "Observation", resource=foreign).allowed  # reads: any element
+    assert not allows("patient/Observation.c", "c", "Observation", resource=foreign).allowed
+    assert not allows("patient/Observation.u", "u", "Observation", resource=foreign).allowed
+    assert not allows("patient/Observation.d", "d", "Observation", resource=foreign).allowed
+    assert allows("patient/Observation.c", "c", "Observation", resource=observation()).allowed
+
+
+def test_fhir_r4_compartment_write_without_the_filing_element_is_refused():
+    lonely = {"resourceType": "Observation", "status": "final", "performer": [{"reference": f"Patient/{PATIENT}"}]}
+    two = {**observation(), "subject": [{"reference": f"Patient/{PATIENT}"}, {"reference": "Patient/999"}]}
+    assert not allows("patient/Observation.c", "c", "Observation", resource=lonely).allowed
+    assert not allows("patient/Observation.c", "c", "Observation", resource=two).allowed
+
+
+def test_smart_patient_scope_never_creates_a_patient_and_updates_only_the_context_patient():
+    assert not allows("patient/Patient.cu", "c", "Patient", resource={"resourceType": "Patient"}).allowed
+    assert allows("patient/Patient.u", "u", "Patient", resource={"resourceType": "Patient", "id": PATIENT}).allowed
+    assert not allows("patient/Patient.u", "u", "Patient", resource={"resourceType": "Patient", "id": "999"}).allowed
+
+
+@pytest.mark.parametrize(("resource", "patient"), [
+    ({"resourceType": "Condition", "subject": {"reference": "Patient/1"}, "asserter": {"reference": "Patient/2"}}, "1"),
+    ({"resourceType": "AllergyIntolerance", "patient": {"reference": "Patient/1/_history/3"}}, "1"),
+    ({"resourceType": "Coverage", "beneficiary": {"reference": "Patient/4"}, "payor": [{"reference": "Patient/5"}]},
+     "4"),
+    ({"resourceType": "Observation", "subject": {"reference": "Group/1"}}, None),
+    ({"resourceType": "Practitioner", "id": "1"}, None),
+    ({"resourceType": "Patient", "id": "7"}, "7"),
+])
+def test_fhir_r4_compartment_filing_element(resource: dict[str, Any], patient: str | None):
+    assert filed_under(resource) == patient

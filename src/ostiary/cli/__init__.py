@@ -7,6 +7,7 @@ import click
 from .. import __version__
 from ..fhir.cli import fhir_gateway, fhir_group
 from ..jwt_cli import jwt_group
+from .access import access_command
 from .clients import client_group
 from .db import db_group
 from .gateway import gateway_group
@@ -51,6 +52,7 @@ main.add_command(client_group, "client")
 main.add_command(keys_group, "keys")
 main.add_command(token)
 main.add_command(user_group, "user")
+user_group.add_command(access_command)
 main.add_command(jwt_group, "jwt")
 main.add_command(fhir_group, "fhir")
 main.add_command(fhir_gateway)

@@ -15,14 +15,10 @@ if TYPE_CHECKING:
     from ..store.identity import User
 
 
-def _claims(name: str | None, email: str | None, email_verified: bool | None, pairs: tuple[str, ...],
-            fhir_user: str | None = None, fhir_base: str = "") -> dict[str, Any]:
+def _claims(name: str | None, email: str | None, email_verified: bool | None,
+            pairs: tuple[str, ...]) -> dict[str, Any]:
+    """Profile claims only: fhirUser is an access fact (`ostiary user access`)."""
     claims: dict[str, Any] = {}
-    if fhir_user is not None:
-        kind, _, ident = fhir_user.rpartition("/")
-        if kind.rsplit("/", 1)[-1] not in ("Practitioner", "Patient", "RelatedPerson") or not ident:
-            raise click.UsageError("--fhir-user takes Practitioner/ID, Patient/ID or RelatedPerson/ID")
-        claims["fhirUser"] = fhir_user if "://" in fhir_user else f"{fhir_base}/{fhir_user}"
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
@@ -67,8 +63,6 @@ claim_options = [
     click.option("--email", help="Email address."),
     click.option("--email-verified/--email-unverified", default=None, help="Whether the email is verified."),
     click.option("--claim", "pairs", multiple=True, help="Another claim, NAME=VALUE (JSON values allowed)."),
-    click.option("--fhir-user", help="SMART fhirUser: Practitioner/ID, Patient/ID or RelatedPerson/ID "
-                                     "(made absolute with the FHIR base URL)."),
 ]
 
 
@@ -92,9 +86,9 @@ def user_group() -> None:
 @database_option
 @json_option
 def user_create(username: str, password: str | None, password_stdin: bool, name: str | None, email: str | None,
-                email_verified: bool | None, pairs: tuple[str, ...], fhir_user: str | None, config_file: str | None,
+                email_verified: bool | None, pairs: tuple[str, ...], config_file: str | None,
                 database_url: str | None, as_json: bool) -> None:
-    """Create a user who can log in."""
+    """Create a user who can log in (their clinical access is set with `ostiary user access`)."""
     from ..store.identity import UserExists
 
     secret = _password(password, password_stdin)
@@ -104,7 +98,7 @@ def user_create(username: str, password: str | None, password_stdin: bool, name:
 
     async def action(p: Provider) -> User:
         try:
-            claims = _claims(name, email, email_verified, pairs, fhir_user, settings.fhir_base_url)
+            claims = _claims(name, email, email_verified, pairs)
             return await p.user_service.create(username, secret, claims)
         except UserExists:
             raise click.ClickException(f"a user {username!r} already exists") from None
@@ -163,11 +157,11 @@ def user_show(username: str, config_file: str | None, database_url: str | None, 
 @database_option
 @json_option
 def user_update(username: str, name: str | None, email: str | None, email_verified: bool | None,
-                pairs: tuple[str, ...], fhir_user: str | None, config_file: str | None, database_url: str | None,
+                pairs: tuple[str, ...], config_file: str | None, database_url: str | None,
                 as_json: bool) -> None:
     """Change profile claims (a claim set to null is removed)."""
     settings = load(config_file, database_url=database_url)
-    claims = _claims(name, email, email_verified, pairs, fhir_user, settings.fhir_base_url)
+    claims = _claims(name, email, email_verified, pairs)
     _show(_user_action(username, settings, lambda p: p.user_service.update_claims(username, claims)), as_json)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import InvalidScope
 from ..resource.bearer import challenge, extract_token
 from ..resource.errors import GuardError, InvalidToken
+from ..smart.entitlements import Entitlement, user_access_for
 from ..smart.policy import Decision, UserAccess, check
 from ..smart.scopes import ScopeSet, SmartScope, is_clinical, parse_clinical
 from .errors import FhirError
@@ -24,18 +25,21 @@ class TokenContext:
     """What an access token grants: its scopes (space-separated), and the SMART launch context.
 
     ``patient`` is the patient in context (needed by patient/ scopes); ``fhir_user`` the user's FHIR
-    resource reference (``Practitioner/123``); ``client_id`` the client the token was issued to.
+    resource reference (``Practitioner/123``); ``client_id`` the client the token was issued to;
+    ``entitlement`` the patients the token's user may see: without one, user/ scopes grant nothing.
     """
 
     scopes: str
     patient: str | None = None
     fhir_user: str | None = None
     client_id: str | None = None
+    entitlement: Entitlement | None = None
 
 
 def context_from_claims(claims: Mapping[str, Any]) -> TokenContext:
     """The context of a token from its claims (or introspection answer): ``scope``, ``patient``,
-    ``fhirUser``, ``client_id``; a claim of the wrong type counts as absent."""
+    ``fhirUser``, ``client_id``, ``patient_access`` (only ``{"all": true}``); a claim of the wrong type
+    counts as absent."""
 
     def text(name: str) -> str | None:
         value = claims.get(name)
@@ -43,13 +47,18 @@ def context_from_claims(claims: Mapping[str, Any]) -> TokenContext:
 
     scope = claims.get("scope")
     scopes = " ".join(s for s in scope if isinstance(s, str)) if isinstance(scope, list) else text("scope") or ""
-    return TokenContext(scopes, text("patient"), text("fhirUser"), text("client_id"))
+    # A signed claim says only "all patients"; a list of patients is never taken from a token's claims
+    # (it comes from introspection, see fhir.smart_gateway).
+    access = claims.get("patient_access")
+    everyone = isinstance(access, Mapping) and access.get("all") is True
+    return TokenContext(scopes, text("patient"), text("fhirUser"), text("client_id"),
+                        Entitlement(everyone=True) if everyone else None)
 
 
 # Returns the context of an active token, or None for an unknown / expired / revoked one. It may
 # instead raise an ostiary.resource GuardError (InvalidToken 401, IssuerUnavailable 503, ...).
 AuthorizeToken = Callable[[str], Awaitable[TokenContext | None]]
-# user/ scopes: per-user access rules for one token; None means a user/ scope grants what it says.
+# user/ scopes: per-user access rules for one token; None means user/ scopes grant nothing.
 UserAccessFactory = Callable[[TokenContext], UserAccess | None]
 
 _NAMES = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
@@ -87,7 +96,10 @@ class Access:
     def __init__(self, context: TokenContext, user_access: UserAccessFactory | None = None) -> None:
         self.context = context
         self.scopes = ScopeSet(_clinical(context.scopes))
-        self.user_access = user_access(context) if user_access is not None else None
+        if user_access is not None:
+            self.user_access = user_access(context)
+        else:
+            self.user_access = user_access_for(context.entitlement) if context.entitlement is not None else None
 
     def reads_own_identity(self, base_url: str, resource_type: str, resource_id: str) -> bool:
         """SMART §fhirUser: a token granted `fhirUser` may read the user's own resource (``Practitioner/1``)
@@ -122,3 +134,9 @@ class Access:
         if not decision.allowed:
             raise FhirError(403, decision.reason)
         return decision
+
+    def visible(self, decision: Decision, resource: Mapping[str, Any]) -> bool:
+        """Whether a search result granted by ``decision`` may be returned (user/ scopes: the user's patients)."""
+        if decision.scope is None or decision.scope.level != "user":
+            return True
+        return self.user_access is not None and self.user_access("r", str(resource.get("resourceType")), resource)

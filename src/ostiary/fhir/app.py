@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.applications import Starlette
@@ -33,14 +34,19 @@ _JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fh
 
 async def read_body(request: Request) -> bytes:
     """The request body, at most MAX_BODY bytes; raises FhirError 413."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise FhirError(413, "the body is too large")
+    return await read_capped(request.headers.get("content-length", ""), request.stream(), MAX_BODY,
+                             FhirError(413, "the body is too large"))
+
+
+async def read_capped(declared: str, chunks: AsyncIterator[bytes], limit: int, too_large: FhirError) -> bytes:
+    """A body of at most ``limit`` bytes, checked on its Content-Length and while it streams."""
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
     body = b""
-    async for chunk in request.stream():
+    async for chunk in chunks:
         body += chunk
-        if len(body) > MAX_BODY:
-            raise FhirError(413, "the body is too large")
+        if len(body) > limit:
+            raise too_large
     return body
 
 

@@ -48,7 +48,7 @@ def load_sample_command(config_file: str | None, database_url: str | None, seed:
 @click.command("fhir-gateway")
 @click.option("--upstream", required=True, help="Base URL of the FHIR server to protect.")
 @click.option("--issuer", required=True, help="Issuer whose access tokens are accepted (keys found by discovery).")
-@click.option("--audience", help="Audience the tokens must carry (default: the upstream URL).")
+@click.option("--audience", help="Audience the tokens must carry (default: the gateway's public URL).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8090, show_default=True)
 @click.option("--upstream-token", envvar="OSTIARY_UPSTREAM_TOKEN",
@@ -63,9 +63,11 @@ def load_sample_command(config_file: str | None, database_url: str | None, seed:
               help="Accept introspection answers that name no aud (only for an issuer that never sends it).")
 @click.option("--cors-origin", "cors_origins", multiple=True,
               help="Origin of a browser app allowed CORS (repeatable), e.g. https://app.example.com.")
+@click.option("--public-url", help="The gateway's own base URL, as apps see it (default: http://HOST:PORT). "
+                                   "Register it with the issuer (smart.fhir_bases) so apps may use it as aud.")
 def fhir_gateway(upstream: str, issuer: str, audience: str | None, host: str, port: int, upstream_token: str | None,
                  max_response_bytes: int, introspection_client_id: str | None, introspection_client_secret: str | None,
-                 introspection_without_aud: bool, cors_origins: tuple[str, ...]) -> None:
+                 introspection_without_aud: bool, cors_origins: tuple[str, ...], public_url: str | None) -> None:
     """SMART on FHIR enforcement in front of any FHIR server."""
     import uvicorn
 
@@ -81,10 +83,11 @@ def fhir_gateway(upstream: str, issuer: str, audience: str | None, host: str, po
             raise click.UsageError("--introspection-client-secret is needed with --introspection-client-id")
         introspection = Introspection(ClientSecretBasic(introspection_client_id, Secret(introspection_client_secret)),
                                       require_audience=not introspection_without_aud)
-    verifier = TokenVerifier(issuer, audience or upstream, introspection=introspection)
+    public = (public_url or f"http://{host}:{port}").rstrip("/")
+    verifier = TokenVerifier(issuer, audience or public, introspection=introspection)
     app = make_gateway_app(upstream, verifier_authorizer(verifier), upstream_token=upstream_token,
-                           realm=f"http://{host}:{port}", max_response_bytes=max_response_bytes,
-                           cors_origins=cors_origins)
+                           realm=public, max_response_bytes=max_response_bytes, cors_origins=cors_origins,
+                           issuer=issuer, public_url=public)
     click.echo(f"Ostiary FHIR gateway on http://{host}:{port} -> {upstream} (tokens from {issuer})")
     from ..cli.http_protocol import GuardedHttpToolsProtocol  # a header-read deadline against slow clients
 

@@ -27,7 +27,8 @@ class FhirCors:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         origin = Headers(scope=scope).get("origin") if scope["type"] == "http" else None
-        public = scope.get("path", "").rstrip("/").endswith("/metadata")
+        # public documents: the CapabilityStatement and (the FHIR gateway's) SMART configuration
+        public = scope.get("path", "").rstrip("/").endswith(("/metadata", "/.well-known/smart-configuration"))
         allow = "*" if public else origin if origin in self.origins else None
         if origin is None or allow is None:
             await self.app(scope, receive, send)

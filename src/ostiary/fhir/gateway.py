@@ -27,10 +27,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..outbound import trusted_client
-from ..resource.principal import Principal
 from ..resource.verifier import TokenVerifier
 from ..smart.policy import Decision
-from .access import Access, AuthorizeToken, TokenContext, authenticate, context_from_claims
+from .access import Access, AuthorizeToken, authenticate
 from .app import read_body
 from .cors import FhirCors
 from .errors import FhirError
@@ -44,6 +43,7 @@ from .forwarding import (
     unchecked,
     upstream_headers,
 )
+from .smart_gateway import SmartDiscovery, entitled_authorizer, require_named_patient, rewrite_links
 
 __all__ = ["make_gateway_app", "verifier_authorizer"]
 
@@ -57,18 +57,10 @@ _JSON = "application/fhir+json"
 _UNCHECKABLE = ("_include", "_revinclude", "_contained", "_has")
 
 
-def _context(principal: Principal) -> TokenContext:
-    context = context_from_claims(principal.claims)
-    return TokenContext(" ".join(sorted(principal.scopes)), context.patient, context.fhir_user, principal.client_id)
-
-
 def verifier_authorizer(verifier: TokenVerifier) -> AuthorizeToken:
-    """An ``authorize_token`` over a TokenVerifier: the ``patient`` and ``fhirUser`` claims give the context."""
-
-    async def authorize(token: str) -> TokenContext:
-        return _context(await verifier.averify(token))  # GuardErrors become 401 / 503 OperationOutcomes
-
-    return authorize
+    """An ``authorize_token`` over a TokenVerifier: the ``patient`` and ``fhirUser`` claims give the context,
+    and the user's patients (for user/ scopes) come from a signed claim or introspection."""
+    return entitled_authorizer(verifier)
 
 
 def _narrowing(resource_type: str, decision: Decision) -> list[tuple[str, str]]:
@@ -89,9 +81,11 @@ def _narrowing(resource_type: str, decision: Decision) -> list[tuple[str, str]]:
 
 class _Gateway:
     def __init__(self, upstream: str, authorize: AuthorizeToken, upstream_token: str | None,
-                 http: httpx.AsyncClient, realm: str, max_response_bytes: int) -> None:
+                 http: httpx.AsyncClient, realm: str, max_response_bytes: int, public_url: str,
+                 discovery: SmartDiscovery | None) -> None:
         self.upstream, self.authorize, self.http, self.realm = upstream.rstrip("/"), authorize, http, realm
         self.cap = max_response_bytes
+        self.public_url, self.discovery = public_url.rstrip("/"), discovery
         self.credential = {"Authorization": f"Bearer {upstream_token}"} if upstream_token else {}
 
     async def fetch(self, method: str, path: str, access: Access | None, headers: Mapping[str, str], *,
@@ -107,7 +101,10 @@ class _Gateway:
         """Forward a checked search or write; only what the answer check lets through comes back."""
         headers = upstream_headers(request.headers, self.credential, content_type)
         answer = await self.fetch(request.method, path, access, headers, params=params, body=body)
-        return checked(answer, access, interaction, resource_type)
+        response = checked(answer, access, interaction, resource_type)
+        if interaction == "s" and response.status_code == 200:  # paging links point at the gateway
+            return answer.response(rewrite_links(bytes(response.body), self.upstream, self.public_url))
+        return response
 
     async def current(self, resource_type: str, resource_id: str, access: Access,
                       caller: Request | None = None) -> tuple[Answer, dict[str, Any] | None]:
@@ -130,6 +127,7 @@ class _Gateway:
             raise FhirError(403, "_include, _revinclude, _contained and _has are not allowed through the gateway")
         names = [k for k, _ in items]
         decision = access.check("s", resource_type, search_params={k: v for k, v in items if names.count(k) == 1})
+        require_named_patient(access, decision, resource_type, items)
         checked_items = [*items, *_narrowing(resource_type, decision)]
         if body is None:
             return await self.send(request, access, "s", resource_type, resource_type, params=checked_items)
@@ -175,12 +173,17 @@ class _Gateway:
             return response
         if answer.resource_type != "CapabilityStatement":
             raise FhirError(502, "the upstream metadata is not a CapabilityStatement")
+        if self.discovery is not None:  # SMART: the issuer's oauth-uris, so that apps find where to authorize
+            return answer.response(orjson.dumps(await self.discovery.capability(answer.body)))
         return answer.response()
 
     async def route(self, request: Request, parts: list[str]) -> Response:
         method = request.method
         if parts == ["metadata"] and method in ("GET", "HEAD"):
             return await self.metadata()
+        if parts == [".well-known", "smart-configuration"] and method in ("GET", "HEAD") and self.discovery:
+            return Response(orjson.dumps(await self.discovery.configuration()), media_type="application/json",
+                            headers={"Cache-Control": "public, max-age=300"})
         access = Access(await authenticate(self.realm, request.headers.getlist("authorization"), self.authorize))
         if not parts or len(parts) > 2 or not _TYPE.fullmatch(parts[0]):
             raise FhirError(403, "the gateway passes only type and instance interactions it can check")
@@ -222,13 +225,19 @@ def make_gateway_app(
     max_response_bytes: int = MAX_RESPONSE_BYTES,
     transport: httpx.AsyncBaseTransport | None = None,
     cors_origins: Sequence[str] = (),
+    issuer: str | None = None,
+    public_url: str | None = None,
 ) -> Starlette:
     """The gateway in front of the FHIR server at ``upstream`` (its base URL, configured: a trusted URL).
 
     ``cors_origins``: browser apps' origins allowed CORS (fhir/cors.py); `/metadata` answers any origin.
+    With ``issuer``, it serves the issuer's SMART configuration and names it in /metadata (SMART apps can
+    use it); ``public_url`` is its own base URL, where paging links point (default: ``realm``).
     """
     http = trusted_client(timeout=timeout, transport=transport)
-    gateway = _Gateway(upstream, authorize_token, upstream_token, http, realm, max_response_bytes)
+    discovery = SmartDiscovery(issuer, http) if issuer else None
+    gateway = _Gateway(upstream, authorize_token, upstream_token, http, realm, max_response_bytes,
+                       public_url or realm, discovery)
 
     async def endpoint(request: Request) -> Response:
         parts = [p for p in request.path_params.get("path", "").split("/") if p]

@@ -66,6 +66,7 @@ class Interactions:
         found = [r for r in await self._candidates(resource_type, search, decision) if matches(r, search.params)]
         if decision.required_filters:  # SMART v2: results must match one of the scopes' restrictions
             found = [r for r in found if any(matches_query(r, q) for q in decision.required_filters)]
+        found = [r for r in found if access.visible(decision, r)]  # user/: only the user's patients
         return fhir_response(self._bundle(resource_type, search, found))
 
     async def _candidates(self, resource_type: str, search: Search, decision: Decision) -> list[Json]:

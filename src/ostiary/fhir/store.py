@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -132,9 +132,13 @@ async def get_resource(store: FhirStore, resource_type: str, resource_id: str) -
     return await store.read(resource_type, resource_id)
 
 
-async def search_patients(store: FhirStore, text: str | None, limit: int) -> list[Json]:
-    """Patients whose name contains ``text`` (case-insensitive; all if empty), at most ``limit``, by name."""
+async def search_patients(store: FhirStore, text: str | None, limit: int, *, offset: int = 0,
+                          only: Collection[str] | None = None) -> list[Json]:
+    """Patients whose name contains ``text`` (case-insensitive; all if empty), by name, from ``offset``,
+    at most ``limit``; only those whose id is in ``only`` when given."""
     needle = (text or "").strip().casefold()
-    found = [p for p in await store.scan("Patient") if needle in display_name(p).casefold()]
+    wanted = None if only is None else set(only)
+    found = [p for p in await store.scan("Patient")
+             if needle in display_name(p).casefold() and (wanted is None or p.get("id") in wanted)]
     found.sort(key=lambda p: (display_name(p).casefold(), str(p.get("id"))))
-    return found[: max(limit, 0)]
+    return found[max(offset, 0): max(offset, 0) + max(limit, 0)]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..keys import KeyError_, signing_key_from_pem, signing_key_from_pkcs12
+from ..store.access import AccessFacts
 from ..store.sql.engine import startup_lock, upgrade
 from .credentials import new_secret
 from .id_tokens import id_token_algs
@@ -95,9 +96,10 @@ async def _demo_user_and_app(provider: Provider) -> str | None:
     if await provider.users.by_username(DEMO_USER) is None:
         password = new_secret()[:16]
         claims: dict[str, Any] = {"name": "Demo User", "email": "demo@example.org", "email_verified": True}
-        if provider.settings.smart.enabled:  # a practitioner, for the EHR launcher and the patient picker
-            claims["fhirUser"] = provider.settings.fhir_base_url + "/Practitioner/prac-01"
-        await provider.user_service.create(DEMO_USER, password, claims)
+        user = await provider.user_service.create(DEMO_USER, password, claims)
+        if provider.settings.smart.enabled:  # a practitioner who may see every sample patient, explicitly
+            await provider.patient_access.facts.put(AccessFacts(
+                user.id, fhir_user="Practitioner/prac-01", roles=frozenset({"launch"}), all_patients=True))
     if await provider.clients.get(DEMO_APP_ID) is None:
         await provider.registry.create(
             {"client_name": "Demo app", "grant_types": ["authorization_code", "refresh_token"],

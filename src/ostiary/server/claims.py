@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -10,8 +10,13 @@ import orjson
 from ..errors import InvalidRequest
 from ..store.identity import User
 
-__all__ = ["PROTOCOL_CLAIMS", "SCOPE_CLAIMS", "acr_met", "consentable_claims", "parse_claims_request",
-           "releasable_claims", "released_request", "user_claims"]
+__all__ = ["PROTOCOL_CLAIMS", "SCOPE_CLAIMS", "AccessClaims", "FhirUserLookup", "acr_met", "consentable_claims",
+           "parse_claims_request", "releasable_claims", "released_request", "user_claims"]
+
+# The user's fhirUser (an absolute FHIR URL) from their access facts, or None.
+FhirUserLookup = Callable[[str], Awaitable[str | None]]
+# Access-token claims about the user's patients, from the user id and the granted scope.
+AccessClaims = Callable[[str, Sequence[str]], Awaitable[dict[str, Any]]]
 
 SCOPE_CLAIMS: Mapping[str, tuple[str, ...]] = {
     "profile": ("name", "family_name", "given_name", "middle_name", "nickname", "preferred_username",
@@ -92,15 +97,19 @@ def acr_met(claims: Mapping[str, Any], acr: str | None) -> bool:
     return acr is not None and acr in values
 
 
-def user_claims(user: User, scopes: Iterable[str], requested: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def user_claims(user: User, scopes: Iterable[str], requested: Mapping[str, Any] | None = None, *,
+                fhir_user: str | None = None) -> dict[str, Any]:
     """The user's claims released for `scopes` plus those asked for by name; `sub` always.
 
     `requested` must already be reduced to what the grant may release (`released_request`).
+    `fhirUser` comes only from the user's access facts (`fhir_user`), never from profile claims.
     """
     names: set[str] = set(scope_claims(scopes))
     names.update(requested or {})
     claims = {"sub": user.id}
-    profile = dict(user.claims)
+    profile = {k: v for k, v in user.claims.items() if k != "fhirUser"}
+    if fhir_user:
+        profile["fhirUser"] = fhir_user
     profile.setdefault("preferred_username", user.username)
     profile.setdefault("updated_at", user.updated_at)
     for name in sorted(names):

@@ -11,15 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from ..config import OidcSettings
-from ..errors import (
-    AccessDenied,
-    ConsentRequired,
-    InteractionRequired,
-    InvalidRequest,
-    InvalidScope,
-    LoginRequired,
-    OAuthError,
-)
+from ..errors import AccessDenied, ConsentRequired, InvalidRequest, InvalidScope, LoginRequired, OAuthError
 from ..smart.launch import LaunchContext
 from ..smart.scopes import is_clinical
 from ..store import Client
@@ -40,6 +32,7 @@ from .consent import ConsentService
 from .credentials import digest, is_token, new_token
 from .interaction import Authentication, Interaction, Step
 from .keyring import KeyRing
+from .patient_access import PatientAccess
 from .subjects import SubjectMapper
 from .user_tokens import GrantFacts
 from .users import UserService
@@ -63,15 +56,17 @@ class SmartLaunch(Protocol):
     """What the flow needs of SMART: the FHIR base URL (`aud`) and EHR launch values."""
 
     fhir_base_url: str
+    audiences: frozenset[str]  # every valid `aud`: the FHIR base and the admin-registered gateways
 
     async def resolve(self, value: str, client_id: str) -> LaunchContext: ...
+    async def consume(self, value: str, client_id: str) -> LaunchContext: ...
 
 
 class AuthorizationFlow:
     def __init__(self, *, issuer: str, clients: ClientLookup, users: UserStore, user_service: UserService,
                  sessions: SessionStore, consents: ConsentStore, codes: CodeStore, interactions: InteractionStore,
                  keyring: KeyRing, settings: OidcSettings, smart: SmartLaunch | None = None,
-                 subjects: SubjectMapper | None = None) -> None:
+                 subjects: SubjectMapper | None = None, patients: PatientAccess | None = None) -> None:
         self.issuer = issuer
         self.clients = clients
         self.users = users
@@ -85,6 +80,7 @@ class AuthorizationFlow:
         self.settings = settings
         self.smart = smart
         self.subjects = subjects
+        self.patients = patients
 
     async def validate(self, params: Mapping[str, str], repeated: Iterable[str]) -> AuthorizationRequest:
         req = await validate_request(params, repeated, self.clients, self.keyring, self.issuer,
@@ -104,7 +100,7 @@ class AuthorizationFlow:
         aud = req.extra.get("aud")
         if aud is None and wants_smart:
             raise InvalidRequest("aud is required: the FHIR server the app wants to use (SMART App Launch)")
-        if aud is not None and aud.rstrip("/") != smart.fhir_base_url:
+        if aud is not None and aud.rstrip("/") not in smart.audiences:
             raise InvalidRequest(f"aud {aud!r} is not a FHIR server of this authorization server")
         if "launch" in req.scope and launch is None:
             raise InvalidRequest("the launch scope needs a launch parameter (EHR launch)")
@@ -139,14 +135,16 @@ class AuthorizationFlow:
             return step
         assert current is not None
         session, user = current
-        if "launch/patient" in req.scope and not req.context.get("patient"):
-            own = _own_patient(user)
-            if own is not None:  # a patient who logs in is the patient in context
-                req = replace(req, context={**req.context, "patient": own})
-            elif "none" in req.prompt:
-                raise RedirectError(InteractionRequired("a patient must be chosen"), req.target)
-            else:
+        if self.patients is not None:  # SMART: scopes within the user's patients, and the patient in context
+            req, pick = await self.patients.settle(req, client, user)
+            if pick:
                 return NeedInteraction("select_patient", req)
+        launch = req.extra.get("launch")
+        if launch is not None and self.smart is not None:  # SMART: a launch value is single-use, spent here
+            try:
+                await self.smart.consume(launch, req.client_id)
+            except OAuthError as exc:
+                raise RedirectError(exc, req.target) from None
         fresh = interaction.authenticated_in(session.sid) if interaction is not None else None
         claims = await self.consent.claims_for_grant(req, client, user, interaction)
         code = await self.issue_code(req, client, user, session, fresh, claims)
@@ -193,6 +191,8 @@ class AuthorizationFlow:
         chosen = interaction is not None and (interaction.account_chosen or interaction.consent is not None)
         if "select_account" in req.prompt and fresh is None and not chosen:
             return NeedInteraction("select_account", req)
+        if self.patients is not None:  # consent is asked for what this user may give, no more
+            req = await self.patients.reduce(req, client, user)
         consented = interaction is not None and interaction.consent is not None
         if not consented and await self.consent.needed(req, client, user):
             if "none" in req.prompt:
@@ -241,7 +241,7 @@ class AuthorizationFlow:
             expires_at=now + self.settings.refresh_token_lifetime, sid=session.sid, acr=auth.acr,
             amr=auth.amr, claims=dict(req.claims), claims_consented=claims_consented,
             context=self._token_context(req),
-            audience=(self.smart.fhir_base_url,) if self.smart and "aud" in req.extra else (),
+            audience=(req.extra["aud"].rstrip("/"),) if self.smart and "aud" in req.extra else (),
         )
         code = new_token(32)
         await self.codes.save(AuthorizationCode(
@@ -332,9 +332,3 @@ class AuthorizationFlow:
         await self.save(chosen)
         return chosen
 
-
-def _own_patient(user: User) -> str | None:
-    """The Patient id of a user whose fhirUser is a Patient (SMART §fhirUser)."""
-    fhir_user = str(user.claims.get("fhirUser", ""))
-    kind, _, rest = fhir_user.rpartition("/")
-    return rest if kind.endswith("Patient") and rest else None

@@ -21,6 +21,7 @@ from ..smart.launch import LaunchService
 from ..store import Client, ReplayCache
 from ..store.identity import LoginThrottle, ThrottleRule
 from ..store.redis import RedisLoginThrottle, RedisReplayCache
+from ..store.sql.access import SqlAccessStore
 from ..store.sql.changes import SqlChangeLog
 from ..store.sql.engine import make_engine
 from ..store.sql.grants import SqlCodeStore, SqlInteractionStore
@@ -48,6 +49,7 @@ from .id_tokens import IdTokenIssuer, id_token_algs
 from .inspection import TokenInspector
 from .keyring import KeyRing
 from .logout import LogoutService
+from .patient_access import PatientAccess
 from .policy.clients import ClientRules
 from .registration import ClientRegistry
 from .subjects import SubjectMapper
@@ -159,6 +161,7 @@ class Provider:
     logout: LogoutService
     consents: SqlConsentStore
     sessions: SqlSessionStore
+    patient_access: PatientAccess
     changes: SqlChangeLog
     watcher: ChangeWatcher
     launches: LaunchService | None = None
@@ -277,8 +280,10 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     user_service = UserService(users, throttle, login_limits(settings), frozenset(settings.oidc.custom_claims))
     subjects = SubjectMapper(state.get_or_create)
     id_tokens = IdTokenIssuer(settings.issuer, keyring, settings.oidc.id_token_lifetime, subjects)
+    patient_access = PatientAccess(SqlAccessStore(engine), settings.fhir_base_url)
     user_tokens = UserTokenService(issuer, id_tokens, users, settings.oidc,
-                                   settings.tokens.default_audience or settings.issuer)
+                                   settings.tokens.default_audience or settings.issuer, patient_access.fhir_user,
+                                   patient_access.token_claims)
     codes = SqlCodeStore(engine)
     grants[AuthorizationCodeGrant.grant_type] = AuthorizationCodeGrant(codes, tokens, user_tokens)
     sessions = SqlSessionStore(engine)
@@ -307,12 +312,14 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     inspector = TokenInspector(iss, keyring, tokens, cached, subject_revoked=watcher.revoked)
     consents = SqlConsentStore(engine)
     interactions = SqlInteractionStore(engine)
-    launches = (LaunchService(interactions, settings.smart.launch_lifetime, settings.fhir_base_url)
+    launches = (LaunchService(interactions, settings.smart.launch_lifetime, settings.fhir_base_url, replay,
+                              settings.smart.fhir_bases)
                 if settings.smart.enabled else None)
     flow = AuthorizationFlow(
         issuer=iss, clients=cached, users=users, user_service=user_service, sessions=sessions,
         consents=consents, codes=codes, interactions=interactions, keyring=keyring,
         settings=settings.oidc, smart=launches, subjects=subjects,
+        patients=patient_access if launches is not None else None,
     )
     logout = LogoutService(iss, cached, sessions, keyring, id_tokens, fetcher,
                            settings.oidc.backchannel_logout_timeout)
@@ -329,12 +336,14 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         keyring=keyring, tokens=tokens, replay=replay, state=state, sealer=sealer, registry=registry,
         authenticator=authenticator, key_resolver=resolver, fetcher=fetcher, issuer=issuer, grants=grants,
         token_endpoint=TokenEndpoint(authenticator, grants),
-        introspection=IntrospectionEndpoint(authenticator, inspector, cached, client_rules, users),
+        introspection=IntrospectionEndpoint(authenticator, inspector, cached, client_rules, users,
+                                            patient_access.introspection_claims),
         revocation=RevocationEndpoint(authenticator, inspector, tokens),
         registration=registration, inspector=inspector, redis=redis, users=users, user_service=user_service,
-        flow=flow, userinfo=UserinfoEndpoint(inspector, users, tokens, subjects=(subjects, cached)), logout=logout,
-        consents=consents,
-        sessions=sessions, launches=launches, changes=changes, watcher=watcher,
+        flow=flow, userinfo=UserinfoEndpoint(inspector, users, tokens, subjects=(subjects, cached),
+                                             fhir_user=patient_access.fhir_user), logout=logout,
+        consents=consents, sessions=sessions, launches=launches, changes=changes, watcher=watcher,
+        patient_access=patient_access,
         metadata=server_metadata(settings, grants, registration.enabled),
     )
     watcher.on_change(provider.reload_changed)

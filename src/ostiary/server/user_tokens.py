@@ -12,7 +12,7 @@ from ..errors import InvalidGrant
 from ..store import Client
 from ..store.identity import UserStore
 from .audit import audit
-from .claims import USER_CLAIMS, releasable_claims, released_request, user_claims
+from .claims import USER_CLAIMS, AccessClaims, FhirUserLookup, releasable_claims, released_request, user_claims
 from .grants.client_credentials import resolve_audience
 from .id_tokens import IdTokenIssuer
 from .tokens import TokenIssuer
@@ -59,12 +59,15 @@ class GrantFacts:
 
 class UserTokenService:
     def __init__(self, issuer: TokenIssuer, id_tokens: IdTokenIssuer, users: UserStore, settings: OidcSettings,
-                 default_audience: str) -> None:
+                 default_audience: str, fhir_user: FhirUserLookup | None = None,
+                 access_claims: AccessClaims | None = None) -> None:
         self._issuer = issuer
         self._id_tokens = id_tokens
         self._users = users
         self._settings = settings
         self._default_audience = default_audience
+        self._fhir_user = fhir_user
+        self._access_claims = access_claims
 
     def wants_refresh_token(self, client: Client, scope: Sequence[str]) -> bool:
         # OIDC Core §11: with `openid`, only offline_access (or SMART's online_access) yields one.
@@ -93,14 +96,18 @@ class UserTokenService:
             client, subject=user.id, scope=scope, audience=audience, grant_id=facts.grant_id,
             stored_extra={"userinfo_claims": requested["userinfo"]} if "userinfo" in requested else None,
             extra={"auth_time": facts.auth_time, **({"sid": facts.sid} if facts.sid else {}),
-                   **_token_context(facts.context), **_fhir_user(user.claims, scope),
-                   **_custom_claims(user.claims, scope, self._settings.custom_claims)},
+                   **_token_context(facts.context),
+                   **_custom_claims(user.claims, scope, self._settings.custom_claims),
+                   # last: fhirUser and patient_access come from access facts only, never profile claims
+                   **(await self._access_claims(user.id, scope) if self._access_claims else {})},
         )
         body: dict[str, Any] = {"access_token": access.value, "token_type": "Bearer",
                                 "expires_in": access.expires_in, "scope": " ".join(scope)}
         if "openid" in scope:
             # SMART §fhirUser: the claim goes into the ID token when the fhirUser scope was granted.
-            id_claims = user_claims(user, ("fhirUser",) if "fhirUser" in scope else (), requested.get("id_token"))
+            fhir_user = await self._fhir_user(user.id) if self._fhir_user else None
+            id_claims = user_claims(user, ("fhirUser",) if "fhirUser" in scope else (), requested.get("id_token"),
+                                    fhir_user=fhir_user)
             body["id_token"] = await self._id_tokens.issue(
                 client, sub=user.id, auth_time=facts.auth_time, nonce=nonce, sid=facts.sid, acr=facts.acr,
                 amr=facts.amr, access_token=access.value, claims=id_claims,
@@ -123,12 +130,6 @@ def _token_context(context: Mapping[str, Any]) -> dict[str, Any]:
     """Launch context that also belongs in the access token (so resource servers can enforce it)."""
     return {k: context[k] for k in ("patient", "encounter") if k in context}
 
-
-def _fhir_user(claims: Mapping[str, Any], scope: Sequence[str]) -> dict[str, Any]:
-    """SMART §fhirUser: with the fhirUser scope granted, the access token names the user's FHIR resource
-    (so a resource server, the built-in FHIR API among them, can let the app read it)."""
-    value = claims.get("fhirUser")
-    return {"fhirUser": value} if "fhirUser" in scope and isinstance(value, str) and value else {}
 
 
 def _custom_claims(claims: Mapping[str, Any], scope: Sequence[str], names: Sequence[str]) -> dict[str, Any]:

@@ -23,8 +23,8 @@ __all__ = ["LoginLimits", "LoginResult", "UserService", "login_limits", "validat
 STANDARD_CLAIMS = frozenset({
     "name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "profile",
     "picture", "website", "email", "email_verified", "gender", "birthdate", "zoneinfo", "locale",
-    "phone_number", "phone_number_verified", "address", "updated_at", "fhirUser",
-})
+    "phone_number", "phone_number_verified", "address", "updated_at",
+})  # not fhirUser: an access fact, set only with `ostiary user access`
 
 
 def validate_username(username: str) -> str:

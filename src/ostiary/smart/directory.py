@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 __all__ = ["ClinicalDirectory", "display_name"]
@@ -11,9 +11,15 @@ Resource = Mapping[str, Any]
 
 
 class ClinicalDirectory(Protocol):
-    async def patients(self, text: str | None, limit: int) -> Sequence[Resource]:
-        """Patients whose name contains `text` (all when None), at most `limit`."""
+    """Lookups on this server's own FHIR data (no access check is made here: callers decide)."""
+
+    async def patients(self, text: str | None, limit: int, *, offset: int = 0,
+                       only: Collection[str] | None = None) -> Sequence[Resource]:
+        """Patients whose name contains `text` (all when None), by name, from `offset`, at most `limit`;
+        only those whose id is in `only` when it is given."""
     async def patient(self, patient_id: str) -> Resource | None: ...
+    async def resource(self, resource_type: str, resource_id: str) -> Resource | None:
+        """Any resource of this FHIR base, or None (also for a malformed id)."""
     async def encounters(self, patient_id: str, limit: int) -> Sequence[Resource]: ...
     async def practitioners(self, limit: int) -> Sequence[Resource]: ...
 

@@ -11,47 +11,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from .compartment import FILING_ELEMENT, PATIENT_COMPARTMENT, element_values, filed_under, in_patient_compartment
 from .scopes import INTERACTIONS, Query, ScopeSet, SmartScope
 
 __all__ = [
+    "EVERYONE",
     "PATIENT_COMPARTMENT",
     "Decision",
     "UserAccess",
     "check",
     "element_values",
+    "filed_under",
     "in_patient_compartment",
     "matches_query",
     "narrow",
 ]
 
 Resource = Mapping[str, object]
-
-# FHIR R4 CompartmentDefinition "patient": the elements through which a resource joins the
-# compartment (the definition lists search parameters; these are the elements behind them).
-# A type not listed here (Practitioner, Organization, Medication, Location, ...) is never in it.
-PATIENT_COMPARTMENT: Mapping[str, tuple[str, ...]] = {
-    "AllergyIntolerance": ("patient", "recorder", "asserter"),
-    "CarePlan": ("subject",),
-    "CareTeam": ("subject", "participant.member"),
-    "Condition": ("subject", "asserter"),
-    "Coverage": ("policyHolder", "subscriber", "beneficiary", "payor"),
-    "DiagnosticReport": ("subject",),
-    "DocumentReference": ("subject", "author"),
-    "Encounter": ("subject",),
-    "FamilyMemberHistory": ("patient",),
-    "Goal": ("subject",),
-    "Immunization": ("patient",),
-    "MedicationAdministration": ("subject", "performer.actor"),
-    "MedicationDispense": ("subject", "receiver"),
-    "MedicationRequest": ("subject",),
-    "MedicationStatement": ("subject",),
-    "Observation": ("subject", "performer"),
-    "Procedure": ("subject", "performer.actor"),
-    "QuestionnaireResponse": ("subject", "author"),
-    "RelatedPerson": ("patient",),
-    "ServiceRequest": ("subject", "performer"),
-    "Specimen": ("subject",),
-}
 
 # Search parameters whose value can be checked on a resource: parameter -> element (token type).
 _TOKEN_ELEMENTS = {
@@ -67,9 +43,22 @@ _NAMES = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search
 
 
 class UserAccess(Protocol):
-    """Whether the user behind a user/ scope may perform ``interaction`` (on ``resource`` if given)."""
+    """Whether the user behind a user/ scope may perform ``interaction`` (on ``resource`` if given).
+
+    Called with ``resource=None`` for a search (the caller must then filter what it returns) and
+    with the resource for the other interactions.
+    """
 
     def __call__(self, interaction: str, resource_type: str, resource: Resource | None, /) -> bool: ...
+
+
+def _everyone(interaction: str, resource_type: str, resource: Resource | None, /) -> bool:
+    return True
+
+
+# user/ scopes grant what they say: pass this only for a user who may see every patient.
+# ``check`` refuses user/ scopes when no UserAccess is given (the safe library default).
+EVERYONE: UserAccess = _everyone
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,38 +111,6 @@ def _merge(requested: SmartScope, parts: list[SmartScope]) -> list[SmartScope]:
         out.append(requested if merged == requested else merged)
     # a piece inside another piece adds nothing (patient/*.rs already holds patient/Observation.r)
     return [p for i, p in enumerate(out) if not any(j != i and q.covers(p) for j, q in enumerate(out))]
-
-
-def in_patient_compartment(resource: Resource, patient: str) -> bool:
-    """Whether ``resource`` is in the compartment of Patient ``patient`` (FHIR R4 compartments).
-
-    Only relative references (``Patient/<id>``, optionally with ``/_history/<v>``) count: the FHIR
-    API should make references to its own base relative first. Patient.link is not followed.
-    """
-    resource_type = resource.get("resourceType")
-    if resource_type == "Patient":
-        return resource.get("id") == patient
-    paths = PATIENT_COMPARTMENT.get(resource_type) if isinstance(resource_type, str) else None
-    return any(_refers_to_patient(value, patient) for path in paths or () for value in element_values(resource, path))
-
-
-def element_values(node: object, path: str) -> list[object]:
-    """Every value at a dotted element path, flattening lists on the way."""
-    nodes = [node]
-    for part in path.split("."):
-        found: list[object] = []
-        for item in nodes:
-            value = item.get(part) if isinstance(item, Mapping) else None
-            found.extend(value if isinstance(value, list) else [] if value is None else [value])
-        nodes = found
-    return nodes
-
-
-def _refers_to_patient(value: object, patient: str) -> bool:
-    reference = value.get("reference") if isinstance(value, Mapping) else None
-    if not isinstance(reference, str):
-        return False
-    return reference == f"Patient/{patient}" or reference.startswith(f"Patient/{patient}/_history/")
 
 
 def matches_query(resource: Resource, query: Query) -> bool:
@@ -253,7 +210,9 @@ def check(
 def _evaluate(scope: SmartScope, req: _Request) -> _Grant | str:
     """Whether one candidate scope allows the request: a grant with its restrictions, or why not."""
     resource = req.resource
-    user_decides = scope.level == "user" and req.user_access is not None
+    user_decides = scope.level == "user"
+    if user_decides and req.user_access is None:  # fail closed: who the user may see is unknown
+        return f"{scope.text}: no user entitlement is known, so user/ scopes grant nothing"
     needs_resource = scope.level == "patient" or bool(scope.query) or user_decides
     if req.interaction != "s" and needs_resource and resource is None:
         return f"{scope.text}: the {req.resource_type} resource is needed to decide"
@@ -263,8 +222,9 @@ def _evaluate(scope: SmartScope, req: _Request) -> _Grant | str:
             return f"{scope.text}: no patient in context"
         if req.resource_type != "Patient" and req.resource_type not in PATIENT_COMPARTMENT:
             return f"{scope.text}: {req.resource_type} is not in the Patient compartment"
-        if resource is not None and not in_patient_compartment(resource, req.patient):
-            return f"{scope.text}: the resource is outside the patient's compartment"
+        refused = _outside(req, req.patient)
+        if refused:
+            return f"{scope.text}: {refused}"
         compartment = req.patient
     if user_decides and req.user_access is not None:
         if not req.user_access(req.interaction, req.resource_type, resource):
@@ -276,6 +236,30 @@ def _evaluate(scope: SmartScope, req: _Request) -> _Grant | str:
     # a search: restricted parameters already in the search need no extra filter
     satisfied = all(req.search_params.get(k) == v for k, v in scope.query)
     return _Grant(scope, compartment, () if satisfied else scope.query)
+
+
+def _outside(req: _Request, patient: str) -> str | None:
+    """Why ``resource`` is outside the patient's compartment for this interaction (None: inside).
+
+    Reads follow every compartment element; writes only the filing element, so a secondary reference
+    (performer, asserter, author, recorder) never files a resource in the compartment. A patient/
+    token never creates a Patient, and updates or deletes only the patient in context.
+    """
+    resource = req.resource
+    if resource is None:
+        return None
+    if req.interaction == "r":
+        inside = in_patient_compartment(resource, patient)
+        return None if inside else "the resource is outside the patient's compartment"
+    if req.interaction == "c" and req.resource_type == "Patient":
+        return "a Patient cannot be created under patient/ scopes"
+    if filed_under(resource) != patient:
+        return f"the resource must be filed under Patient/{patient} (its {_filing(req.resource_type)})"
+    return None
+
+
+def _filing(resource_type: str) -> str:
+    return "id" if resource_type == "Patient" else FILING_ELEMENT.get(resource_type, "compartment element")
 
 
 def _combine(grants: list[_Grant], name: str) -> Decision:

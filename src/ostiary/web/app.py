@@ -155,6 +155,7 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
             await provider.keyring.refresh(force=True)
         if settings.smart.enabled:
             provider.directory = FhirDirectory(FhirStore(provider.engine))
+            provider.patient_access.directory = provider.directory
         app.state.provider = provider
         await provider.watcher.poll()  # the first read: revoked users known before the first request
         purge = asyncio.create_task(_purge_forever(provider))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..fhir.access import TokenContext, context_from_claims
 from ..fhir.app import make_fhir_app
 from ..fhir.store import FhirStore
+from ..server.audit import audit
 from ..server.provider import Provider
+from ..smart.entitlements import NO_ACCESS
 
 __all__ = ["FhirMount", "build_fhir_app"]
 
@@ -23,7 +27,18 @@ def build_fhir_app(provider: Provider) -> ASGIApp:
         audiences = [aud] if isinstance(aud, str) else list(aud or [])
         if base not in audiences:  # RFC 9068 §4: a resource server accepts only tokens meant for it
             return None
-        return context_from_claims(found.claims)
+        context = context_from_claims(found.claims)
+        user_scoped = any(s.startswith("user/") for s in context.scopes.split())
+        if not user_scoped and context.patient is None:
+            return context
+        # The user's entitlement now (access facts apply to live tokens): user/ scopes are cut to it, and a
+        # patient in context the user may no longer see is no context at all (patient/ scopes then fail).
+        subject = found.claims.get("sub")
+        entitlement = await provider.patient_access.entitlement(subject) if isinstance(subject, str) else NO_ACCESS
+        if context.patient is not None and not entitlement.allows(context.patient):
+            audit("patient_context_refused", sub=subject, client_id=context.client_id, patient=context.patient)
+            context = replace(context, patient=None)
+        return replace(context, entitlement=entitlement if user_scoped else None)
 
     return make_fhir_app(FhirStore(provider.engine), authorize, base,
                          authorize_url=provider.url("authorization_endpoint"), token_url=provider.url("token_endpoint"))

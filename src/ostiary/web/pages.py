@@ -146,7 +146,8 @@ async def render_step(request: Request, step: NeedInteraction, interaction_id: s
     if step.step == "select_patient":
         from .smart_routes import render_patient_picker
 
-        return await render_patient_picker(request, step.request, interaction_id, client_name, ctx["csrf_token"])
+        return await render_patient_picker(request, step.request, interaction_id, client_name, ctx["csrf_token"],
+                                           current[1].id)
     ask = await p.flow.consent.ask(step.request, client, current[1])
     patient = await patient_in_context(p, step.request.context, current[1])  # EHR launch: whose records
     ctx.update(patient_name=patient, scopes=describe_scopes(ask.scopes, "this patient's" if patient else "your"))

@@ -17,8 +17,8 @@ async def patient_in_context(provider: Provider, context: Mapping[str, Any], use
     patient_id = context.get("patient")
     if not isinstance(patient_id, str) or not patient_id:
         return None
-    kind, _, own = str(user.claims.get("fhirUser", "")).rpartition("/")
-    if kind.endswith("Patient") and own == patient_id:
+    facts = await provider.patient_access.facts.get(user.id)  # fhirUser is an access fact (issue 8)
+    if facts is not None and facts.fhir_user == f"Patient/{patient_id}":
         return None  # a patient's own records stay "your"
     resource = await provider.directory.patient(patient_id) if provider.directory is not None else None
     return (display_name(resource) if resource else "") or f"Patient/{patient_id}"

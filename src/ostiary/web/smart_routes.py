@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..errors import InsufficientScope, InvalidRequest, InvalidToken, NotFound
-from ..server.authorize import AuthorizationRequest, PageError
-from ..server.consent import client_display_name
+from ..server.audit import audit
+from ..server.authorize import AuthorizationRequest, PageError, RedirectError
+from ..server.interaction import Interaction
 from ..server.provider import Provider
-from ..server.requests import parse_form
 from ..smart.configuration import smart_configuration
 from ..smart.directory import display_name
-from ..smart.launch import LaunchContext, parse_launch_request
+from ..smart.launch import parse_launch_request, verify_context
+from ..store.identity import Session, User
 from .errors import json_response, parse_json_body
 from .pages import _interaction, error_page
-from .render import LAUNCHER_COOKIE, SESSION_COOKIE, get_cookie, page, set_cookie
+from .render import SESSION_COOKIE, get_cookie, page
 from .session_routes import bearer_token
 
 __all__ = ["LAUNCH_SCOPE", "patient_summaries", "smart_routes"]
@@ -41,19 +41,30 @@ async def configuration(request: Request) -> Response:
 
 
 async def create_launch(request: Request) -> Response:
-    """POST /smart/launch: an EHR (bearer token with scope ehr:launch) creates a launch value."""
+    """POST /smart/launch: an EHR (bearer token with scope ehr:launch) creates a launch value for one app.
+
+    The token's `aud` must be this issuer (the default audience of client_credentials tokens) or this
+    endpoint's URL; the launch must name a registered `client_id` and data of this FHIR base.
+    """
     p = provider_of(request)
-    if p.launches is None:
+    if p.launches is None or p.directory is None:
         raise NotFound("SMART is disabled")
     found = await p.inspector.find(await bearer_token(request))
-    if found is None or not found.active:
+    if found is None or not found.active or found.kind != "access_token":
         raise InvalidToken("the access token is invalid, expired or revoked")
+    aud = found.claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else list(aud or [])
+    issuer = p.settings.issuer
+    if not {issuer, issuer + "/smart/launch"} & set(audiences):
+        raise InvalidToken("the access token is not meant for this launch endpoint (aud)")
     if LAUNCH_SCOPE not in str(found.claims.get("scope", "")).split():
         raise InsufficientScope(f"creating a launch needs the {LAUNCH_SCOPE} scope")
     context = parse_launch_request(await parse_json_body(request, InvalidRequest))
-    if p.directory is not None and context.patient and await p.directory.patient(context.patient) is None:
-        raise InvalidRequest(f"no Patient/{context.patient}")
+    if await p.cached_clients.get(str(context.client_id)) is None:
+        raise InvalidRequest("client_id is not a registered app")
+    await verify_context(context, p.directory)
     value = await p.launches.create(context)
+    audit("launch_created", client_id=found.claims.get("client_id"), app=context.client_id)
     return json_response({"launch": value, "expires_in": p.settings.smart.launch_lifetime,
                           "iss": p.settings.fhir_base_url}, status=201, headers={"Cache-Control": "no-store"})
 
@@ -67,18 +78,37 @@ def patient_summaries(patients: Sequence[Mapping[str, Any]]) -> list[dict[str, s
     return out
 
 
+PICKER_PAGE = 25  # patients per picker page
+
+
 async def render_patient_picker(request: Request, req: AuthorizationRequest, interaction_id: str,
-                                client_name: str, csrf: str, status: int = 200) -> Response:
+                                client_name: str, csrf: str, user_id: str, status: int = 200) -> Response:
+    """The picker: exactly the patients this user may see, searchable and paged, none pre-selected."""
     p = provider_of(request)
     if p.directory is None:
         return error_page(request, _page_error("No patient data is available to choose from."), 503)
+    entitlement = await p.patient_access.entitlement(user_id)
     query = (request.query_params.get("q") or "").strip()[:100] or None
-    patients = patient_summaries(await p.directory.patients(query, 25))
+    page_number = _page_number(request.query_params.get("page"))
+    only = None if entitlement.everyone else entitlement.patients
+    found = await p.directory.patients(query, PICKER_PAGE + 1, offset=page_number * PICKER_PAGE, only=only)
+    patients = patient_summaries(found[:PICKER_PAGE])
     base = f"/interaction/{interaction_id}"
+
+    def link(number: int) -> str:
+        return base + "?" + urlencode({**({"q": query} if query else {}), "page": number})
+
     return page(request, "patient_picker.html", {
         "client_name": client_name, "csrf_token": csrf, "patients": patients, "query": query,
-        "action": base + "/patient", "search_action": base,
+        "action": base + "/patient", "search_action": base, "first": page_number * PICKER_PAGE + 1,
+        "last": page_number * PICKER_PAGE + len(patients),
+        "next_url": link(page_number + 1) if len(found) > PICKER_PAGE else None,
+        "previous_url": link(page_number - 1) if page_number > 0 else None,
     }, status=status)
+
+
+def _page_number(value: str | None) -> int:
+    return min(int(value), 10_000) if value and value.isdigit() and len(value) < 6 else 0
 
 
 def _page_error(text: str) -> PageError:
@@ -86,118 +116,48 @@ def _page_error(text: str) -> PageError:
 
 
 async def patient_submit(request: Request) -> Response:
+    """The picker's answer: only when this interaction asked, only a patient the user may see, never
+    over a patient already fixed (an EHR launch's)."""
     p = provider_of(request)
     found = await _interaction(request)
     if isinstance(found, Response):
         return found
     interaction, form = found
-    patient_id = form.get("patient", "")
-    if p.directory is None or not patient_id or await p.directory.patient(patient_id) is None:
-        return error_page(request, _page_error("Choose a patient from the list."), 400)
     req = interaction.request
+    patient_id = form.get("patient", "")
+    current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
+    if current is None or not await _picker_due(request, interaction, current):
+        audit("patient_pick_refused", client_id=req.client_id, reason="not asked", patient=patient_id[:64])
+        return error_page(request, _page_error("No patient choice was asked for in this sign-in."), 400)
+    if not patient_id or not await p.patient_access.may_pick(current[1].id, patient_id):
+        audit("patient_pick_refused", sub=current[1].id, client_id=req.client_id, patient=patient_id[:64])
+        return error_page(request, _page_error("Choose a patient from the list."), 400)
     await p.flow.save(interaction.with_request(replace(req, context={**req.context, "patient": patient_id})))
     return RedirectResponse(f"/interaction/{interaction.id}", status_code=303)
 
 
-# --- EHR launcher -------------------------------------------------------------------------------
-
-def _launcher_csrf(request: Request, session_digest: str) -> str:
-    return provider_of(request).sealer.mac("launcher", session_digest)
-
-
-async def launcher(request: Request) -> Response:
+async def _picker_due(request: Request, interaction: Interaction, current: tuple[Session, User]) -> bool:
+    """Whether this interaction is at the picker: sign-in and consent done, no patient fixed yet (an EHR
+    launch's patient is never overridden), and the user has several patients to choose from."""
     p = provider_of(request)
-    current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
-    if current is None:
-        return _launcher_login(request)
-    if p.directory is None or p.launches is None:
-        return error_page(request, _page_error("The launcher needs SMART and the FHIR data."), 503)
-    session, user = current
-    if request.method == "POST":
-        return await _launch(request, session.digest, user.username)
-    patients = patient_summaries(await p.directory.patients(None, 100))
-    chosen = request.query_params.get("patient") or (patients[0]["id"] if patients else None)
-    encounters = []
-    if chosen:
-        for enc in await p.directory.encounters(chosen, 25):
-            period = (enc.get("period") or {}).get("start", "")
-            kind = ((enc.get("class") or {}).get("display") or (enc.get("class") or {}).get("code") or "")
-            encounters.append({"id": enc.get("id"), "name": f"{period[:10]} {kind}".strip() or enc.get("id")})
-    practitioners = [{"id": pr.get("id"), "name": display_name(pr) or pr.get("id")}
-                     for pr in await p.directory.practitioners(50)]
-    # Names as every page shows them (no bidi or invisible characters); self-registered apps marked.
-    apps = [{"client_id": c.client_id, "name": client_display_name(c, c.client_id)
-             + ("" if c.trust_level == "admin" else " (unverified app)")}
-            for c in await p.clients.list() if c.extra.get("initiate_login_uri")]
-    return page(request, "launcher.html", {
-        "username": user.username, "patients": patients, "patient": chosen, "encounters": encounters,
-        "practitioners": practitioners, "apps": apps, "action": "/smart/launcher",
-        "csrf_token": _launcher_csrf(request, session.digest),
-    })
-
-
-async def _launch(request: Request, session_digest: str, username: str) -> Response:
-    p = provider_of(request)
-    assert p.launches is not None and p.directory is not None
-    form, _ = parse_form(await request.body(), request.headers.get("content-type"))
-    if not hmac.compare_digest(form.get("csrf_token", "").encode(), _launcher_csrf(request, session_digest).encode()):
-        return error_page(request, _page_error("The form has expired. Please try again."), 403)
-    client = await p.clients.get(form.get("client_id", ""))
-    launch_url = client.extra.get("initiate_login_uri") if client else None
-    patient = form.get("patient", "")
-    if client is None or not launch_url or await p.directory.patient(patient) is None:
-        return error_page(request, _page_error("Choose a patient and an app with a launch URL."), 400)
-    practitioner = form.get("practitioner")
-    context = LaunchContext(
-        patient=patient, encounter=form.get("encounter") or None, user=username,
-        fhir_context=({"reference": f"Practitioner/{practitioner}"},) if practitioner else (),
-        need_patient_banner=False, client_id=client.client_id,
-    )
-    value = await p.launches.create(context)
-    sep = "&" if urlsplit(str(launch_url)).query else "?"
-    target = f"{launch_url}{sep}{urlencode({'iss': p.settings.fhir_base_url, 'launch': value})}"
-    return RedirectResponse(target, status_code=303)
-
-
-def _launcher_login(request: Request, error: str | None = None, status: int = 200) -> Response:
-    p = provider_of(request)
-    nonce = get_cookie(request, LAUNCHER_COOKIE) or p.sealer.mac("launcher-nonce", str(id(request)))
-    response = page(request, "login.html", {
-        "client_name": "the EHR launcher", "csrf_token": p.sealer.mac("launcher-login", nonce),
-        "action": "/smart/launcher/login", "abort_action": "/smart/launcher", "error": error, "username": None,
-    }, status=status)
-    set_cookie(request, response, LAUNCHER_COOKIE, nonce, 900)
-    return response
-
-
-async def launcher_login(request: Request) -> Response:
-    p = provider_of(request)
-    form, _ = parse_form(await request.body(), request.headers.get("content-type"))
-    nonce = get_cookie(request, LAUNCHER_COOKIE) or ""
-    if not nonce or not hmac.compare_digest(form.get("csrf_token", "").encode(),
-                                            p.sealer.mac("launcher-login", nonce).encode()):
-        return _launcher_login(request, "The form has expired. Please try again.", 403)
-    address = request.client.host if request.client else "unknown"
-    result = await p.user_service.login(form.get("username", ""), form.get("password", ""), address)
-    if result.user is None:
-        msg = (f"Too many sign-in attempts. Try again in {result.retry_after} seconds." if result.retry_after
-               else "Wrong username or password.")
-        refused = _launcher_login(request, msg, 429 if result.retry_after else 400)
-        if result.retry_after:
-            refused.headers["Retry-After"] = str(result.retry_after)  # RFC 9110 §10.2.3
-        return refused
-    cookie, _ = await p.flow.log_in(result.user, get_cookie(request, SESSION_COOKIE))
-    response = RedirectResponse("/smart/launcher", status_code=303)
-    set_cookie(request, response, SESSION_COOKIE, cookie, p.settings.oidc.session_lifetime)
-    return response
+    req = interaction.request
+    client = await p.cached_clients.get(req.client_id)
+    if client is None or req.context.get("patient") or await p.flow.pending(interaction, current) is not None:
+        return False
+    try:
+        _, ask = await p.patient_access.settle(req, client, current[1])
+    except RedirectError:
+        return False
+    return ask
 
 
 def smart_routes(fhir_path: str) -> list[Route]:
+    from .launcher import launcher_routes  # the launcher builds on this module's picker helpers
+
     return [
         Route("/.well-known/smart-configuration", configuration, methods=["GET"]),
         Route(fhir_path + "/.well-known/smart-configuration", configuration, methods=["GET"]),
         Route("/smart/launch", create_launch, methods=["POST"]),
-        Route("/smart/launcher", launcher, methods=["GET", "POST"]),
-        Route("/smart/launcher/login", launcher_login, methods=["POST"]),
+        *launcher_routes(),
         Route("/interaction/{interaction_id}/patient", patient_submit, methods=["POST"]),
     ]

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ...errors import InvalidRequest
 from ...store import Client
 from ...store.identity import UserStore
 from ..audit import audit
-from ..claims import user_claims
 from ..client_auth import ClientAuthenticator, ClientLookup
 from ..inspection import KnownToken, TokenInspector
 from ..policy.clients import ClientRules
 from ..policy.introspection import answer_members, introspection_refusal, token_type
 from ..requests import EndpointRequest
 
-__all__ = ["IntrospectionEndpoint"]
+__all__ = ["IntrospectionEndpoint", "IntrospectionExtension"]
+
+# Members added to an active access token's answer (given the answer so far), decided at introspection time.
+IntrospectionExtension = Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]
 
 log = logging.getLogger("ostiary.introspection")
 INACTIVE: dict[str, Any] = {"active": False}  # RFC 7662 §2.2: say nothing more about inactive tokens
@@ -24,12 +27,13 @@ INACTIVE: dict[str, Any] = {"active": False}  # RFC 7662 §2.2: say nothing more
 
 class IntrospectionEndpoint:
     def __init__(self, authenticator: ClientAuthenticator, inspector: TokenInspector, clients: ClientLookup,
-                 rules: ClientRules, users: UserStore) -> None:
+                 rules: ClientRules, users: UserStore, extend: IntrospectionExtension | None = None) -> None:
         self._authenticator = authenticator
         self._inspector = inspector
         self._clients = clients
         self._rules = rules
         self._users = users
+        self._extend = extend
         self._warned: set[str] = set()
 
     async def handle(self, request: EndpointRequest) -> dict[str, Any]:
@@ -67,10 +71,9 @@ class IntrospectionEndpoint:
         body.pop("scope", None)
         if scope:
             body["scope"] = " ".join(scope)
-        if "fhirUser" in scope and "fhirUser" not in body and body.get("sub"):
-            user = await self._users.get(str(body["sub"]))  # SMART 2.2: fhirUser when that scope was granted
-            if user is not None and user_claims(user, ("fhirUser",)).get("fhirUser"):
-                body["fhirUser"] = user_claims(user, ("fhirUser",))["fhirUser"]
+        if self._extend is not None and found.kind == "access_token":
+            # SMART 2.2: fhirUser when that scope was granted; the user's patients for user/ scopes (issue 8)
+            body.update(await self._extend(body))
         body["active"] = True
         body["token_type"] = token_type(found.kind, found.claims)
         return body

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..identity import Session, ThrottleRule, User, UserExists
+from .access import user_access
 from .dialect import insert_for
 from .schema import consents, login_failures, sessions, users
 
@@ -69,6 +70,7 @@ class SqlUserStore:
         async with self._engine.begin() as conn:
             await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
             await conn.execute(delete(consents).where(consents.c.user_id == user_id))
+            await conn.execute(delete(user_access).where(user_access.c.user_id == user_id))
             result = await conn.execute(delete(users).where(users.c.id == user_id))
         return result.rowcount > 0
 

@@ -1,0 +1,149 @@
+"""The EHR launcher: a small EHR for trying SMART apps, only for users with the `launch` role.
+
+It lists only the patients the signed-in user may see, and creates launch values bound to the chosen
+app and to this user, whose patient, encounter and fhirContext are checked like POST /smart/launch.
+"""
+
+from __future__ import annotations
+
+import hmac
+from urllib.parse import urlencode, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from ..errors import InvalidRequest
+from ..server.audit import audit
+from ..server.consent import client_display_name
+from ..server.requests import parse_form
+from ..smart.directory import display_name
+from ..smart.entitlements import Entitlement
+from ..smart.launch import LaunchContext, verify_context
+from ..store.identity import User
+from .pages import error_page
+from .render import LAUNCHER_COOKIE, SESSION_COOKIE, get_cookie, page, set_cookie
+from .smart_routes import _page_error, patient_summaries, provider_of
+
+__all__ = ["launcher_routes"]
+
+LAUNCH_ROLE = "launch"
+
+
+def _launcher_csrf(request: Request, session_digest: str) -> str:
+    return provider_of(request).sealer.mac("launcher", session_digest)
+
+
+async def _allowed(request: Request, user: User) -> Entitlement | None:
+    """The user's patients when they hold the launch role (None: they may not use the launcher)."""
+    p = provider_of(request)
+    facts = await p.patient_access.facts.get(user.id)
+    if facts is None or LAUNCH_ROLE not in facts.roles:
+        audit("launcher_refused", sub=user.id, reason="no launch role")
+        return None
+    return await p.patient_access.entitlement(user.id)
+
+
+async def launcher(request: Request) -> Response:
+    p = provider_of(request)
+    current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
+    if current is None:
+        return _launcher_login(request)
+    if p.directory is None or p.launches is None:
+        return error_page(request, _page_error("The launcher needs SMART and the FHIR data."), 503)
+    session, user = current
+    entitlement = await _allowed(request, user)
+    if entitlement is None:
+        return error_page(request, _page_error("Your account may not launch apps (it lacks the launch role)."),
+                          403)
+    if request.method == "POST":
+        return await _launch(request, session.digest, user, entitlement)
+    only = None if entitlement.everyone else entitlement.patients
+    patients = patient_summaries(await p.directory.patients(None, 100, only=only))
+    wanted = request.query_params.get("patient")
+    chosen = wanted if wanted and entitlement.allows(wanted) else (patients[0]["id"] if patients else None)
+    encounters = []
+    if chosen:
+        for enc in await p.directory.encounters(chosen, 25):
+            period = (enc.get("period") or {}).get("start", "")
+            kind = ((enc.get("class") or {}).get("display") or (enc.get("class") or {}).get("code") or "")
+            encounters.append({"id": enc.get("id"), "name": f"{period[:10]} {kind}".strip() or enc.get("id")})
+    practitioners = [{"id": pr.get("id"), "name": display_name(pr) or pr.get("id")}
+                     for pr in await p.directory.practitioners(50)]
+    # Names as every page shows them (no bidi or invisible characters); self-registered apps marked.
+    apps = [{"client_id": c.client_id, "name": client_display_name(c, c.client_id)
+             + ("" if c.trust_level == "admin" else " (unverified app)")}
+            for c in await p.clients.list() if c.extra.get("initiate_login_uri")]
+    return page(request, "launcher.html", {
+        "username": user.username, "patients": patients, "patient": chosen, "encounters": encounters,
+        "practitioners": practitioners, "apps": apps, "action": "/smart/launcher",
+        "csrf_token": _launcher_csrf(request, session.digest),
+    })
+
+
+async def _launch(request: Request, session_digest: str, user: User, entitlement: Entitlement) -> Response:
+    p = provider_of(request)
+    assert p.launches is not None and p.directory is not None
+    form, _ = parse_form(await request.body(), request.headers.get("content-type"))
+    if not hmac.compare_digest(form.get("csrf_token", "").encode(), _launcher_csrf(request, session_digest).encode()):
+        return error_page(request, _page_error("The form has expired. Please try again."), 403)
+    client = await p.clients.get(form.get("client_id", ""))
+    launch_url = client.extra.get("initiate_login_uri") if client else None
+    patient = form.get("patient", "")
+    if client is None or not launch_url or not entitlement.allows(patient):
+        audit("launcher_refused", sub=user.id, reason="app or patient not allowed", patient=patient[:64])
+        return error_page(request, _page_error("Choose one of your patients and an app with a launch URL."), 400)
+    practitioner = form.get("practitioner")
+    context = LaunchContext(
+        patient=patient, encounter=form.get("encounter") or None, user=user.username,
+        fhir_context=({"reference": f"Practitioner/{practitioner}"},) if practitioner else (),
+        need_patient_banner=False, client_id=client.client_id,
+    )
+    try:
+        await verify_context(context, p.directory)
+    except InvalidRequest as exc:
+        return error_page(request, _page_error(exc.description or "The launch context is not valid."), 400)
+    value = await p.launches.create(context)
+    sep = "&" if urlsplit(str(launch_url)).query else "?"
+    target = f"{launch_url}{sep}{urlencode({'iss': p.settings.fhir_base_url, 'launch': value})}"
+    return RedirectResponse(target, status_code=303)
+
+
+def _launcher_login(request: Request, error: str | None = None, status: int = 200) -> Response:
+    p = provider_of(request)
+    nonce = get_cookie(request, LAUNCHER_COOKIE) or p.sealer.mac("launcher-nonce", str(id(request)))
+    response = page(request, "login.html", {
+        "client_name": "the EHR launcher", "csrf_token": p.sealer.mac("launcher-login", nonce),
+        "action": "/smart/launcher/login", "abort_action": "/smart/launcher", "error": error, "username": None,
+    }, status=status)
+    set_cookie(request, response, LAUNCHER_COOKIE, nonce, 900)
+    return response
+
+
+async def launcher_login(request: Request) -> Response:
+    p = provider_of(request)
+    form, _ = parse_form(await request.body(), request.headers.get("content-type"))
+    nonce = get_cookie(request, LAUNCHER_COOKIE) or ""
+    if not nonce or not hmac.compare_digest(form.get("csrf_token", "").encode(),
+                                            p.sealer.mac("launcher-login", nonce).encode()):
+        return _launcher_login(request, "The form has expired. Please try again.", 403)
+    address = request.client.host if request.client else "unknown"
+    result = await p.user_service.login(form.get("username", ""), form.get("password", ""), address)
+    if result.user is None:
+        msg = (f"Too many sign-in attempts. Try again in {result.retry_after} seconds." if result.retry_after
+               else "Wrong username or password.")
+        refused = _launcher_login(request, msg, 429 if result.retry_after else 400)
+        if result.retry_after:
+            refused.headers["Retry-After"] = str(result.retry_after)  # RFC 9110 §10.2.3
+        return refused
+    cookie, _ = await p.flow.log_in(result.user, get_cookie(request, SESSION_COOKIE))
+    response = RedirectResponse("/smart/launcher", status_code=303)
+    set_cookie(request, response, SESSION_COOKIE, cookie, p.settings.oidc.session_lifetime)
+    return response
+
+
+def launcher_routes() -> list[Route]:
+    return [
+        Route("/smart/launcher", launcher, methods=["GET", "POST"]),
+        Route("/smart/launcher/login", launcher_login, methods=["POST"]),
+    ]
