@@ -19,6 +19,7 @@ from tests.protocol._smart import (
     practitioner,
     smart_app,
     smart_flow,
+    with_access,
 )
 
 
@@ -199,7 +200,9 @@ async def test_smart_launcher_shows_app_names_without_bidi_and_marks_self_regist
         {"grant_types": ["authorization_code"], "redirect_uris": [REDIRECT], "scope": "openid launch",
          "client_name": "Labs\u202e weiveR\u200b", "initiate_login_uri": "https://rp.example/launch"},
         registration_token=True, level="registrant")
-    user = await make_user(running)
+    # the launcher is for EHR users: the launch role (issue 8)
+    user = await with_access(running, await make_user(running), "Practitioner/prac-01", roles=frozenset({"launch"}),
+                             all_patients=True)
     async with browser(running) as b:
         await run_flow(b, client.client_id, issued.client_secret, user, scope="openid")  # a signed-in session
         r = await b.get("/smart/launcher")
