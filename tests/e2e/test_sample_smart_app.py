@@ -45,8 +45,9 @@ def test_issue9_9_sample_smart_app_completes_an_ehr_launch(server: ServerProcess
             "grant_types": ["authorization_code"], "scope": "launch openid fhirUser patient/*.rs"})
         assert reg.status_code == 201, reg.text
     app_id = reg.json()["client_id"]
-    server.cli("user", "create", "dr-chen", "--password-stdin", "--fhir-user", "Practitioner/prac-02",
-               input=PASSWORD + "\n")
+    server.cli("user", "create", "dr-chen", "--password-stdin", input=PASSWORD + "\n")
+    # issue 8: clinical access is an access fact; the launch's patient must be one dr-chen may see
+    server.cli("user", "access", "dr-chen", "--fhir-user", "Practitioner/prac-02", "--patient", "pat-001")
     ehr = json.loads(server.cli("client", "create", "EHR", "--client-id", "ehr", "--scope", "ehr:launch",
                                 "--json").stdout)
     app = subprocess.Popen([sys.executable, str(ROOT / "examples" / "smart_app.py"), "--client-id", app_id,
