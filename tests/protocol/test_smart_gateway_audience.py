@@ -79,3 +79,23 @@ async def test_smart_patient_access_unrestricted_practitioner_gets_a_signed_all_
     assert claims["patient_access"] == {"all": True}
     assert "patient_access" not in plain_claims  # only user/ tokens say it
     assert (await _introspect(running, app, body["access_token"]))["patient_access"] == {"all": True}
+
+
+@pytest.mark.parametrize(("who", "expected"), [("related person", ["pat-003"]), ("no fhirUser", [])])
+async def test_smart_patient_access_in_introspection_by_fhir_user_type(running, who, expected):
+    from ostiary.fhir.store import FhirStore
+    from tests.protocol._oidc_flow import make_user
+    from tests.protocol._smart import with_access
+
+    await FhirStore(running.provider.engine).insert_missing(
+        [{"resourceType": "RelatedPerson", "id": "rp-1", "patient": {"reference": "Patient/pat-003"}}])
+    user = await with_access(running, await make_user(running), "RelatedPerson/rp-1" if who != "no fhirUser" else None)
+    app = await smart_app(running)
+    async with browser(running) as b:
+        _, body, claims = await smart_tokens(running, b, user, app=app, aud=GATEWAY, scope="openid user/*.rs")
+    if not expected:  # no clinical entitlement: the user/ scope is not even granted
+        answer = await _introspect(running, app, body["access_token"])
+        assert body["scope"] == "openid" and "patient_access" not in answer
+        return
+    assert "patient_access" not in claims
+    assert (await _introspect(running, app, body["access_token"]))["patient_access"] == {"patients": expected}

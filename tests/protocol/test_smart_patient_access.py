@@ -19,6 +19,8 @@ from tests.protocol._oidc_flow import REDIRECT, browser, csrf_of, exchange, make
 from tests.protocol._smart import (
     FHIR,
     bearer,
+    create_launch,
+    ehr_token,
     load_data,
     names_on,
     patient_name,
@@ -262,3 +264,18 @@ async def test_smart_access_facts_changes_apply_to_live_tokens(running):
         await with_access(running, user, "Practitioner/prac-02", patients=("pat-018",))
         assert (await b.get(f"{FHIR}/Patient/pat-017", headers=auth)).status_code == 403
         assert (await b.get(f"{FHIR}/Observation?patient=pat-017", headers=auth)).json().get("total", 0) == 0
+
+
+async def test_smart_ehr_launch_related_person_only_for_the_patient_they_are_related_to(running):
+    # the attack: an EHR launch naming another patient for a RelatedPerson user
+    token = await ehr_token(running)
+    app = await smart_app(running, scope="openid fhirUser launch patient/*.rs")
+    user = await with_access(running, await make_user(running), "RelatedPerson/rp-1")
+    theirs = await create_launch(running, token, patient="pat-003", client_id=app[0])
+    other = await create_launch(running, token, patient="pat-004", client_id=app[0])
+    scope = "openid fhirUser launch patient/*.rs"
+    async with browser(running) as b:
+        assert (await smart_flow(b, *app, user, scope=scope, launch=other)).params["error"] == "access_denied"
+        flow = await smart_flow(b, *app, user, scope=scope, launch=theirs)
+        r = await exchange(b, flow)
+    assert r.status_code == 200 and r.json()["patient"] == "pat-003"
