@@ -27,6 +27,7 @@ __all__ = [
     "KeySettings",
     "OidcSettings",
     "OutboundSettings",
+    "PortalSettings",
     "RegistrationSettings",
     "Settings",
     "SmartSettings",
@@ -181,6 +182,13 @@ class BrandingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PortalSettings:
+    # The API gateway's TOML file: its routes marked self_service are the APIs of the developer portal
+    # (/developers) and of the "portal" trust level (docs/gateway.md). None: no portal.
+    gateway_config: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     # RFC 8414 §2: https, no query or fragment; http is allowed for loopback development.
     issuer: str = "http://127.0.0.1:8000"
@@ -222,6 +230,7 @@ class Settings:
     branding: BrandingSettings = field(default_factory=BrandingSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    portal: PortalSettings = field(default_factory=PortalSettings)
 
     @property
     def demo_enabled(self) -> bool:

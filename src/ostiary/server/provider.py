@@ -13,7 +13,9 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..config import Settings
+from ..config import ConfigError, Settings
+from ..gateway.catalog import PortalApi, load_catalog
+from ..gateway.config import GatewayConfigError
 from ..keys import ASYMMETRIC_ALGS, HMAC_ALGS
 from ..outbound import SafeFetcher
 from ..smart.directory import ClinicalDirectory
@@ -50,7 +52,7 @@ from .inspection import TokenInspector
 from .keyring import KeyRing
 from .logout import LogoutService
 from .patient_access import PatientAccess
-from .policy.clients import ClientRules
+from .policy.clients import ClientRules, SelfServiceApi
 from .registration import ClientRegistry
 from .subjects import SubjectMapper
 from .tokens import TokenIssuer
@@ -168,6 +170,7 @@ class Provider:
     directory: ClinicalDirectory | None = None  # the FHIR data behind the launch pages, when served
     redis: Redis | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    portal_apis: tuple[PortalApi, ...] = ()  # the developer portal's APIs (settings.portal.gateway_config)
 
     def url(self, name: str) -> str:
         return self.settings.issuer + PATHS[name]
@@ -261,12 +264,24 @@ async def open_provider(settings: Settings, *, http_transport: httpx.AsyncBaseTr
                      sealer, http_transport)
 
 
+def load_portal_apis(settings: Settings) -> tuple[PortalApi, ...]:
+    """The developer portal's APIs: the self-service routes of the gateway file, if one is configured."""
+    if settings.portal.gateway_config is None:
+        return ()
+    try:
+        return load_catalog(settings.portal.gateway_config)
+    except GatewayConfigError as exc:
+        raise ConfigError(f"portal.gateway_config: {exc}") from None
+
+
 def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, cached: CachedClients,
               key_store: SqlKeyStore, keyring: KeyRing, tokens: SqlTokenStore, state: SqlStateStore,
               replay: ReplayCache, redis: Redis | None, sealer: Sealer,
               http_transport: httpx.AsyncBaseTransport | None) -> Provider:
     issuer = TokenIssuer(settings.issuer, keyring, tokens, settings.tokens)
-    client_rules = ClientRules.from_settings(settings.registration)
+    portal_apis = load_portal_apis(settings)
+    client_rules = ClientRules.from_settings(settings.registration,
+                                             [SelfServiceApi(api.audience, api.scopes) for api in portal_apis])
     grants: dict[str, Grant] = {
         ClientCredentialsGrant.grant_type: ClientCredentialsGrant(
             issuer, settings.tokens.default_audience or settings.issuer,
@@ -344,7 +359,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
                                              fhir_user=patient_access.fhir_user), logout=logout,
         consents=consents, sessions=sessions, launches=launches, changes=changes, watcher=watcher,
         patient_access=patient_access,
-        metadata=server_metadata(settings, grants, registration.enabled),
+        metadata=server_metadata(settings, grants, registration.enabled), portal_apis=portal_apis,
     )
     watcher.on_change(provider.reload_changed)
     return provider

@@ -28,6 +28,7 @@ from .fhir_mount import FhirMount
 from .home import home_routes
 from .limits import RequestLimitsMiddleware
 from .pages import page_routes
+from .portal import portal_routes
 from .proxies import TrustedProxies, TrustedProxyMiddleware
 from .security_headers import SecurityHeadersMiddleware, hsts_value
 from .session_routes import session_routes
@@ -171,7 +172,8 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
     smart: list[Route | Mount] = []
     if settings.smart.enabled:
         smart = [*smart_routes(settings.smart.fhir_path), Mount(settings.smart.fhir_path, app=FhirMount())]
-    all_routes = [*home_routes(), *routes(), *page_routes(), *session_routes(), *demo, *smart,
+    portal = portal_routes() if settings.portal.gateway_config else []
+    all_routes = [*home_routes(), *routes(), *page_routes(), *session_routes(), *demo, *smart, *portal,
                   Mount("/static", StaticFiles(packages=[("ostiary.web", "static")]), name="static")]
     app = Starlette(routes=all_routes, lifespan=lifespan, exception_handlers=HTTP_ERROR_HANDLERS)
     app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.http.max_body_bytes,

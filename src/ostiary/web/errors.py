@@ -26,7 +26,7 @@ from ..errors import (
 __all__ = ["HTTP_ERROR_HANDLERS", "ErrorMiddleware", "error_response", "json_response", "parse_json_body"]
 
 log = logging.getLogger("ostiary")
-PAGE_PATHS = ("/authorize", "/interaction/", "/logout", "/account", "/demo", "/smart/launcher")
+PAGE_PATHS = ("/authorize", "/interaction/", "/logout", "/account", "/demo", "/smart/launcher", "/developers")
 MAX_JSON_BYTES = 64 * 1024
 
 

@@ -1,0 +1,190 @@
+"""The developer portal (issue 10 item 8): ``/developers`` on the authorization server.
+
+Anyone sees the APIs the operator offers (the gateway's routes marked ``self_service``, read from
+``portal.gateway_config``). A signed-in user with the ``develop`` role (an admin-only access fact,
+``ostiary user access NAME --role develop``) registers apps at the *portal* trust level: exactly the
+scopes and audiences of the self-service APIs they pick (server/policy/clients.py), for the
+client_credentials grant, and sees, rotates and deletes only the apps they registered. Every form is
+CSRF-protected with a MAC of the session; a secret is shown once, on the page that issued it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import replace
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from ..errors import OAuthError
+from ..server.audit import audit
+from ..server.provider import Provider
+from ..server.requests import parse_form
+from ..store import Client
+from ..store.identity import User
+from .render import SESSION_COOKIE, get_cookie, page, set_cookie
+
+__all__ = ["DEVELOP_ROLE", "portal_routes"]
+
+DEVELOP_ROLE = "develop"
+OWNER = "portal_owner"  # client.extra: the user who registered it here (never settable through metadata)
+_LOGIN_COOKIE = "ostiary_portal"
+
+
+def _p(request: Request) -> Provider:
+    provider: Provider = request.app.state.provider
+    return provider
+
+
+def _apis(p: Provider) -> list[dict[str, Any]]:
+    return [{"index": i, "name": api.name, "description": api.description, "audience": api.audience,
+             "scopes": list(api.scopes), "paths": list(api.paths)} for i, api in enumerate(p.portal_apis)]
+
+
+async def _is_developer(p: Provider, user: User) -> bool:
+    facts = await p.patient_access.facts.get(user.id)
+    return facts is not None and DEVELOP_ROLE in facts.roles
+
+
+def _owned(client: Client | None, user: User) -> bool:
+    return client is not None and client.trust_level == "portal" and client.extra.get(OWNER) == user.id
+
+
+def _app_view(client: Client) -> dict[str, Any]:
+    return {"client_id": client.client_id, "name": client.client_name or client.client_id,
+            "scope": client.scope, "audiences": list(client.audiences)}
+
+
+async def _render(request: Request, *, issued: dict[str, str] | None = None, error: str | None = None,
+                  status: int = 200) -> Response:
+    p = _p(request)
+    current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
+    context: dict[str, Any] = {"apis": _apis(p), "issued": issued, "error": error, "user": None}
+    if current is None:
+        nonce = get_cookie(request, _LOGIN_COOKIE) or p.sealer.mac("portal-nonce", str(id(request)))
+        context["login_csrf"] = p.sealer.mac("portal-login", nonce)
+        response = page(request, "developers.html", context, status=status)
+        set_cookie(request, response, _LOGIN_COOKIE, nonce, 900)
+        return response
+    session, user = current
+    context.update(user=user.username, developer=await _is_developer(p, user),
+                   csrf_token=p.sealer.mac("developers", session.digest))
+    if context["developer"]:
+        context["apps"] = [_app_view(c) for c in await p.clients.list() if _owned(c, user)]
+    return page(request, "developers.html", context, status=status)
+
+
+async def developers(request: Request) -> Response:
+    if request.method == "POST":  # "cancel" on the sign-in form
+        return RedirectResponse("/developers", status_code=303)
+    return await _render(request)
+
+
+async def login(request: Request) -> Response:
+    p = _p(request)
+    form, _ = parse_form(await request.body(), request.headers.get("content-type"))
+    nonce = get_cookie(request, _LOGIN_COOKIE) or ""
+    if not nonce or not hmac.compare_digest(form.get("csrf_token", "").encode(),
+                                            p.sealer.mac("portal-login", nonce).encode()):
+        return await _render(request, error="The form has expired. Please try again.", status=403)
+    address = request.client.host if request.client else "unknown"
+    result = await p.user_service.login(form.get("username", ""), form.get("password", ""), address)
+    if result.user is None:
+        message = (f"Too many sign-in attempts. Try again in {result.retry_after} seconds." if result.retry_after
+                   else "Wrong username or password.")
+        return await _render(request, error=message, status=429 if result.retry_after else 400)
+    cookie, _ = await p.flow.log_in(result.user, get_cookie(request, SESSION_COOKIE))
+    response = RedirectResponse("/developers", status_code=303)
+    set_cookie(request, response, SESSION_COOKIE, cookie, p.settings.oidc.session_lifetime)
+    return response
+
+
+async def _developer_form(request: Request) -> tuple[User, dict[str, str], tuple[str, ...]] | Response:
+    """The signed-in developer and the form they sent (CSRF checked), or the page that says why not."""
+    p = _p(request)
+    current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
+    if current is None:
+        return await _render(request, error="Sign in first.", status=401)
+    session, user = current
+    try:
+        form, repeated = parse_form(await request.body(), request.headers.get("content-type"),
+                                    repeatable=frozenset({"api"}))
+    except OAuthError as exc:
+        return await _render(request, error=exc.description or "Malformed form.", status=400)
+    if not hmac.compare_digest(form.get("csrf_token", "").encode(),
+                               p.sealer.mac("developers", session.digest).encode()):
+        return await _render(request, error="The form has expired. Please try again.", status=403)
+    if not await _is_developer(p, user):
+        audit("portal_refused", sub=user.id, reason="no develop role")
+        return await _render(request, error="Your account does not have the developer role.", status=403)
+    return user, form, repeated.get("api", ())
+
+
+async def register_app(request: Request) -> Response:
+    p = _p(request)
+    checked = await _developer_form(request)
+    if isinstance(checked, Response):
+        return checked
+    user, form, picked = checked
+    apis = p.portal_apis
+    chosen = [apis[int(i)] for i in dict.fromkeys(picked) if i.isdigit() and int(i) < len(apis)]
+    name = form.get("client_name", "").strip()
+    if not chosen or not name:
+        return await _render(request, error="Name the app and pick at least one API.", status=400)
+    metadata = {"client_name": name, "grant_types": ["client_credentials"],
+                "token_endpoint_auth_method": "client_secret_basic",
+                "scope": " ".join(dict.fromkeys(s for api in chosen for s in api.scopes)),
+                "audiences": [api.audience for api in chosen]}
+    try:  # the portal trust level: exactly the self-service APIs' scopes and audiences (server/policy)
+        client, issued = await p.registry.create(metadata, level="portal")
+    except OAuthError as exc:
+        return await _render(request, error=exc.description or exc.error, status=400)
+    await p.clients.update(replace(client, extra={**client.extra, OWNER: user.id}))
+    await p.signal_change()
+    audit("portal_app_registered", sub=user.id, client_id=client.client_id)
+    return await _render(request, issued={"client_id": client.client_id, "client_secret": issued.client_secret or "",
+                                          "name": name})
+
+
+async def _owned_app(request: Request) -> tuple[User, Client] | Response:
+    p = _p(request)
+    checked = await _developer_form(request)
+    if isinstance(checked, Response):
+        return checked
+    user = checked[0]
+    client = await p.clients.get(request.path_params["client_id"])
+    if client is None or not _owned(client, user):
+        audit("portal_refused", sub=user.id, client_id=request.path_params["client_id"], reason="not the owner")
+        return await _render(request, error="No such app of yours.", status=404)
+    return user, client
+
+
+async def rotate_secret(request: Request) -> Response:
+    owned = await _owned_app(request)
+    if isinstance(owned, Response):
+        return owned
+    client, secret = await _p(request).registry.rotate_secret(owned[1].client_id)
+    await _p(request).signal_change()
+    return await _render(request, issued={"client_id": client.client_id, "client_secret": secret,
+                                          "name": client.client_name or client.client_id})
+
+
+async def delete_app(request: Request) -> Response:
+    owned = await _owned_app(request)
+    if isinstance(owned, Response):
+        return owned
+    await _p(request).registry.delete(owned[1].client_id)
+    await _p(request).signal_change()
+    return RedirectResponse("/developers", status_code=303)
+
+
+def portal_routes() -> list[Route]:
+    return [
+        Route("/developers", developers, methods=["GET", "POST"]),
+        Route("/developers/login", login, methods=["POST"]),
+        Route("/developers/apps", register_app, methods=["POST"]),
+        Route("/developers/apps/{client_id}/rotate", rotate_secret, methods=["POST"]),
+        Route("/developers/apps/{client_id}/delete", delete_app, methods=["POST"]),
+    ]
