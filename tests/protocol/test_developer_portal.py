@@ -42,6 +42,12 @@ scopes = {{ "*" = "admin:all" }}
 
 
 @pytest.fixture(scope="module")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """SQLite only: the portal adds no SQL of its own (the stores' contract tests cover both backends)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('portal-db') / 'ostiary.db'}"
+
+
+@pytest.fixture(scope="module")
 async def portal(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningApp]:
     path = tmp_path_factory.mktemp("portal") / "gateway.toml"
     path.write_text(GATEWAY)
