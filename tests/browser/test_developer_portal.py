@@ -14,6 +14,7 @@ import pytest
 from tests.browser._helpers import MISSING, check_page, launch, needs_browser, new_page
 from tests.e2e._gateway import Process, header_values, start_gateway, start_upstream, upstream_log
 from tests.e2e._server import ServerProcess, start_server
+from tests.e2e.gateway_fixtures import NOTES, notes_routes
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -21,22 +22,11 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.browser, needs_browser]
 
 USERNAME, PASSWORD = "devon", "correct horse battery staple"
-NOTES = "https://notes.example.com"
 
 
 def gateway_toml(issuer: str, upstream: str) -> str:
-    return f"""
-issuer = "{issuer}"
-
-[[routes]]
-path = "/notes"
-upstream = "{upstream}"
-audience = "{NOTES}"
-scopes = {{ GET = "notes:read", POST = "notes:write" }}
-self_service = true
-name = "Notes API"
-description = "Read and write the team's notes."
-"""
+    return notes_routes(issuer, upstream, 'self_service = true\nname = "Notes API"\n'
+                                          'description = "Read and write the team\'s notes."')
 
 
 @dataclass(frozen=True)

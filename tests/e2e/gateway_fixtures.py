@@ -22,8 +22,9 @@ NOTES = "https://notes.example.com"
 OTHER = "https://other.example.com"
 
 
-def notes_routes(issuer: str, upstream: str) -> str:
-    """The start of a gateway file: the issuer, the notes API and a rate-limited part of it (20 a minute)."""
+def notes_routes(issuer: str, upstream: str, notes_extra: str = "") -> str:
+    """The start of a gateway file: the issuer, the notes API (with `notes_extra` settings) and a rate-limited
+    part of it (20 a minute)."""
     return f"""
 issuer = "{issuer}"
 
@@ -32,6 +33,7 @@ path = "/notes"
 upstream = "{upstream}"
 audience = "{NOTES}"
 scopes = {{ GET = "notes:read", POST = "notes:write" }}
+{notes_extra}
 
 [[routes]]
 path = "/notes/limited"

@@ -18,21 +18,12 @@ from ostiary.config import PortalSettings
 from ostiary.server.credentials import digest
 from ostiary.store.access import AccessFacts
 from tests.conftest import ISSUER, RunningApp, basic, settings_for, start_app
+from tests.e2e.gateway_fixtures import NOTES, notes_routes
 
 PASSWORD = "correct horse battery staple"
-NOTES, ADMIN = "https://notes.example.com", "https://admin.example.com"
-GATEWAY = f"""
-issuer = "https://issuer.example"
-
-[[routes]]
-path = "/notes"
-upstream = "http://127.0.0.1:9"
-audience = "{NOTES}"
-scopes = {{ GET = "notes:read", POST = "notes:write" }}
-self_service = true
-name = "Notes API"
-description = "The team's notes"
-
+ADMIN = "https://admin.example.com"
+GATEWAY = notes_routes("https://issuer.example", "http://127.0.0.1:9",
+                       'self_service = true\nname = "Notes API"\ndescription = "The team\'s notes"') + f"""
 [[routes]]
 path = "/admin"
 upstream = "http://127.0.0.1:9"

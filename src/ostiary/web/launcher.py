@@ -23,6 +23,7 @@ from ..smart.launch import LaunchContext, verify_context
 from ..store.identity import User
 from .pages import error_page
 from .render import LAUNCHER_COOKIE, SESSION_COOKIE, get_cookie, page, set_cookie
+from .signin import form_csrf, form_nonce, password_sign_in
 from .smart_routes import _page_error, patient_summaries, provider_of
 
 __all__ = ["launcher_routes"]
@@ -111,9 +112,9 @@ async def _launch(request: Request, session_digest: str, user: User, entitlement
 
 def _launcher_login(request: Request, error: str | None = None, status: int = 200) -> Response:
     p = provider_of(request)
-    nonce = get_cookie(request, LAUNCHER_COOKIE) or p.sealer.mac("launcher-nonce", str(id(request)))
+    nonce = form_nonce(request, p, LAUNCHER_COOKIE)
     response = page(request, "login.html", {
-        "client_name": "the EHR launcher", "csrf_token": p.sealer.mac("launcher-login", nonce),
+        "client_name": "the EHR launcher", "csrf_token": form_csrf(p, "launcher-login", nonce),
         "action": "/smart/launcher/login", "abort_action": "/smart/launcher", "error": error, "username": None,
     }, status=status)
     set_cookie(request, response, LAUNCHER_COOKIE, nonce, 900)
@@ -123,23 +124,10 @@ def _launcher_login(request: Request, error: str | None = None, status: int = 20
 async def launcher_login(request: Request) -> Response:
     p = provider_of(request)
     form, _ = parse_form(await request.body(), request.headers.get("content-type"))
-    nonce = get_cookie(request, LAUNCHER_COOKIE) or ""
-    if not nonce or not hmac.compare_digest(form.get("csrf_token", "").encode(),
-                                            p.sealer.mac("launcher-login", nonce).encode()):
-        return _launcher_login(request, "The form has expired. Please try again.", 403)
-    address = request.client.host if request.client else "unknown"
-    result = await p.user_service.login(form.get("username", ""), form.get("password", ""), address)
-    if result.user is None:
-        msg = (f"Too many sign-in attempts. Try again in {result.retry_after} seconds." if result.retry_after
-               else "Wrong username or password.")
-        refused = _launcher_login(request, msg, 429 if result.retry_after else 400)
-        if result.retry_after:
-            refused.headers["Retry-After"] = str(result.retry_after)  # RFC 9110 §10.2.3
-        return refused
-    cookie, _ = await p.flow.log_in(result.user, get_cookie(request, SESSION_COOKIE))
-    response = RedirectResponse("/smart/launcher", status_code=303)
-    set_cookie(request, response, SESSION_COOKIE, cookie, p.settings.oidc.session_lifetime)
-    return response
+    signed_in = await password_sign_in(request, p, form, purpose="launcher-login", cookie=LAUNCHER_COOKIE)
+    if signed_in.cookie is None:
+        return signed_in.finish(request, _launcher_login(request, signed_in.error, signed_in.status), p)
+    return signed_in.finish(request, RedirectResponse("/smart/launcher", status_code=303), p)
 
 
 def launcher_routes() -> list[Route]:

@@ -25,6 +25,7 @@ from ..server.requests import parse_form
 from ..store import Client
 from ..store.identity import User
 from .render import SESSION_COOKIE, get_cookie, page, set_cookie
+from .signin import form_csrf, form_nonce, password_sign_in
 
 __all__ = ["DEVELOP_ROLE", "portal_routes"]
 
@@ -63,8 +64,8 @@ async def _render(request: Request, *, issued: dict[str, str] | None = None, err
     current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
     context: dict[str, Any] = {"apis": _apis(p), "issued": issued, "error": error, "user": None}
     if current is None:
-        nonce = get_cookie(request, _LOGIN_COOKIE) or p.sealer.mac("portal-nonce", str(id(request)))
-        context["login_csrf"] = p.sealer.mac("portal-login", nonce)
+        nonce = form_nonce(request, p, _LOGIN_COOKIE)
+        context["login_csrf"] = form_csrf(p, "portal-login", nonce)
         response = page(request, "developers.html", context, status=status)
         set_cookie(request, response, _LOGIN_COOKIE, nonce, 900)
         return response
@@ -84,21 +85,14 @@ async def developers(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     p = _p(request)
-    form, _ = parse_form(await request.body(), request.headers.get("content-type"))
-    nonce = get_cookie(request, _LOGIN_COOKIE) or ""
-    if not nonce or not hmac.compare_digest(form.get("csrf_token", "").encode(),
-                                            p.sealer.mac("portal-login", nonce).encode()):
-        return await _render(request, error="The form has expired. Please try again.", status=403)
-    address = request.client.host if request.client else "unknown"
-    result = await p.user_service.login(form.get("username", ""), form.get("password", ""), address)
-    if result.user is None:
-        message = (f"Too many sign-in attempts. Try again in {result.retry_after} seconds." if result.retry_after
-                   else "Wrong username or password.")
-        return await _render(request, error=message, status=429 if result.retry_after else 400)
-    cookie, _ = await p.flow.log_in(result.user, get_cookie(request, SESSION_COOKIE))
-    response = RedirectResponse("/developers", status_code=303)
-    set_cookie(request, response, SESSION_COOKIE, cookie, p.settings.oidc.session_lifetime)
-    return response
+    try:
+        form, _ = parse_form(await request.body(), request.headers.get("content-type"))
+    except OAuthError as exc:
+        return await _render(request, error=exc.description or "Malformed form.", status=400)
+    signed_in = await password_sign_in(request, p, form, purpose="portal-login", cookie=_LOGIN_COOKIE)
+    if signed_in.cookie is None:
+        return signed_in.finish(request, await _render(request, error=signed_in.error, status=signed_in.status), p)
+    return signed_in.finish(request, RedirectResponse("/developers", status_code=303), p)
 
 
 async def _developer_form(request: Request) -> tuple[User, dict[str, str], tuple[str, ...]] | Response:
