@@ -6,9 +6,26 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
+
 from ostiary.config import OidcSettings
 
-from ._oidc_flow import app_for, basic, browser, exchange, make_rp, make_user, run_flow, sqlite_only
+from ._oidc_flow import (
+    PASSWORD,
+    REDIRECT,
+    app_for,
+    basic,
+    browser,
+    csrf_of,
+    exchange,
+    is_page,
+    make_rp,
+    make_user,
+    pkce,
+    query_of,
+    run_flow,
+    sqlite_only,
+)
 
 PARALLEL = 20  # in-process; the two-process races with 50 requests are in tests/e2e/test_races.py
 
@@ -143,3 +160,34 @@ async def test_rfc9700_4_14_2_rotation_grace_period_ends(database_url):
             await asyncio.sleep(2.05)
             _invalid_grant(await _refresh(b, flow, first["refresh_token"]))
             assert not await _active(r, second["refresh_token"])
+
+
+async def test_rfc6749_4_1_2_double_submitted_sign_in_issues_one_code(running):
+    """A sign-in interaction is single-use at code issuance: parallel final submissions (the consent
+    form sent twice, each browser following its redirect) give exactly one code; the others get the
+    page the flow defines for a finished sign-in, never a second code and never a 5xx."""
+    user = await make_user(running)
+    cid, _ = await make_rp(running)
+    async with browser(running) as b:
+        verifier, challenge = pkce()
+        r = await b.get("/authorize", params={
+            "client_id": cid, "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid profile",
+            "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"})
+        r = await b.get(r.headers["location"])
+        base = str(r.url.path)
+        r = await b.post(base + "/login", data={"csrf_token": csrf_of(r.text), "username": user.username,
+                                                "password": PASSWORD})
+        r = await b.get(r.headers["location"])
+        assert "consent" in r.text and verifier
+        csrf = csrf_of(r.text)
+
+        async def submit() -> httpx.Response:
+            answer = await b.post(base + "/consent", data={"csrf_token": csrf, "decision": "approve"})
+            if answer.status_code == 303 and answer.headers["location"].startswith("/interaction/"):
+                answer = await b.get(answer.headers["location"])
+            return answer
+
+        answers = await asyncio.gather(*(submit() for _ in range(PARALLEL)))
+    codes = [r for r in answers if r.status_code == 303 and "code" in query_of(r.headers["location"])]
+    assert len(codes) == 1, [(r.status_code, r.headers.get("location")) for r in answers]
+    assert all(is_page(r) for r in answers if r is not codes[0]), [r.status_code for r in answers]

@@ -139,6 +139,10 @@ class AuthorizationFlow:
             req, pick = await self.patients.settle(req, client, user)
             if pick:
                 return NeedInteraction("select_patient", req)
+        if interaction is not None and await self.interactions.take(interaction.id, int(time.time())) is None:
+            # Single-use, checked then consumed by one DELETE ... RETURNING: a double submit gets no second code.
+            raise PageError("invalid_request", "This sign-in was already completed or has expired. "
+                                               "Go back to the application and start again.")
         launch = req.extra.get("launch")
         if launch is not None and self.smart is not None:  # SMART: a launch value is single-use, spent here
             try:
