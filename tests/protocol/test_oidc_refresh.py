@@ -177,3 +177,39 @@ async def test_rfc9700_4_14_2_rotation_public_leaves_confidential_refresh_tokens
             resp = await _refresh(b, pub, None, pbody["refresh_token"])
             assert resp.status_code == 200 and resp.json()["refresh_token"] != pbody["refresh_token"]
             _invalid_grant(await _refresh(b, pub, None, pbody["refresh_token"]))
+
+
+async def _aud(running, token: str) -> set[str]:
+    found = await running.provider.inspector.find(token)
+    assert found is not None and found.active
+    aud = found.claims["aud"]
+    return {aud} if isinstance(aud, str) else set(aud)
+
+
+async def test_rfc8707_2_2_refresh_resource_is_limited_to_the_original_grant(running):
+    """Attack: a refresh token of a grant made for one API is refreshed with `resource` naming another
+    audience the client has, and its access token then works there. Legitimate: narrowing to one of
+    the grant's resources, and a refresh without `resource`, which keeps the grant's audiences."""
+    user = await make_user(running)
+    a, b_api, c = "https://a.example/api", "https://b.example/api", "https://c.example/api"
+    async with browser(running) as b:
+        cid, secret = await make_rp(running, audiences=[a, b_api, c])
+        flow = await run_flow(b, cid, secret, user)
+        r = await b.post("/token", data=flow.token_form(resource=[a, b_api]), headers=basic(cid, secret))
+        assert r.status_code == 200, r.text
+        refresh = r.json()["refresh_token"]
+        r = await _refresh(b, cid, secret, refresh, resource=c)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_target", r.text
+        r = await _refresh(b, cid, secret, refresh, resource=b_api)  # not burned by the refusal; narrowing works
+        assert r.status_code == 200, r.text
+        assert await _aud(running, r.json()["access_token"]) == {b_api}
+        r = await _refresh(b, cid, secret, r.json().get("refresh_token", refresh))
+        assert r.status_code == 200, r.text
+        assert await _aud(running, r.json()["access_token"]) == {a, b_api}
+        # A grant redeemed without `resource` covers the client's default audience only.
+        flow = await run_flow(b, cid, secret, user)
+        refresh = (await exchange(b, flow)).json()["refresh_token"]
+        r = await _refresh(b, cid, secret, refresh, resource=c)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_target", r.text
+        r = await _refresh(b, cid, secret, refresh, resource=a)
+        assert r.status_code == 200, r.text

@@ -75,6 +75,11 @@ class UserTokenService:
             "offline_access" in scope or "online_access" in scope or "openid" not in scope
         )
 
+    def grant_audience(self, client: Client, facts: GrantFacts, resources: Sequence[str] = ()) -> tuple[str, ...]:
+        """The audiences a grant covers (RFC 8707 §2.2): the SMART `aud`, else those its code redemption
+        asked for, else the client's default (also for grants recorded before audiences were)."""
+        return facts.audience or resolve_audience(resources, client, self._default_audience)
+
     def check_resources(self, client: Client, resources: Sequence[str]) -> None:
         """Raises InvalidTarget for a resource the client may not ask for (checked before consuming)."""
         if resources:

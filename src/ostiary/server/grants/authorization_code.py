@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import re
 import time
+from dataclasses import replace
 from typing import Any, ClassVar, NoReturn
 
 from ...errors import InvalidGrant, InvalidRequest
@@ -64,6 +65,8 @@ class AuthorizationCodeGrant:
                 await self._replayed(again, client)
             raise InvalidGrant("the authorization code is invalid or has expired")
         facts = GrantFacts.from_dict(data["facts"])
+        # The grant covers what this redemption is for; later refreshes stay within it (RFC 8707 §2.2).
+        facts = replace(facts, audience=self._service.grant_audience(client, facts, resources))
         return await self._service.respond(client, facts, nonce=data.get("nonce"), resources=resources)
 
     async def _replayed(self, used: AuthorizationCode, client: Client) -> NoReturn:

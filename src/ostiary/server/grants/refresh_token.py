@@ -11,6 +11,7 @@ from ...store.identity import SessionStore
 from ..audit import audit
 from ..credentials import digest
 from ..policy.clients import ClientRules
+from ..policy.grants import check_refresh_resources
 from ..requests import EndpointRequest
 from ..scopes import parse_scope
 from ..user_tokens import GrantFacts, UserTokenService
@@ -55,6 +56,7 @@ class RefreshTokenGrant:
             raise InvalidScope("a refresh may narrow the scope, never widen it (RFC 6749 §6)")
         resources = request.repeated.get("resource", ())
         self._service.check_resources(client, resources)
+        check_refresh_resources(client, self._service.grant_audience(client, facts), resources)
         rotate = self._rotation == "always" or client.is_public
         if rotate and (record.consumed_at is not None or await self._tokens.consume(token_digest, now) is None):
             again = await self._grace.successor(token_digest, now) if self._grace else None

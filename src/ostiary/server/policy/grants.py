@@ -12,12 +12,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from ...errors import InvalidScope
+from ...errors import InvalidScope, InvalidTarget
 from ...smart.scopes import IDENTITY_SCOPES, REFRESH_SCOPES
 from ...store import Client
 from ..audit import audit
 
-__all__ = ["CARRIES", "ScopeKind", "check_grant", "may_carry", "scope_kind", "system_scope_refusal"]
+__all__ = ["CARRIES", "ScopeKind", "check_grant", "check_refresh_resources", "may_carry", "scope_kind",
+           "system_scope_refusal"]
 
 ScopeKind = Literal["system", "patient", "user", "launch", "openid", "identity", "refresh", "api"]
 
@@ -89,3 +90,13 @@ def check_grant(client: Client, grant_type: str, scope: Sequence[str], *, explic
         if explicit:
             raise InvalidScope(reason)
     return tuple(kept)
+
+
+def check_refresh_resources(client: Client, covered: Sequence[str], resources: Sequence[str]) -> None:
+    """RFC 8707 §2.2: a refresh may ask only for resources the original grant covers (`covered`), so a
+    refresh token cannot move to another of the client's audiences. Raises InvalidTarget, audited."""
+    for resource in resources:
+        if resource not in covered:
+            audit("resource_refused", level=logging.WARNING, client_id=client.client_id,
+                  grant_type="refresh_token", resource=resource, reason="not covered by the original grant")
+            raise InvalidTarget(f"resource {resource!r} is not covered by the original grant (RFC 8707 §2.2)")
