@@ -2,7 +2,8 @@
 
 docs/security.md, concurrency contract: 50 parallel redemptions of one code and of one refresh
 token give one success and clean invalid_grant losers (never a 5xx), and the detected reuse
-revokes the whole family, the winner's tokens included; 50 parallel revocations all answer 200.
+revokes the whole family, the winner's tokens included; 50 parallel revocations all answer 200;
+50 parallel uses of one SMART launch value give one code and invalid_request for the others.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import types
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -221,3 +223,48 @@ def test_two_nodes_starting_together_on_an_empty_database_make_one_key_set_and_o
     banners = [server.stdout for server in nodes]
     assert sum(bool(re.search(r"generated \d+ signing keys", b)) for b in banners) == 1, banners
     assert sum("client_secret" in b for b in banners) == 1, banners  # the demo client, made once
+
+
+@pytest.fixture(scope="module")
+def launcher(nodes: tuple[ServerProcess, ServerProcess], rp: tuple[str, str, types.SimpleNamespace, str]
+             ) -> tuple[str, str, str]:
+    """An EHR launch set-up made with the CLI: the racer may see pat-001 and launch (access facts), an
+    admin-created SMART app (no consent page) and the EHR's client; returns (app id, EHR id, secret)."""
+    server, db = nodes[0], ("--database-url", nodes[0].database_url)
+    with ThreadPoolExecutor(3) as pool:
+        access = pool.submit(server.cli, "user", "access", rp[2].username, "--fhir-user", "Practitioner/prac-02",
+                             "--patient", "pat-001", "--role", "launch", *db)
+        app = pool.submit(server.cli, "client", "create", "Launch app", "--grant-type", "authorization_code",
+                          "--redirect-uri", REDIRECT, "--scope", "launch openid fhirUser patient/*.rs",
+                          "--skip-consent", "--json", *db)
+        ehr = pool.submit(server.cli, "client", "create", "EHR", "--scope", "ehr:launch", "--json", *db)
+        access.result()
+        ehr_data = json.loads(ehr.result().stdout)
+        return json.loads(app.result().stdout)["client_id"], ehr_data["client_id"], ehr_data["client_secret"]
+
+
+async def test_smart_launch_fifty_parallel_uses_of_one_launch_value_on_two_nodes(nodes, rp, launcher):
+    app_id, ehr_id, ehr_secret = launcher
+    async with httpx.AsyncClient(base_url=nodes[0].base_url, timeout=30) as signed_in:
+        # One sign-in (the session is shared by both nodes), then one launch value from the EHR.
+        await run_flow(signed_in, app_id, None, rp[2], scope="openid")
+        r = await signed_in.post("/token", data={"grant_type": "client_credentials", "scope": "ehr:launch"},
+                                 headers=basic(ehr_id, ehr_secret))
+        assert r.status_code == 200, r.text
+        r = await signed_in.post("/smart/launch", json={"patient": "pat-001", "client_id": app_id},
+                                 headers={"Authorization": "Bearer " + r.json()["access_token"]})
+        assert r.status_code == 201, r.text
+        params = {"client_id": app_id, "redirect_uri": REDIRECT, "response_type": "code", "state": "s",
+                  "scope": "launch openid fhirUser patient/*.rs", "launch": r.json()["launch"],
+                  "aud": ISSUER + "/fhir", "code_challenge": pkce()[1], "code_challenge_method": "S256"}
+        limits = httpx.Limits(max_connections=PARALLEL)
+        async with httpx.AsyncClient(base_url=nodes[1].base_url, timeout=30, limits=limits,
+                                     cookies=signed_in.cookies) as other:
+            clients = (signed_in, other)
+            answers = await asyncio.gather(*(clients[i % 2].get("/authorize", params=params)
+                                             for i in range(PARALLEL)))
+    assert [r.status_code for r in answers] == [303] * PARALLEL, [r.text[:300] for r in answers]
+    outcomes = [parse_qs(urlsplit(r.headers["location"]).query) for r in answers]
+    assert all(r.headers["location"].startswith(REDIRECT + "?") for r in answers)
+    assert sum("code" in o for o in outcomes) == 1, outcomes  # spent once, by one DELETE ... RETURNING
+    assert [o["error"] for o in outcomes if "code" not in o] == [["invalid_request"]] * (PARALLEL - 1), outcomes
