@@ -73,6 +73,8 @@ def token(portal: Portal, cid: str, secret: str) -> httpx.Response:
 
 def test_item8_register_an_app_get_a_token_and_call_the_api_through_the_gateway(portal: Portal,
                                                                                 browser: Browser) -> None:
+    from playwright.sync_api import expect
+
     page = new_page(browser)
     page.goto(portal.server.base_url + "/developers")
     assert page.locator("text=Notes API").is_visible() and page.locator(f"text={NOTES}").first.is_visible()
@@ -97,10 +99,12 @@ def test_item8_register_an_app_get_a_token_and_call_the_api_through_the_gateway(
     assert header_values(upstream_log(portal.upstream)[-1], "X-Ostiary-Client-Id") == [cid]
 
     page.locator("#apps li", has_text=cid).locator("text=Rotate secret").click()
+    # The click starts a form post; wait for the page that shows the new secret, not the old one.
+    expect(page.locator("#issued-client-secret")).not_to_have_text(secret)
     new_secret = page.locator("#issued-client-secret").inner_text()
     assert new_secret != secret
     assert token(portal, cid, secret).status_code == 401
     assert token(portal, cid, new_secret).status_code == 200
     page.locator("#apps li", has_text=cid).locator("text=Delete").click()
-    assert page.locator("text=No apps yet.").is_visible()
+    expect(page.locator("text=No apps yet.")).to_be_visible()
     assert token(portal, cid, new_secret).status_code == 401
