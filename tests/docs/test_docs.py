@@ -4,6 +4,7 @@ directory (see _blocks.py for the annotations: skip, background-server, needs: p
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import POSTGRES_UP
-from tests.docs._blocks import blocks_of, script_for
+from tests.docs._blocks import CURL_WRAPPER, blocks_of, script_for
 
 ROOT = Path(__file__).resolve().parents[2]
-FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "examples" / "README.md"]
 TIMEOUT = 300
 
 pytestmark = pytest.mark.docs
@@ -29,15 +30,22 @@ def _free_port() -> int:
 
 def _fresh_directory(tmp: Path) -> None:
     (tmp / ".venv").symlink_to(Path(sys.prefix))
-    (tmp / "examples").symlink_to(ROOT / "examples")
+    examples = tmp / "examples"  # a real directory, so that `..` from it is the fresh directory
+    examples.mkdir()
+    for example in (ROOT / "examples").iterdir():
+        (examples / example.name).symlink_to(example)
     scripts = tmp / "scripts"
     scripts.mkdir()
     serve = scripts / "serve"  # the checkout's start script, minus creating .venv and installing
-    serve.write_text('#!/bin/sh\nexec "$(dirname "$0")/../.venv/bin/ostiary" serve "$@"\n')
+    serve.write_text('#!/bin/sh\ncd "$(dirname "$0")/.." && exec .venv/bin/ostiary serve "$@"\n')
     serve.chmod(0o755)
+    curl = tmp / "bin" / "curl"
+    curl.parent.mkdir()
+    curl.write_text(CURL_WRAPPER)
+    curl.chmod(0o755)
 
 
-@pytest.mark.parametrize("doc", FILES, ids=[f.name for f in FILES])
+@pytest.mark.parametrize("doc", FILES, ids=[str(f.relative_to(ROOT)) for f in FILES])
 def test_issue9_9_shell_blocks_work_when_pasted_in_order(doc: Path, tmp_path: Path) -> None:
     blocks = blocks_of(doc)
     runnable = [b for b in blocks if b.runnable]
@@ -47,12 +55,17 @@ def test_issue9_9_shell_blocks_work_when_pasted_in_order(doc: Path, tmp_path: Pa
         pytest.skip("a block needs PostgreSQL on 127.0.0.1:5432")
     _fresh_directory(tmp_path)
     port = _free_port()
-    (tmp_path / "docs.sh").write_text(script_for(blocks, port))
+    (tmp_path / "docs.sh").write_text(script_for(blocks, port, {8001: _free_port(), 8002: _free_port()}))
+    cwd = tmp_path / "examples" if doc.parent.name == "examples" else tmp_path
     env = {k: v for k, v in os.environ.items() if not k.startswith("OSTIARY_")}
-    env.update(PATH=f"{Path(sys.prefix) / 'bin'}{os.pathsep}{env.get('PATH', '')}", OSTIARY_PORT=str(port),
+    real_curl = shutil.which("curl")
+    if real_curl is None:
+        pytest.skip("the blocks use curl")
+    path = os.pathsep.join([str(tmp_path / "bin"), str(Path(sys.prefix) / "bin"), env.get("PATH", "")])
+    env.update(PATH=path, DOCS_REAL_CURL=real_curl, OSTIARY_PORT=str(port),
                OSTIARY_ISSUER=f"http://127.0.0.1:{port}",  # what `ostiary token` defaults to, on this port
                PYTHONUNBUFFERED="1", HOME=str(tmp_path))
-    run = subprocess.run(["bash", "docs.sh"], cwd=tmp_path, env=env, capture_output=True, text=True,
+    run = subprocess.run(["bash", str(tmp_path / "docs.sh")], cwd=cwd, env=env, capture_output=True, text=True,
                          timeout=TIMEOUT, start_new_session=True)
     if run.returncode != 0:
         shown = [line for line in run.stderr.splitlines() if line.startswith("=== docs block")]
