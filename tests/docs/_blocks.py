@@ -20,8 +20,9 @@ with `.venv` pointing at the test interpreter's environment and `scripts/serve` 
 checkout's start script. `curl` is wrapped to add `--fail-with-body`, so an HTTP error fails the
 block (the body still shows) unless it is marked `expect-error`. A server listening on a free port
 is started before the first block (the docs assume the quick start's server is running);
-`127.0.0.1:8000`, `localhost:8000` and `--port 8000` are rewritten to that port, and the APIs'
-ports 8001 and 8002 to free ones. examples/README.md runs from `examples/` (its blocks say `..`).
+`127.0.0.1:8000`, `localhost:8000` and `--port 8000` are rewritten to that port, and the numbers
+8001, 8002 (APIs) and 8080 (gateway), wherever they appear, to free
+ports. examples/README.md runs from `examples/` (its blocks say `..`).
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def blocks_of(path: Path) -> list[Block]:
 
 def _rewrite(text: str, port: int, ports: dict[int, int] | None = None) -> str:
     for old, new in (ports or {}).items():
-        text = re.sub(rf"(127\.0\.0\.1:|localhost:|--port ){old}\b", rf"\g<1>{new}", text)
+        text = re.sub(rf"(?<![\d.]){old}(?!\d)", str(new), text)
     text = text.replace("127.0.0.1:8000", f"127.0.0.1:{port}").replace("localhost:8000", f"localhost:{port}")
     return re.sub(r"--port 8000\b", f"--port {port}", text)
 
@@ -180,7 +181,7 @@ def _split_server(text: str) -> tuple[str, str]:
 def script_for(blocks: list[Block], port: int, ports: dict[int, int] | None = None) -> str:
     """One bash script running the blocks as pasted, with the harness's servers around them.
 
-    `ports` maps the other ports the blocks use (8001, 8002) to free ones."""
+    `ports` maps the other ports the blocks use (8001, 8002, 8080) to free ones."""
     parts = [PRELUDE, "_docs_serve 'ostiary serve'\n"]
     for block in blocks:
         if block.file is not None:
@@ -192,10 +193,10 @@ def script_for(blocks: list[Block], port: int, ports: dict[int, int] | None = No
         parts.append(f"_docs_block {shlex.quote(block.where)}\n")
         if "background" in block.flags:
             head, server = _split_server(text)
-            listen = re.search(r"--port (\d+)", server)
-            if listen is None:
-                raise ValueError(f"{block.where}: a background block's server needs --port")
-            parts.append(head + "\n" + f"_docs_also {shlex.quote(server)} {listen.group(1)}\n")
+            listen = [p for p in (ports or {}).values() if re.search(rf"(?<![\d.]){p}(?!\d)", server)]
+            if not listen:
+                raise ValueError(f"{block.where}: a background block's server listens on none of {ports}")
+            parts.append(head + "\n" + f"_docs_also {shlex.quote(server)} {listen[0]}\n")
         elif "background-server" in block.flags:
             head, server = _split_server(text)
             parts.append(head + "\n" + f"_docs_serve {shlex.quote(server)}\n")

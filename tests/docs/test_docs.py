@@ -55,7 +55,7 @@ def test_issue9_9_shell_blocks_work_when_pasted_in_order(doc: Path, tmp_path: Pa
         pytest.skip("a block needs PostgreSQL on 127.0.0.1:5432")
     _fresh_directory(tmp_path)
     port = _free_port()
-    (tmp_path / "docs.sh").write_text(script_for(blocks, port, {8001: _free_port(), 8002: _free_port()}))
+    (tmp_path / "docs.sh").write_text(script_for(blocks, port, {p: _free_port() for p in (8001, 8002, 8080)}))
     cwd = tmp_path / "examples" if doc.parent.name == "examples" else tmp_path
     env = {k: v for k, v in os.environ.items() if not k.startswith("OSTIARY_")}
     real_curl = shutil.which("curl")
