@@ -116,7 +116,7 @@ exec "$DOCS_REAL_CURL" --fail-with-body "$@"
 """
 
 PRELUDE = r"""
-set -eo pipefail
+set -euo pipefail  # -u: a variable a block uses but no block set fails the block
 set -m  # background servers get their own process group, so stopping one stops its workers too
 _server=""
 _docs_stop() {
