@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.browser, needs_browser]
 
 USERNAME, PASSWORD = "dr-alvarez", "correct horse battery staple"
-PATIENT_USER, LISTED_USER = "ada", "dr-bello"
+PATIENT_USER, LISTED_USER, WARD_USER = "ada", "dr-bello", "dr-chen"
 LISTED = tuple(f"pat-{n:03d}" for n in range(1, 28))  # more than one picker page (25)
+WARD = ("pat-010", "pat-011")  # a restricted practitioner with the launch role
 REGISTRATION_TOKEN = "smart-browser-initial-access-token"
 
 
@@ -50,10 +51,13 @@ def ehr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ehr]:
                        "--database-url", server.database_url, input=PASSWORD + "\n")
             server.cli("user", "access", USERNAME, "--fhir-user", "Practitioner/prac-01", "--all-patients",
                        "--role", "launch", "--database-url", server.database_url)
-            # issue 8: a patient user, and a practitioner with 27 listed patients and no launch role
+            # issue 8: a patient user, a practitioner with 27 listed patients and no launch role, and a
+            # restricted practitioner who may launch
             for name, facts in ((PATIENT_USER, ["--fhir-user", "Patient/pat-007"]),
                                 (LISTED_USER, ["--fhir-user", "Practitioner/prac-03",
-                                               *(a for p in LISTED for a in ("--patient", p))])):
+                                               *(a for p in LISTED for a in ("--patient", p))]),
+                                (WARD_USER, ["--fhir-user", "Practitioner/prac-04", "--role", "launch",
+                                             *(a for p in WARD for a in ("--patient", p))])):
                 server.cli("user", "create", name, "--password-stdin", "--database-url", server.database_url,
                            input=PASSWORD + "\n")
                 server.cli("user", "access", name, *facts, "--database-url", server.database_url)
@@ -188,4 +192,15 @@ def test_smart_launcher_refuses_users_without_the_launch_role(ehr: Ehr, browser:
     log_in(page, LISTED_USER, PASSWORD)
     page.wait_for_selector("text=launch role")
     assert page.locator("#patient").count() == 0 and page.locator("select").count() == 0
+    page.context.close()
+
+
+def test_smart_2_2_launcher_lists_only_a_restricted_practitioners_patients(ehr: Ehr, browser: Browser) -> None:
+    # the attack: the EHR launcher offered a restricted practitioner every patient on the FHIR server
+    page = new_page(browser)
+    page.goto(ehr.server.base_url + "/smart/launcher")
+    log_in(page, WARD_USER, PASSWORD)
+    page.wait_for_selector("#patient")
+    offered = page.locator("#patient option").evaluate_all("options => options.map(o => o.value)")
+    assert {v for v in offered if v} == set(WARD), offered
     page.context.close()

@@ -13,9 +13,13 @@ import pytest
 from ostiary.client.auth_methods import ClientSecretBasic
 from ostiary.client.secret import Secret
 from ostiary.fhir.gateway import make_gateway_app, verifier_authorizer
+from ostiary.fhir.store import FhirStore
 from ostiary.keys import SigningKey
 from ostiary.resource.introspection import Introspection
 from ostiary.resource.verifier import TokenVerifier
+from tests.conftest import basic
+from tests.protocol._oidc_flow import browser, make_user
+from tests.protocol._smart import load_data, smart_app, smart_tokens, with_access
 from tests.protocol.test_fhir_gateway import UPSTREAM_TOKEN, issuer, key, upstream
 from tests.unit._guard_helpers import AUDIENCE, IssuerServer, access_token
 
@@ -94,6 +98,27 @@ async def test_gateway_user_write_stays_with_the_users_patients(gateway, key, is
     assert (await gateway.post("Observation", json=new, headers=auth)).status_code == 403
     own = {**new, "subject": {"reference": "Patient/pat-003"}}
     assert (await gateway.post("Observation", json=own, headers=auth)).status_code == 201
+
+
+async def test_smart_2_2_related_person_sees_only_the_referenced_patient_through_the_gateway(
+        running, gateway, key, issuer) -> None:
+    # the attack: a RelatedPerson user's user/*.rs token read another patient's chart through the gateway.
+    # The facts come from Ostiary's own introspection for a user given them as `ostiary user access` would.
+    await load_data(running)
+    await FhirStore(running.provider.engine).insert_missing([
+        {"resourceType": "RelatedPerson", "id": "rp-gw", "patient": {"reference": "Patient/pat-003"}}])
+    user = await with_access(running, await make_user(running), "RelatedPerson/rp-gw")
+    app = await smart_app(running)
+    async with browser(running) as b:
+        _, body, _ = await smart_tokens(running, b, user, app=app, scope="openid user/*.rs")
+    answer = (await running.http.post("/introspect", data={"token": body["access_token"]}, headers=basic(*app))).json()
+    assert answer["active"] is True
+    auth = token(key, issuer, "user/*.rs", facts=answer["patient_access"])
+    assert (await gateway.get("Patient/pat-003", headers=auth)).status_code == 200
+    assert ids(await gateway.get("Observation?patient=pat-003", headers=auth))
+    assert (await gateway.get("Patient/pat-004", headers=auth)).status_code == 403
+    assert (await gateway.get("Observation?patient=pat-004", headers=auth)).status_code == 403
+    assert (await gateway.get("Observation", headers=auth)).status_code == 403
 
 
 # --- item 7: SMART discovery and paging ------------------------------------------------------------------

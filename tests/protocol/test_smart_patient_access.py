@@ -279,3 +279,21 @@ async def test_smart_ehr_launch_related_person_only_for_the_patient_they_are_rel
         flow = await smart_flow(b, *app, user, scope=scope, launch=theirs)
         r = await exchange(b, flow)
     assert r.status_code == 200 and r.json()["patient"] == "pat-003"
+
+
+async def test_smart_2_2_ehr_launch_patient_user_gets_her_admin_linked_patient_but_not_an_unlinked_one(running):
+    # the attack: an EHR launch naming a patient neither hers nor linked to her by an administrator
+    token = await ehr_token(running)
+    scope = "openid fhirUser launch patient/*.rs"
+    app = await smart_app(running, scope=scope)
+    user = await patient_user(running, "pat-019", patients=("pat-020",))
+    linked = await create_launch(running, token, patient="pat-020", client_id=app[0])
+    other = await create_launch(running, token, patient="pat-021", client_id=app[0])
+    async with browser(running) as b:
+        assert (await smart_flow(b, *app, user, scope=scope, launch=other)).params["error"] == "access_denied"
+        flow = await smart_flow(b, *app, user, scope=scope, launch=linked)
+        r = await exchange(b, flow)
+        assert r.status_code == 200 and r.json()["patient"] == "pat-020"
+        auth = bearer(r.json()["access_token"])
+        assert (await b.get(f"{FHIR}/Patient/pat-020", headers=auth)).status_code == 200
+        assert (await b.get(f"{FHIR}/Patient/pat-021", headers=auth)).status_code == 403
