@@ -24,6 +24,7 @@ from ..store.identity import LoginThrottle, ThrottleRule
 from .audit import audit
 from .client_keys import ClientKeyResolver
 from .credentials import digest, matches
+from .policy.grants import scope_kind
 from .requests import EndpointRequest
 
 __all__ = ["AUTH_METHODS", "JWT_BEARER", "ClientAuthenticator", "ClientLookup", "FailureThrottle", "presented_method"]
@@ -109,9 +110,9 @@ class AssertionRules:
     backend_max_lifetime: int | None = None
 
     def lifetime_for(self, client: Client) -> int:
-        backend = self.backend_max_lifetime is not None and any(
-            s.startswith("system/") for s in client.scope.split())
-        return min(self.max_lifetime, self.backend_max_lifetime or self.max_lifetime) if backend else self.max_lifetime
+        if self.backend_max_lifetime is not None and any(scope_kind(s) == "system" for s in client.scopes):
+            return min(self.max_lifetime, self.backend_max_lifetime)
+        return self.max_lifetime
 
 
 Verifier = Callable[["ClientAuthenticator", Presented, Client, EndpointRequest], Awaitable[None]]
