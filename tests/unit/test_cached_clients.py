@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ostiary.server.provider import CachedClients
+from ostiary.app.provider import CachedClients
 from ostiary.store import Client
 
 

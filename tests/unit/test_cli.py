@@ -12,10 +12,10 @@ from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from ostiary.app.secret_key import secret_key_file
 from ostiary.cli import main
 from ostiary.keys import generate_private_key, private_key_pem, self_signed_certificate
 from ostiary.server.credentials import Sealer, matches
-from ostiary.server.secret_key import secret_key_file
 from ostiary.store import Client
 from ostiary.store.sql.engine import head_revision, make_engine
 from ostiary.store.sql.stores import SqlClientStore, SqlKeyStore

@@ -35,3 +35,31 @@ def test_guard_client_and_jwt_tools_need_no_server_packages(tmp_path):
                          timeout=60)
     assert out.returncode == 0, out.stderr + out.stdout
     assert out.stdout.strip().endswith("ok")
+
+
+CORE_FORBIDDEN = ("sqlalchemy", "starlette", "redis", "uvicorn", "jinja2", "alembic", "asyncpg", "aiosqlite",
+                  "ostiary.web", "ostiary.cli", "ostiary.app", "ostiary.fhir", "ostiary.store.sql", "ostiary.store.redis")
+
+
+def test_the_core_imports_no_framework_storage_or_fhir_code():
+    """DESIGN: `server/` is framework-free; the composition root `app/` alone names SQL, Redis and FHIR concretes."""
+    import ast
+    import pathlib
+
+    import ostiary
+
+    core = pathlib.Path(ostiary.__file__).parent / "server"
+    offenders = []
+    for path in core.rglob("*.py"):
+        package = "ostiary." + ".".join(path.relative_to(core.parent).with_suffix("").parts[:-1])
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                module = node.module or ""
+                names = [f"{base}.{module}".rstrip(".") if node.level else module]
+            offenders += [f"{path.name}: {n}" for n in names
+                          if any(n == f or n.startswith(f + ".") for f in CORE_FORBIDDEN)]
+    assert not offenders, offenders

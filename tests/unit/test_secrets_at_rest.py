@@ -19,13 +19,13 @@ from alembic import command
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ostiary.app.bootstrap import bootstrap
+from ostiary.app.provider import Provider, open_provider
+from ostiary.app.secret_key import POSTGRES_NEEDS_KEY, rewrap, secret_key_file, secret_keys
 from ostiary.cli import main
 from ostiary.config import ConfigError, KeySettings
 from ostiary.keys import KeyError_, SigningKey
-from ostiary.server.bootstrap import bootstrap
 from ostiary.server.credentials import Sealer
-from ostiary.server.provider import Provider, open_provider
-from ostiary.server.secret_key import POSTGRES_NEEDS_KEY, rewrap, secret_key_file, secret_keys
 from ostiary.store import TokenRecord
 from ostiary.store.sql.engine import _alembic_config, make_engine, upgrade
 from tests.conftest import POSTGRES_PARAM, TEST_SECRET_KEY, create_pg_database, drop_pg_database, settings_for

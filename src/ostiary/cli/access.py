@@ -13,7 +13,7 @@ import click
 from .common import config_option, database_option, emit_json, json_option, load, with_provider
 
 if TYPE_CHECKING:
-    from ..server.provider import Provider
+    from ..app.provider import Provider
     from ..store.access import AccessFacts
 
 __all__ = ["access_command"]

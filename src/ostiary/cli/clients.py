@@ -12,7 +12,7 @@ import orjson
 from .common import config_option, database_option, emit_json, json_option, load, with_provider
 
 if TYPE_CHECKING:
-    from ..server.provider import Provider
+    from ..app.provider import Provider
     from ..store import Client
 
 

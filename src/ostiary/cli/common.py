@@ -13,8 +13,8 @@ import orjson
 from ..errors import OAuthError
 
 if TYPE_CHECKING:
+    from ..app.provider import Provider
     from ..config import Settings
-    from ..server.provider import Provider
 
 T = TypeVar("T")
 
@@ -44,8 +44,8 @@ def with_provider(settings: Settings, action: Callable[[Provider], Awaitable[T]]
     With `changes` (the default: every command that may write), running servers are told through the
     change signal, so the change takes effect on every node within a second.
     """
-    from ..server.bootstrap import client_upgrade, load_secret_key
-    from ..server.provider import open_provider
+    from ..app.bootstrap import client_upgrade, load_secret_key
+    from ..app.provider import open_provider
     from ..store.sql.engine import upgrade
 
     async def run() -> T:

@@ -22,7 +22,7 @@ def db_upgrade(config_file: str | None, database_url: str | None) -> None:
     settings = load(config_file, database_url=database_url)
 
     async def action(provider: object) -> str | None:
-        from ..server.provider import Provider
+        from ..app.provider import Provider
 
         assert isinstance(provider, Provider)
         return await current_revision(provider.engine)

@@ -11,9 +11,9 @@ from ..keys import ASYMMETRIC_ALGS
 from .common import config_option, database_option, emit_json, json_option, load, with_provider
 
 if TYPE_CHECKING:
+    from ..app.provider import Provider
+    from ..app.secret_key import RewrapReport
     from ..keys import SigningKey
-    from ..server.provider import Provider
-    from ..server.secret_key import RewrapReport
 
 
 @click.group()
@@ -85,7 +85,7 @@ def keys_import(key_file: str | None, cert_file: str | None, pkcs12_file: str | 
         raise click.ClickException(str(exc)) from None
 
     async def action(p: Provider) -> bool:
-        from ..server.bootstrap import max_token_lifetime
+        from ..app.bootstrap import max_token_lifetime
         from ..server.keyring import activate as make_active
 
         if activate:
@@ -109,7 +109,7 @@ def keys_rotate(alg: str | None, config_file: str | None, database_url: str | No
     chosen = alg or settings.tokens.signing_alg
 
     async def action(p: Provider) -> tuple[SigningKey, SigningKey]:
-        from ..server.bootstrap import max_token_lifetime
+        from ..app.bootstrap import max_token_lifetime
         from ..server.keyring import rotate
 
         return await rotate(p.key_store, chosen, await max_token_lifetime(p))
@@ -149,7 +149,7 @@ def keys_rewrap(config_file: str | None, database_url: str | None) -> None:
     settings = load(config_file, database_url=database_url)
 
     async def action(p: Provider) -> RewrapReport:
-        from ..server.secret_key import rewrap
+        from ..app.secret_key import rewrap
 
         return await rewrap(p)
 

@@ -16,8 +16,8 @@ import click
 from .common import config_option, database_error, database_option, load
 
 if TYPE_CHECKING:
+    from ..app.bootstrap import BootstrapReport
     from ..config import Settings
-    from ..server.bootstrap import BootstrapReport
 
 
 def _self_signed(host: str) -> tuple[str, str]:
@@ -77,8 +77,8 @@ def _check_bind(host: str, port: int) -> None:
 
 
 async def _bootstrap(settings: Settings) -> BootstrapReport:
-    from ..server.bootstrap import bootstrap
-    from ..server.provider import open_provider
+    from ..app.bootstrap import bootstrap
+    from ..app.provider import open_provider
 
     provider = await open_provider(settings)
     try:

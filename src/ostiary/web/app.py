@@ -15,11 +15,11 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..app.bootstrap import bootstrap, load_secret_key
+from ..app.provider import Provider, open_provider
 from ..config import Settings, load_settings
 from ..fhir.directory import FhirDirectory
 from ..fhir.store import FhirStore
-from ..server.bootstrap import bootstrap, load_secret_key
-from ..server.provider import Provider, open_provider
 from ..server.requests import EndpointRequest, parse_form
 from .cors import CorsMiddleware, name_client
 from .demo import demo_routes

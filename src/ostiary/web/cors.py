@@ -21,11 +21,11 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..app.provider import Provider
 from ..fhir.cors import FHIR_ALLOW_HEADERS as FHIR_ALLOW
 from ..fhir.cors import FHIR_EXPOSE_HEADERS as FHIR_EXPOSE
 from ..fhir.cors import FHIR_METHODS
 from ..server.client_auth import presented_method
-from ..server.provider import Provider
 from ..server.requests import EndpointRequest
 from ..store import Client
 

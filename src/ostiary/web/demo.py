@@ -14,10 +14,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from ..app.bootstrap import DEMO_APP_ID
+from ..app.provider import Provider
 from ..errors import OAuthError
 from ..jwt import JWTInvalid, decode_unverified
-from ..server.bootstrap import DEMO_APP_ID
-from ..server.provider import Provider
 from ..server.requests import EndpointRequest
 from .render import clear_cookie, get_cookie, page, set_cookie
 

@@ -6,11 +6,11 @@ from dataclasses import replace
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..app.provider import Provider
 from ..fhir.access import TokenContext, context_from_claims
 from ..fhir.app import make_fhir_app
 from ..fhir.store import FhirStore
 from ..server.audit import audit
-from ..server.provider import Provider
 from ..smart.entitlements import NO_ACCESS
 
 __all__ = ["FhirMount", "build_fhir_app"]

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from ..app.provider import Provider
 from ..errors import OAuthError
 from ..server.authorize import (
     AuthorizationRequest,
@@ -21,7 +22,6 @@ from ..server.authorize import (
 from ..server.consent import client_display_name
 from ..server.flow import AuthorizationResponse, NeedInteraction
 from ..server.interaction import Interaction, Step
-from ..server.provider import Provider
 from ..server.requests import parse_form, parse_form_noting_repeats
 from ..store.identity import Session, User
 from .patient_context import patient_in_context

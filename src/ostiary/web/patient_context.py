@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..server.provider import Provider
+from ..app.provider import Provider
 from ..smart.directory import display_name
 from ..store.identity import User
 

@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from ..app.provider import Provider
 from ..errors import OAuthError
 from ..server.audit import audit
-from ..server.provider import Provider
 from ..server.requests import parse_form
 from ..store import Client
 from ..store.identity import User

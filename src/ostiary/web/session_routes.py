@@ -10,12 +10,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from ..app.provider import Provider
 from ..errors import InvalidRequest, MissingToken, OAuthError
 from ..server.authorize import PageError
 from ..server.consent import client_display_name
 from ..server.credentials import digest
 from ..server.logout import LogoutRequest
-from ..server.provider import Provider
 from ..server.requests import parse_form
 from .errors import json_response
 from .pages import error_page, request_params

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..server.provider import Provider
+from ..app.provider import Provider
 from .render import SESSION_COOKIE, get_cookie, set_cookie
 
 __all__ = ["SignIn", "form_csrf", "form_nonce", "password_sign_in"]

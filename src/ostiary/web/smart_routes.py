@@ -11,11 +11,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from ..app.provider import Provider
 from ..errors import InsufficientScope, InvalidRequest, InvalidToken, NotFound
 from ..server.audit import audit
 from ..server.authorize import AuthorizationRequest, PageError, RedirectError
 from ..server.interaction import Interaction
-from ..server.provider import Provider
 from ..smart.configuration import smart_configuration
 from ..smart.directory import display_name
 from ..smart.launch import parse_launch_request, verify_context

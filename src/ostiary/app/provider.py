@@ -18,6 +18,35 @@ from ..gateway.catalog import PortalApi, load_catalog
 from ..gateway.config import GatewayConfigError
 from ..keys import ASYMMETRIC_ALGS, HMAC_ALGS
 from ..outbound import SafeFetcher
+from ..server.audit import audit
+from ..server.authorize import PROMPTS
+from ..server.changes import ChangeWatcher
+from ..server.claims import OIDC_SCOPES, SCOPE_CLAIMS
+from ..server.client_auth import AUTH_METHODS, AssertionRules, ClientAuthenticator, FailureThrottle
+from ..server.client_keys import ClientKeyResolver
+from ..server.credentials import Sealer
+from ..server.endpoints.introspect import IntrospectionEndpoint
+from ..server.endpoints.register import RegistrationEndpoint
+from ..server.endpoints.revoke import RevocationEndpoint
+from ..server.endpoints.token import TokenEndpoint
+from ..server.endpoints.userinfo import UserinfoEndpoint
+from ..server.flow import AuthorizationFlow
+from ..server.grants import Grant
+from ..server.grants.authorization_code import AuthorizationCodeGrant
+from ..server.grants.client_credentials import ClientCredentialsGrant
+from ..server.grants.refresh_token import RefreshTokenGrant
+from ..server.grants.rotation import RotationGrace
+from ..server.id_tokens import IdTokenIssuer, id_token_algs
+from ..server.inspection import TokenInspector
+from ..server.keyring import KeyRing
+from ..server.logout import LogoutService
+from ..server.patient_access import PatientAccess
+from ..server.policy.clients import ClientRules, SelfServiceApi
+from ..server.registration import ClientRegistry
+from ..server.subjects import SubjectMapper
+from ..server.tokens import TokenIssuer
+from ..server.user_tokens import UserTokenService
+from ..server.users import UserService, login_limits
 from ..smart.directory import ClinicalDirectory
 from ..smart.launch import LaunchService
 from ..store import Client, ReplayCache
@@ -29,35 +58,6 @@ from ..store.sql.engine import make_engine
 from ..store.sql.grants import SqlCodeStore, SqlInteractionStore
 from ..store.sql.identity import SqlConsentStore, SqlLoginThrottle, SqlSessionStore, SqlUserStore
 from ..store.sql.stores import SqlClientStore, SqlKeyStore, SqlReplayCache, SqlStateStore, SqlTokenStore
-from .audit import audit
-from .authorize import PROMPTS
-from .changes import ChangeWatcher
-from .claims import OIDC_SCOPES, SCOPE_CLAIMS
-from .client_auth import AUTH_METHODS, AssertionRules, ClientAuthenticator, FailureThrottle
-from .client_keys import ClientKeyResolver
-from .credentials import Sealer
-from .endpoints.introspect import IntrospectionEndpoint
-from .endpoints.register import RegistrationEndpoint
-from .endpoints.revoke import RevocationEndpoint
-from .endpoints.token import TokenEndpoint
-from .endpoints.userinfo import UserinfoEndpoint
-from .flow import AuthorizationFlow
-from .grants import Grant
-from .grants.authorization_code import AuthorizationCodeGrant
-from .grants.client_credentials import ClientCredentialsGrant
-from .grants.refresh_token import RefreshTokenGrant
-from .grants.rotation import RotationGrace
-from .id_tokens import IdTokenIssuer, id_token_algs
-from .inspection import TokenInspector
-from .keyring import KeyRing
-from .logout import LogoutService
-from .patient_access import PatientAccess
-from .policy.clients import ClientRules, SelfServiceApi
-from .registration import ClientRegistry
-from .subjects import SubjectMapper
-from .tokens import TokenIssuer
-from .user_tokens import UserTokenService
-from .users import UserService, login_limits
 
 __all__ = ["PATHS", "CachedClients", "Provider", "open_provider", "server_metadata"]
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from ..keys import KeyError_, signing_key_from_pem, signing_key_from_pkcs12
+from ..server.credentials import new_secret
+from ..server.id_tokens import id_token_algs
+from ..server.keyring import activate, ensure_keys
+from ..server.policy.clients import ClientUpgrade
 from ..store.access import AccessFacts
 from ..store.sql.engine import startup_lock, upgrade
-from .credentials import new_secret
-from .id_tokens import id_token_algs
-from .keyring import activate, ensure_keys
-from .policy.clients import ClientUpgrade
 from .provider import Provider
 from .secret_key import load_secret_key
 

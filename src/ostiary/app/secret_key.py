@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import ConfigError, Settings
+from ..server.audit import audit
+from ..server.credentials import new_secret
 from ..store.sql.engine import sqlite_file
 from ..store.sql.sealed import rewrap as rewrap_columns
-from .audit import audit
-from .credentials import new_secret
 
 if TYPE_CHECKING:
     from .provider import Provider

@@ -1,0 +1,49 @@
+"""Authentication levels (policy.levels) and RFC 8176 amr combination (server.factors)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ostiary.server.factors import Proof, combined_amr
+from ostiary.server.policy.levels import MFA, PASSWORD, PHR, PHRH, achieved, is_met, missing, strictest
+
+PWD = Proof("u", ("pwd",), frozenset({"knowledge"}))
+OTP = Proof("u", ("otp",), frozenset({"possession"}))
+SYNCED_PASSKEY_UV = Proof("u", ("swk", "user"), frozenset({"possession", "inherence"}), phishing_resistant=True)
+HW_PASSKEY = Proof("u", ("hwk",), frozenset({"possession"}), phishing_resistant=True, hardware_bound=True)
+FED = Proof("u", ("fed",), frozenset({"federated"}))
+FED_TRUSTED_MFA = Proof("u", ("fed",), frozenset({"federated"}), acr=MFA)
+
+
+def test_rfc8176_mfa_is_added_only_for_two_factor_classes():
+    assert combined_amr([PWD]) == ("pwd",)
+    assert combined_amr([PWD, OTP]) == ("pwd", "otp", "mfa")
+    assert combined_amr([PWD, PWD]) == ("pwd",)
+    assert combined_amr([FED, OTP]) == ("fed", "otp")  # a federated sign-in is no known factor class
+
+
+@pytest.mark.parametrize(("proofs", "level"), [
+    ([PWD], PASSWORD), ([PWD, OTP], MFA), ([SYNCED_PASSKEY_UV], PHR), ([PWD, HW_PASSKEY], PHRH),
+    ([HW_PASSKEY], PASSWORD), ([FED], PASSWORD), ([FED_TRUSTED_MFA], MFA), ([], None),
+])
+def test_the_strictest_level_met_is_stated(proofs, level):
+    assert achieved(proofs) == level
+
+
+def test_what_is_missing_names_the_step():
+    assert missing(MFA, []) == "login"
+    assert missing(MFA, [PWD]) == "second_factor"
+    assert missing(PHR, [PWD, OTP]) == "phishing_resistant"
+    assert missing(PHRH, [SYNCED_PASSKEY_UV]) == "hardware_bound"
+    assert missing(PHRH, [PWD, HW_PASSKEY]) is None
+
+
+def test_an_untrusted_upstream_never_defaults_to_multi_factor():
+    assert missing(MFA, [FED]) == "second_factor"
+    assert not is_met(MFA, [FED])
+
+
+def test_unknown_levels_are_never_met_and_never_strictest():
+    assert not is_met("urn:example:gold", [PWD, OTP])
+    assert strictest(["urn:example:gold", None]) is None
+    assert strictest([PASSWORD, PHR, MFA]) == PHR
