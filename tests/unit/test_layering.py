@@ -38,7 +38,8 @@ def test_guard_client_and_jwt_tools_need_no_server_packages(tmp_path):
 
 
 CORE_FORBIDDEN = ("sqlalchemy", "starlette", "redis", "uvicorn", "jinja2", "alembic", "asyncpg", "aiosqlite",
-                  "ostiary.web", "ostiary.cli", "ostiary.app", "ostiary.fhir", "ostiary.store.sql", "ostiary.store.redis")
+                  "ostiary.web", "ostiary.cli", "ostiary.app", "ostiary.fhir", "ostiary.store.sql",
+                  "ostiary.store.redis")
 
 
 def test_the_core_imports_no_framework_storage_or_fhir_code():

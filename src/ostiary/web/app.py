@@ -21,6 +21,7 @@ from ..config import Settings, load_settings
 from ..fhir.directory import FhirDirectory
 from ..fhir.store import FhirStore
 from ..server.requests import EndpointRequest, parse_form
+from .account import account_routes
 from .cors import CorsMiddleware, name_client
 from .demo import demo_routes
 from .errors import HTTP_ERROR_HANDLERS, ErrorMiddleware, json_response, parse_json_body
@@ -173,8 +174,8 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
     if settings.smart.enabled:
         smart = [*smart_routes(settings.smart.fhir_path), Mount(settings.smart.fhir_path, app=FhirMount())]
     portal = portal_routes() if settings.portal.gateway_config else []
-    all_routes = [*home_routes(), *routes(), *page_routes(), *session_routes(), *demo, *smart, *portal,
-                  Mount("/static", StaticFiles(packages=[("ostiary.web", "static")]), name="static")]
+    all_routes = [*home_routes(), *routes(), *page_routes(), *session_routes(), *account_routes(), *demo, *smart,
+                  *portal, Mount("/static", StaticFiles(packages=[("ostiary.web", "static")]), name="static")]
     app = Starlette(routes=all_routes, lifespan=lifespan, exception_handlers=HTTP_ERROR_HANDLERS)
     app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.http.max_body_bytes,
                        fhir_path=settings.smart.fhir_path if settings.smart.enabled else None)

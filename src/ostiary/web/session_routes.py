@@ -1,4 +1,4 @@
-"""UserInfo (OIDC Core §5.3), logout (RP-Initiated Logout 1.0) and the account page."""
+"""UserInfo (OIDC Core §5.3) and logout (RP-Initiated Logout 1.0)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from ..server.logout import LogoutRequest
 from ..server.requests import parse_form
 from .errors import json_response
 from .pages import error_page, request_params
-from .render import SESSION_COOKIE, clear_cookie, describe_consent, get_cookie, page
+from .render import SESSION_COOKIE, clear_cookie, get_cookie, page
 
 __all__ = ["session_routes"]
 
@@ -116,37 +116,9 @@ async def logout_confirm(request: Request) -> Response:
     return response
 
 
-async def account(request: Request) -> Response:
-    p = provider_of(request)
-    cookie = get_cookie(request, SESSION_COOKIE)
-    current = await p.flow.session(cookie)
-    if current is None or cookie is None:
-        return page(request, "message.html", {"heading": "You are not signed in",
-                                              "text": "Sign in through an application to see your account."})
-    session, user = current
-    csrf = p.sealer.mac("account", session.digest)
-    if request.method == "POST":
-        form, _ = parse_form(await request.body(), request.headers.get("content-type"))
-        if not hmac.compare_digest(form.get("csrf_token", "").encode(), csrf.encode()):
-            return error_page(request, PageError("invalid_request", "The form has expired."), 403)
-        client_id = form.get("client_id", "")
-        await p.consents.revoke(user.id, client_id)
-        await p.revoke_user_grants(user.id, client_id)
-        return RedirectResponse("/account", status_code=303)
-    items = []
-    for client_id, scopes in sorted((await p.consents.list_for_user(user.id)).items()):
-        client = await p.cached_clients.get(client_id)
-        described = describe_consent(scopes)  # the words the consent page used
-        items.append({"client_id": client_id, "client_name": client_display_name(client, client_id),
-                      "scope": "; ".join(d["text"] for d in described)})
-    return page(request, "account.html", {"username": user.username, "consents": items, "csrf_token": csrf,
-                                          "action": "/account", "logout_action": "/logout"})
-
-
 def session_routes() -> list[Route]:
     return [
         Route("/userinfo", userinfo, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["GET", "POST"]),
         Route("/logout/confirm", logout_confirm, methods=["POST"]),
-        Route("/account", account, methods=["GET", "POST"]),
     ]
