@@ -176,6 +176,10 @@ class TokenStore(Protocol):
     async def is_grant_revoked(self, grant_id: str) -> bool:
         """True once revoke_grant was called for the grant; checked after a token of it is saved."""
 
+    async def grant_ids_for(self, client_id: str | None, user_id: str) -> set[str]:
+        """The grants of `user_id` (the `sub` or `user_id` claim of a stored token) with one client,
+        or with every client (None): to end them when consent is withdrawn or the user is removed."""
+
 
 class ReplayCache(Protocol):
     async def first_use(self, key: str, expires_at: int) -> bool:

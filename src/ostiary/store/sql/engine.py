@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +19,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from ..protocols import Client
+from ..backend import ClientUpgrade
 from .sealed import Sealing
 
 __all__ = ["ClientUpgrade", "async_url", "current_revision", "head_revision", "make_engine", "sqlite_file",
            "startup_lock", "upgrade"]
-
-# Re-checks one stored client against today's policy: (the client to store, what was removed).
-ClientUpgrade = Callable[[Client], tuple[Client, tuple[str, ...]]]
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 

@@ -1,0 +1,168 @@
+"""Contracts of UserStore, SessionStore, ConsentStore and AccessStore (ostiary.store.identity, .access)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from ostiary.store.access import AccessFacts
+from ostiary.store.backend import Stores
+from ostiary.store.identity import Session, User, UserExists
+
+from .conftest import uid
+
+
+def make_user(**changes: object) -> User:
+    fields: dict[str, object] = {"id": uid("u-"), "username": uid("name-"), "password_hash": "$argon2id$x",
+                                 "claims": {"name": "Ada", "email": "ada@example.org"}}
+    fields.update(changes)
+    return User(**fields)  # type: ignore[arg-type]
+
+
+def make_session(user_id: str, *, expires_in: int = 60) -> Session:
+    return Session(digest=uid("d-"), sid=uid("sid-"), user_id=user_id, auth_time=int(time.time()),
+                   expires_at=int(time.time()) + expires_in, amr=("pwd", "otp"), acr="urn:x:mfa")
+
+
+# -- UserStore ----------------------------------------------------------------------------------
+
+
+async def test_user_create_get_by_username(stores: Stores) -> None:
+    user = make_user()
+    await stores.users.create(user)
+    assert await stores.users.get(user.id) == user
+    assert await stores.users.by_username(user.username) == user
+    assert await stores.users.get(uid("none-")) is None
+    assert await stores.users.by_username(uid("none-")) is None
+
+
+async def test_user_username_is_unique(stores: Stores) -> None:
+    user = make_user()
+    await stores.users.create(user)
+    with pytest.raises(UserExists):
+        await stores.users.create(make_user(username=user.username))
+    results = await asyncio.gather(*(stores.users.create(make_user(username=f"{user.username}-race"))
+                                     for _ in range(10)), return_exceptions=True)
+    assert sum(r is None for r in results) == 1  # one account per name, also when created at once
+
+
+async def test_user_list_by_username(stores: Stores) -> None:
+    prefix = uid("list-")
+    for suffix in ("c", "a", "b"):
+        await stores.users.create(make_user(username=f"{prefix}{suffix}"))
+    names = [u.username for u in await stores.users.list()]
+    assert [n for n in names if n.startswith(prefix)] == [f"{prefix}{s}" for s in "abc"]
+    assert names == sorted(names)
+
+
+async def test_user_update_keeps_creation_time(stores: Stores) -> None:
+    user = make_user(created_at=1_000)
+    await stores.users.create(user)
+    changed = make_user(id=user.id, username=user.username, disabled=True, claims={"name": "Ada L."},
+                        created_at=5_000, updated_at=6_000)
+    assert await stores.users.update(changed) is True
+    got = await stores.users.get(user.id)
+    assert got is not None and (got.disabled, got.claims, got.created_at, got.updated_at) == (
+        True, {"name": "Ada L."}, 1_000, 6_000)
+    assert await stores.users.update(make_user()) is False
+
+
+async def test_user_delete_removes_sessions_consents_and_access(stores: Stores) -> None:
+    user, bystander = make_user(), make_user()
+    for u in (user, bystander):
+        await stores.users.create(u)
+        await stores.sessions.create(make_session(u.id))
+        await stores.consents.grant(u.id, "app", frozenset({"openid"}))
+        await stores.access.put(AccessFacts(u.id, fhir_user="Patient/p1", patients=("p1",)))
+    assert await stores.users.delete(user.id) is True
+    assert await stores.users.get(user.id) is None
+    assert await stores.sessions.delete_for_user(user.id) == 0
+    assert await stores.consents.get(user.id, "app") == frozenset()
+    assert await stores.access.get(user.id) is None
+    assert await stores.consents.get(bystander.id, "app") == frozenset({"openid"})
+    assert await stores.access.get(bystander.id) is not None
+    assert await stores.users.delete(user.id) is False
+
+
+# -- SessionStore -------------------------------------------------------------------------------
+
+
+async def test_session_create_get_and_expiry(stores: Stores) -> None:
+    session = make_session(uid("u-"))
+    await stores.sessions.create(session)
+    now = int(time.time())
+    assert await stores.sessions.get(session.digest, now) == session
+    assert await stores.sessions.alive(session.sid, now) is True
+    assert await stores.sessions.get(session.digest, session.expires_at) is None  # expired
+    assert await stores.sessions.alive(session.sid, session.expires_at) is False
+    assert await stores.sessions.get(uid("none-"), now) is None
+
+
+async def test_session_delete_returns_what_it_was(stores: Stores) -> None:
+    session = make_session(uid("u-"))
+    await stores.sessions.create(session)
+    assert await stores.sessions.delete(session.digest) == session
+    assert await stores.sessions.delete(session.digest) is None
+    assert await stores.sessions.alive(session.sid, int(time.time())) is False
+
+
+async def test_session_delete_for_user(stores: Stores) -> None:
+    user, other = uid("u-"), uid("u-")
+    for owner in (user, user, other):
+        await stores.sessions.create(make_session(owner))
+    assert await stores.sessions.delete_for_user(user) == 2
+    assert await stores.sessions.delete_for_user(user) == 0
+    assert await stores.sessions.delete_for_user(other) == 1
+
+
+async def test_session_clients_added_at_once_are_all_kept(stores: Stores) -> None:
+    session = make_session("u")
+    await stores.sessions.create(session)
+    await asyncio.gather(*(stores.sessions.add_client(session.digest, f"client-{i}") for i in range(10)))
+    await stores.sessions.add_client(session.digest, "client-0")  # known: not added twice
+    await stores.sessions.add_client(uid("none-"), "client-0")  # no session: nothing happens
+    found = await stores.sessions.get(session.digest, int(time.time()))
+    assert found is not None and sorted(found.clients) == sorted(f"client-{i}" for i in range(10))
+
+
+# -- ConsentStore -------------------------------------------------------------------------------
+
+
+async def test_consent_grant_adds_and_revoke_removes(stores: Stores) -> None:
+    user, client = uid("u-"), uid("c-")
+    assert await stores.consents.get(user, client) == frozenset()
+    await stores.consents.grant(user, client, frozenset({"openid"}))
+    await stores.consents.grant(user, client, frozenset({"profile"}))
+    await stores.consents.grant(user, "other-app", frozenset({"email"}))
+    assert await stores.consents.get(user, client) == frozenset({"openid", "profile"})
+    assert await stores.consents.list_for_user(user) == {client: frozenset({"openid", "profile"}),
+                                                          "other-app": frozenset({"email"})}
+    assert await stores.consents.revoke(user, client) is True
+    assert await stores.consents.revoke(user, client) is False
+    assert await stores.consents.list_for_user(user) == {"other-app": frozenset({"email"})}
+
+
+async def test_consents_given_at_once_are_merged(stores: Stores) -> None:
+    user, client = uid("u-"), uid("c-")
+    await asyncio.gather(*(stores.consents.grant(user, client, frozenset({f"s{i}", "openid"})) for i in range(10)))
+    assert await stores.consents.get(user, client) == frozenset({"openid", *(f"s{i}" for i in range(10))})
+
+
+# -- AccessStore --------------------------------------------------------------------------------
+
+
+async def test_access_facts_put_get_replace_delete(stores: Stores) -> None:
+    user = uid("u-")
+    assert await stores.access.get(user) is None  # never set: no access facts at all
+    facts = AccessFacts(user, fhir_user="Practitioner/p", roles=frozenset({"launch"}), patients=("a", "b"),
+                        group="g1", updated_at=1_000)
+    await stores.access.put(facts)
+    assert await stores.access.get(user) == facts
+    replaced = AccessFacts(user, all_patients=True, updated_at=2_000)
+    await stores.access.put(replaced)
+    assert await stores.access.get(user) == replaced
+    assert await stores.access.delete(user) is True
+    assert await stores.access.delete(user) is False
+    assert await stores.access.get(user) is None
