@@ -15,6 +15,7 @@ from ..server.keyring import activate, ensure_keys
 from ..server.policy.clients import ClientUpgrade
 from ..store.access import AccessFacts
 from ..store.sql.engine import startup_lock, upgrade
+from .passkeys import log_passkeys_off
 from .provider import Provider
 from .secret_key import load_secret_key
 
@@ -50,6 +51,7 @@ async def bootstrap(provider: Provider) -> BootstrapReport:
     creates one key set and one demo client, the others find them (docs/security.md, concurrency).
     """
     load_secret_key(provider)  # first (no database needed): the migrations seal what was kept in plaintext
+    log_passkeys_off(provider.settings)
     async with startup_lock(provider.engine):
         return await _first_start(provider)
 

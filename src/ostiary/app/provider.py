@@ -40,6 +40,7 @@ from ..server.id_tokens import IdTokenIssuer, id_token_algs
 from ..server.inspection import TokenInspector
 from ..server.keyring import KeyRing
 from ..server.logout import LogoutService
+from ..server.passkeys import PasskeyService
 from ..server.patient_access import PatientAccess
 from ..server.policy.clients import ClientRules, SelfServiceApi
 from ..server.registration import ClientRegistry
@@ -58,6 +59,7 @@ from ..store.sql.engine import make_engine
 from ..store.sql.grants import SqlCodeStore, SqlInteractionStore
 from ..store.sql.identity import SqlConsentStore, SqlLoginThrottle, SqlSessionStore, SqlUserStore
 from ..store.sql.stores import SqlClientStore, SqlKeyStore, SqlReplayCache, SqlStateStore, SqlTokenStore
+from .passkeys import passkey_service
 
 __all__ = ["PATHS", "CachedClients", "Provider", "open_provider", "server_metadata"]
 
@@ -171,6 +173,7 @@ class Provider:
     redis: Redis | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     portal_apis: tuple[PortalApi, ...] = ()  # the developer portal's APIs (settings.portal.gateway_config)
+    passkeys: PasskeyService | None = None  # None when the issuer cannot be a WebAuthn relying party
 
     def url(self, name: str) -> str:
         return self.settings.issuer + PATHS[name]
@@ -360,6 +363,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         consents=consents, sessions=sessions, launches=launches, changes=changes, watcher=watcher,
         patient_access=patient_access,
         metadata=server_metadata(settings, grants, registration.enabled), portal_apis=portal_apis,
+        passkeys=passkey_service(settings, engine, users),
     )
     watcher.on_change(provider.reload_changed)
     return provider

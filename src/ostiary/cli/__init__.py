@@ -21,7 +21,7 @@ __all__ = ["main"]
 # Installed by `pip install ostiary[server]`; `pip install ostiary` alone has the guard, the client
 # toolkit, `ostiary jwt` and `ostiary token`.
 SERVER_PACKAGES = frozenset({"sqlalchemy", "starlette", "uvicorn", "alembic", "argon2", "jinja2", "aiosqlite",
-                             "asyncpg", "redis", "fhir", "ada_url", "h11"})
+                             "asyncpg", "redis", "fhir", "ada_url", "h11", "webauthn"})
 
 
 class _Main(click.Group):

@@ -143,3 +143,34 @@ login_failures = Table(
     Column("window_start", Integer, nullable=False),
     Column("locked_until", Integer, nullable=False),
 )
+
+# W3C WebAuthn Level 2 §4 credential records (docs/sign-in.md "Passkeys"); several per user.
+passkey_credentials = Table(
+    "passkey_credentials",
+    metadata,
+    Column("credential_id", String(1400), primary_key=True),  # base64url; WebAuthn ids are at most 1023 bytes
+    Column("user_id", String(64), nullable=False),
+    Column("user_handle", String(128), nullable=False),  # base64url of the WebAuthn user.id
+    Column("public_key", Text, nullable=False),  # base64url of the COSE_Key
+    Column("sign_count", Integer, nullable=False),
+    Column("transports", Text, nullable=False),  # JSON list
+    Column("backup_eligible", Boolean, nullable=False),
+    Column("backed_up", Boolean, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("created_at", Integer, nullable=False),
+    Column("last_used_at", Integer),
+    Index("ix_passkey_credentials_user_id", "user_id"),
+)
+
+# Challenges of WebAuthn ceremonies under way: single-use (taken by one DELETE ... RETURNING), short-lived.
+passkey_challenges = Table(
+    "passkey_challenges",
+    metadata,
+    Column("digest", String(64), primary_key=True),  # SHA-256 of the challenge
+    Column("purpose", String(16), nullable=False),
+    Column("binding", String(64), nullable=False),  # interaction id or session sid
+    Column("user_id", String(64)),
+    Column("user_handle", String(128)),
+    Column("expires_at", Integer, nullable=False),
+    Index("ix_passkey_challenges_expires_at", "expires_at"),
+)
