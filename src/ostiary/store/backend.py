@@ -17,6 +17,7 @@ from .access import AccessStore
 from .changes import ChangeLog
 from .grants import CodeStore, InteractionStore
 from .identity import ConsentStore, LoginThrottle, SessionStore, UserStore
+from .passkeys import ChallengeStore, PasskeyStore
 from .protocols import Client, ClientStore, KeyStore, ReplayCache, StateStore, TokenStore
 
 __all__ = ["ClientUpgrade", "Database", "Stores"]
@@ -60,3 +61,5 @@ class Stores:
     throttle: LoginThrottle
     access: AccessStore
     changes: ChangeLog
+    passkeys: PasskeyStore
+    passkey_challenges: ChallengeStore

@@ -17,6 +17,7 @@ from .clients import MemoryClientStore, MemoryKeyStore, MemoryReplayCache, Memor
 from .data import MemoryData
 from .grants import MemoryCodeStore, MemoryInteractionStore
 from .identity import MemoryConsentStore, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore
+from .passkeys import MemoryChallengeStore, MemoryPasskeyStore
 from .tokens import MemoryTokenStore
 
 __all__ = ["MEMORY_URL", "MemoryData", "MemoryDatabase", "open_memory"]
@@ -53,5 +54,5 @@ def open_memory(data: MemoryData | None = None) -> Stores:
         replay=MemoryReplayCache(d), state=MemoryStateStore(d), codes=MemoryCodeStore(d),
         interactions=MemoryInteractionStore(d), users=MemoryUserStore(d), sessions=MemorySessionStore(d),
         consents=MemoryConsentStore(d), throttle=MemoryLoginThrottle(d), access=MemoryAccessStore(d),
-        changes=MemoryChangeLog(d),
+        changes=MemoryChangeLog(d), passkeys=MemoryPasskeyStore(d), passkey_challenges=MemoryChallengeStore(d),
     )

@@ -20,6 +20,7 @@ from ...keys import SigningKey
 from ..access import AccessFacts
 from ..grants import AuthorizationCode
 from ..identity import Session, User
+from ..passkeys import CeremonyChallenge, PasskeyCredential
 from ..protocols import TokenRecord
 
 __all__ = ["MemoryData", "Throttled", "copy_json"]
@@ -60,3 +61,5 @@ class MemoryData:
     access: dict[str, AccessFacts] = field(default_factory=dict)
     version: int = 0
     revoked_subjects: dict[str, tuple[int, int]] = field(default_factory=dict)  # user -> (revoked_at, keep_until)
+    passkeys: dict[str, PasskeyCredential] = field(default_factory=dict)  # credential_id -> credential
+    passkey_challenges: dict[str, CeremonyChallenge] = field(default_factory=dict)  # digest -> challenge

@@ -59,6 +59,8 @@ class MemoryUserStore:
             for pair in [k for k in d.consents if k[0] == user_id]:
                 del d.consents[pair]
             d.access.pop(user_id, None)
+            for credential_id in [k for k, c in d.passkeys.items() if c.user_id == user_id]:
+                del d.passkeys[credential_id]
             return d.users.pop(user_id, None) is not None
 
 

@@ -1,5 +1,4 @@
-# ruff: noqa: F811  (the `engine` fixture is imported from the store contract tests)
-"""Passkey ceremonies (W3C WebAuthn Level 2 §7) over the SQL stores (SQLite and PostgreSQL), with a
+"""Passkey ceremonies (W3C WebAuthn Level 2 §7) over every backend (memory, SQLite, PostgreSQL), with a
 software authenticator: what is accepted, and each attack refused (replay, another user's credential,
 a foreign origin or RP ID, a regressed counter, hostile JSON)."""
 
@@ -12,28 +11,25 @@ import uuid
 from dataclasses import replace
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ostiary.server.factors import Proof, combined_amr
 from ostiary.server.passkeys import PasskeyError, PasskeyFactor, PasskeyService, PasskeysOff, RelyingParty
 from ostiary.server.policy.levels import MFA, PHR, PHRH, achieved
+from ostiary.store.backend import Stores
 from ostiary.store.identity import User
-from ostiary.store.sql.identity import SqlUserStore
-from ostiary.store.sql.passkeys import SqlChallengeStore, SqlPasskeyStore
 from tests.unit._passkey_authenticator import SoftAuthenticator, b64
-from tests.unit.test_store_contract import engine  # noqa: F401  (the migrated database of each backend)
 
 RP = RelyingParty.from_issuer("http://localhost:8000", "Ostiary")
 
 
 @pytest.fixture
-def service(engine: AsyncEngine) -> PasskeyService:
-    return PasskeyService(RP, SqlPasskeyStore(engine), SqlChallengeStore(engine), SqlUserStore(engine))
+def service(stores: Stores) -> PasskeyService:
+    return PasskeyService(RP, stores.passkeys, stores.passkey_challenges, stores.users)
 
 
-async def new_user(engine: AsyncEngine, **changes: object) -> User:
+async def new_user(stores: Stores, **changes: object) -> User:
     user = replace(User(id=uuid.uuid4().hex[:12], username="u" + uuid.uuid4().hex[:10]), **changes)  # type: ignore[arg-type]
-    await SqlUserStore(engine).create(user)
+    await stores.users.create(user)
     return user
 
 
@@ -72,8 +68,8 @@ def test_rp_id_is_issuer_host_and_origin_is_issuer_origin() -> None:
 # -- registration (§7.1) ----------------------------------------------------------------------------
 
 async def test_webauthn_7_1_register_discoverable_uv_preferred_and_exclude_existing(
-        service: PasskeyService, engine: AsyncEngine, caplog: pytest.LogCaptureFixture) -> None:
-    user = await new_user(engine)
+        service: PasskeyService, stores: Stores, caplog: pytest.LogCaptureFixture) -> None:
+    user = await new_user(stores)
     with caplog.at_level(logging.INFO, "ostiary.audit"):
         device = await enrolled(service, user)
     assert '"event":"passkey_registered"' in caplog.text
@@ -88,8 +84,8 @@ async def test_webauthn_7_1_register_discoverable_uv_preferred_and_exclude_exist
 
 
 async def test_registration_challenge_is_bound_to_the_session_and_single_use(service: PasskeyService,
-                                                                            engine: AsyncEngine) -> None:
-    user, other = await new_user(engine), await new_user(engine)
+                                                                            stores: Stores) -> None:
+    user, other = await new_user(stores), await new_user(stores)
     options = await service.registration_options(user, "sid-a")
     response = SoftAuthenticator(RP.id, RP.origin).create(options)
     with pytest.raises(PasskeyError):  # another session (or user) cannot use the challenge
@@ -100,8 +96,8 @@ async def test_registration_challenge_is_bound_to_the_session_and_single_use(ser
 
 
 async def test_registration_of_a_credential_id_already_registered_is_refused(service: PasskeyService,
-                                                                            engine: AsyncEngine) -> None:
-    user, other = await new_user(engine), await new_user(engine)
+                                                                            stores: Stores) -> None:
+    user, other = await new_user(stores), await new_user(stores)
     device = await enrolled(service, user)
     options = await service.registration_options(other, "sid-o")
     with pytest.raises(PasskeyError):
@@ -111,15 +107,15 @@ async def test_registration_of_a_credential_id_already_registered_is_refused(ser
 @pytest.mark.parametrize("bad", [{"origin": "http://localhost:8001"}, {"origin": "http://evil.localhost:8000"},
                                  {"rp_id": "evil.example"}])
 async def test_webauthn_7_1_registration_wrong_origin_or_rp_id_hash_refused(service: PasskeyService,
-                                                                            engine: AsyncEngine, bad: dict) -> None:
-    user = await new_user(engine)
+                                                                            stores: Stores, bad: dict) -> None:
+    user = await new_user(stores)
     options = await service.registration_options(user, "s")
     with pytest.raises(PasskeyError):
         await service.register(user, "s", SoftAuthenticator(RP.id, RP.origin).create(options, **bad), "x")
 
 
-async def test_credential_name_is_cleaned(service: PasskeyService, engine: AsyncEngine) -> None:
-    user = await new_user(engine)
+async def test_credential_name_is_cleaned(service: PasskeyService, stores: Stores) -> None:
+    user = await new_user(stores)
     options = await service.registration_options(user, "s")
     cred = await service.register(user, "s", SoftAuthenticator(RP.id, RP.origin).create(options),
                                   "\u202eKey\x00\n" + "x" * 100)
@@ -130,9 +126,9 @@ async def test_credential_name_is_cleaned(service: PasskeyService, engine: Async
 
 # -- authentication (§7.2) ----------------------------------------------------------------------------
 
-async def test_passwordless_hardware_bound_with_uv_meets_phrh(service: PasskeyService, engine: AsyncEngine,
+async def test_passwordless_hardware_bound_with_uv_meets_phrh(service: PasskeyService, stores: Stores,
                                                               caplog: pytest.LogCaptureFixture) -> None:
-    user = await new_user(engine)
+    user = await new_user(stores)
     device = await enrolled(service, user, counter=5)
     interaction = iid()
     options = await service.authentication_options(interaction, None)
@@ -146,8 +142,8 @@ async def test_passwordless_hardware_bound_with_uv_meets_phrh(service: PasskeySe
 
 
 async def test_rfc8176_synced_passkey_is_swk_and_meets_phr_not_phrh(service: PasskeyService,
-                                                                   engine: AsyncEngine) -> None:
-    user = await new_user(engine)
+                                                                   stores: Stores) -> None:
+    user = await new_user(stores)
     device = await enrolled(service, user, backup_eligible=True)
     interaction = iid()
     proof = await service.authenticate(interaction, None, device.get(
@@ -156,8 +152,8 @@ async def test_rfc8176_synced_passkey_is_swk_and_meets_phr_not_phrh(service: Pas
     assert "pin" not in combined_amr([proof]) and "fpt" not in combined_amr([proof])
 
 
-async def test_second_factor_without_uv_is_possession_only(service: PasskeyService, engine: AsyncEngine) -> None:
-    user = await new_user(engine)
+async def test_second_factor_without_uv_is_possession_only(service: PasskeyService, stores: Stores) -> None:
+    user = await new_user(stores)
     device = await enrolled(service, user, user_verifying=False)
     factor, interaction = PasskeyFactor(service), iid()
     assert await factor.enrolled(user.id)
@@ -168,15 +164,15 @@ async def test_second_factor_without_uv_is_possession_only(service: PasskeyServi
     assert achieved([proof]) != MFA
 
 
-async def test_passwordless_requires_user_verification(service: PasskeyService, engine: AsyncEngine) -> None:
-    user = await new_user(engine)
+async def test_passwordless_requires_user_verification(service: PasskeyService, stores: Stores) -> None:
+    user = await new_user(stores)
     device = await enrolled(service, user, user_verifying=False)
     with pytest.raises(PasskeyError):
         await passwordless(service, device)
 
 
-async def test_replayed_assertion_is_refused(service: PasskeyService, engine: AsyncEngine) -> None:
-    user = await new_user(engine)
+async def test_replayed_assertion_is_refused(service: PasskeyService, stores: Stores) -> None:
+    user = await new_user(stores)
     device = await enrolled(service, user)
     interaction = iid()
     response = device.get(await service.authentication_options(interaction, None))
@@ -185,8 +181,8 @@ async def test_replayed_assertion_is_refused(service: PasskeyService, engine: As
         await service.authenticate(interaction, None, response)
 
 
-async def test_twice_at_once_one_assertion_gives_one_proof(service: PasskeyService, engine: AsyncEngine) -> None:
-    user = await new_user(engine)
+async def test_twice_at_once_one_assertion_gives_one_proof(service: PasskeyService, stores: Stores) -> None:
+    user = await new_user(stores)
     device = await enrolled(service, user)
     interaction = iid()
     response = device.get(await service.authentication_options(interaction, None))
@@ -196,8 +192,8 @@ async def test_twice_at_once_one_assertion_gives_one_proof(service: PasskeyServi
     assert all(isinstance(r, PasskeyError) for r in results if isinstance(r, BaseException))
 
 
-async def test_challenge_is_bound_to_its_interaction(service: PasskeyService, engine: AsyncEngine) -> None:
-    user = await new_user(engine)
+async def test_challenge_is_bound_to_its_interaction(service: PasskeyService, stores: Stores) -> None:
+    user = await new_user(stores)
     device = await enrolled(service, user)
     options = await service.authentication_options(iid(), None)
     with pytest.raises(PasskeyError):
@@ -205,8 +201,8 @@ async def test_challenge_is_bound_to_its_interaction(service: PasskeyService, en
 
 
 async def test_another_users_credential_refused_as_second_factor(service: PasskeyService,
-                                                                 engine: AsyncEngine) -> None:
-    alice, mallory = await new_user(engine), await new_user(engine)
+                                                                 stores: Stores) -> None:
+    alice, mallory = await new_user(stores), await new_user(stores)
     await enrolled(service, alice)
     mallory_device = await enrolled(service, mallory)
     interaction = iid()
@@ -216,25 +212,25 @@ async def test_another_users_credential_refused_as_second_factor(service: Passke
 
 
 async def test_webauthn_7_2_6_user_handle_must_match_the_credential(service: PasskeyService,
-                                                                    engine: AsyncEngine) -> None:
-    user = await new_user(engine)
+                                                                    stores: Stores) -> None:
+    user = await new_user(stores)
     device = await enrolled(service, user)
     device.user_handle = b"someone else"
     with pytest.raises(PasskeyError):
         await passwordless(service, device)
 
 
-async def test_disabled_user_refused(service: PasskeyService, engine: AsyncEngine) -> None:
-    user = await new_user(engine)
+async def test_disabled_user_refused(service: PasskeyService, stores: Stores) -> None:
+    user = await new_user(stores)
     device = await enrolled(service, user)
-    await SqlUserStore(engine).update(replace(user, disabled=True))
+    await stores.users.update(replace(user, disabled=True))
     with pytest.raises(PasskeyError):
         await passwordless(service, device)
 
 
 async def test_webauthn_7_2_21_sign_count_regression_refused_and_audited(
-        service: PasskeyService, engine: AsyncEngine, caplog: pytest.LogCaptureFixture) -> None:
-    user = await new_user(engine)
+        service: PasskeyService, stores: Stores, caplog: pytest.LogCaptureFixture) -> None:
+    user = await new_user(stores)
     device = await enrolled(service, user, counter=10)
     interaction = iid()
     await service.authenticate(interaction, None, device.get(await service.authentication_options(interaction, None)))
@@ -246,9 +242,9 @@ async def test_webauthn_7_2_21_sign_count_regression_refused_and_audited(
 
 @pytest.mark.parametrize("bad", [{"origin": "https://localhost:8000"}, {"origin": "http://localhost"},
                                  {"rp_id": "example.org"}])
-async def test_webauthn_7_2_wrong_origin_or_rp_id_hash_refused(service: PasskeyService, engine: AsyncEngine,
+async def test_webauthn_7_2_wrong_origin_or_rp_id_hash_refused(service: PasskeyService, stores: Stores,
                                                                bad: dict) -> None:
-    user = await new_user(engine)
+    user = await new_user(stores)
     device = await enrolled(service, user)
     interaction = iid()
     with pytest.raises(PasskeyError):
@@ -263,9 +259,9 @@ HOSTILE = ["", "null", "[]", "{}", "not json", '{"id": 1, "response": {}}', '{"i
 
 
 @pytest.mark.parametrize("body", HOSTILE, ids=range(len(HOSTILE)))
-async def test_hostile_responses_are_refused_cleanly(service: PasskeyService, engine: AsyncEngine,
+async def test_hostile_responses_are_refused_cleanly(service: PasskeyService, stores: Stores,
                                                      body: str) -> None:
-    user = await new_user(engine)
+    user = await new_user(stores)
     with pytest.raises(PasskeyError):
         await service.authenticate(iid(), None, body)
     with pytest.raises(PasskeyError):
@@ -273,8 +269,8 @@ async def test_hostile_responses_are_refused_cleanly(service: PasskeyService, en
 
 
 async def test_hostile_fields_with_a_live_challenge_are_refused_cleanly(service: PasskeyService,
-                                                                       engine: AsyncEngine) -> None:
-    user = await new_user(engine)
+                                                                       stores: Stores) -> None:
+    user = await new_user(stores)
     device = await enrolled(service, user)
     for mutate in ("authenticatorData", "signature", "userHandle"):
         interaction = iid()
@@ -284,9 +280,9 @@ async def test_hostile_fields_with_a_live_challenge_are_refused_cleanly(service:
             await service.authenticate(interaction, None, json.dumps(payload))
 
 
-async def test_remove_only_own_credential_and_audit(service: PasskeyService, engine: AsyncEngine,
+async def test_remove_only_own_credential_and_audit(service: PasskeyService, stores: Stores,
                                                     caplog: pytest.LogCaptureFixture) -> None:
-    user, other = await new_user(engine), await new_user(engine)
+    user, other = await new_user(stores), await new_user(stores)
     device = await enrolled(service, user)
     assert not await service.remove(other.id, b64(device.credential_id))
     assert not await service.rename(other.id, b64(device.credential_id), "mine now")
@@ -295,20 +291,20 @@ async def test_remove_only_own_credential_and_audit(service: PasskeyService, eng
     assert '"event":"passkey_removed"' in caplog.text and await service.credentials.list_for_user(user.id) == []
 
 
-async def test_store_record_use_counter_must_grow_atomically(engine: AsyncEngine) -> None:
-    service = PasskeyService(RP, SqlPasskeyStore(engine), SqlChallengeStore(engine), SqlUserStore(engine))
-    user = await new_user(engine)
+async def test_store_record_use_counter_must_grow_atomically(stores: Stores) -> None:
+    service = PasskeyService(RP, stores.passkeys, stores.passkey_challenges, stores.users)
+    user = await new_user(stores)
     device = await enrolled(service, user, counter=1)
-    store, cid = SqlPasskeyStore(engine), b64(device.credential_id)
+    store, cid = stores.passkeys, b64(device.credential_id)
     results = await asyncio.gather(*[store.record_use(cid, 7, False, 1) for _ in range(10)])
     assert sum(results) == 1 and not await store.record_use(cid, 7, False, 2)
     assert await store.record_use(cid, 8, True, 3)
 
 
-async def test_user_deletion_removes_their_passkeys(service: PasskeyService, engine: AsyncEngine) -> None:
-    user = await new_user(engine)
+async def test_user_deletion_removes_their_passkeys(service: PasskeyService, stores: Stores) -> None:
+    user = await new_user(stores)
     await enrolled(service, user)
-    await SqlUserStore(engine).delete(user.id)
+    await stores.users.delete(user.id)
     assert await service.credentials.list_for_user(user.id) == []
 
 
