@@ -30,6 +30,7 @@ __all__ = [
     "PortalSettings",
     "RegistrationSettings",
     "Settings",
+    "SigninSettings",
     "SmartSettings",
     "ThrottleSettings",
     "TokenSettings",
@@ -189,6 +190,14 @@ class PortalSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SigninSettings:
+    # The authentication level (acr) every sign-in to an application needs at least (docs/sign-in.md):
+    # "urn:ostiary:acr:password", "urn:ostiary:acr:mfa", "phr" or "phrh". None: what the client and the
+    # request ask for. A user with a second factor enrolled uses it at every sign-in anyway.
+    required_acr: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     # RFC 8414 §2: https, no query or fragment; http is allowed for loopback development.
     issuer: str = "http://127.0.0.1:8000"
@@ -231,6 +240,7 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
+    signin: SigninSettings = field(default_factory=SigninSettings)
 
     @property
     def demo_enabled(self) -> bool:
@@ -360,6 +370,10 @@ def validate(settings: Settings) -> Settings:
         if not re.fullmatch(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?", colour):
             raise ConfigError(f"branding colours must be #rgb or #rrggbb, not {colour!r}")
     _check_throttle(settings)
+    from .server.policy.levels import LEVELS
+
+    if settings.signin.required_acr is not None and settings.signin.required_acr not in LEVELS:
+        raise ConfigError(f"signin.required_acr must be one of {', '.join(LEVELS)}")
     for name in ("secret_key", "secret_key_previous"):
         value = getattr(settings, name)
         if value is not None and len(value) < 32:

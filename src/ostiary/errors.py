@@ -142,6 +142,13 @@ class InteractionRequired(OAuthError):
     error = "interaction_required"
 
 
+class UnmetAuthenticationRequirements(OAuthError):
+    """OpenID Connect Core Error Code unmet_authentication_requirements 1.0: the level asked for (an
+    essential `acr`, OIDC Core §5.5.1.1) cannot be met for this user."""
+
+    error = "unmet_authentication_requirements"
+
+
 class AccountSelectionRequired(OAuthError):
     error = "account_selection_required"
 

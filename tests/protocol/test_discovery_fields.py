@@ -48,6 +48,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "subject_types_supported": ("test_oidc_pairwise.py",
                                 "test_oidc_core_8_1_pairwise_sub_differs_per_sector_and_matches_in_id_token_and_userinfo"),
     "claims_supported": (F, "test_claims_supported_are_exactly_the_claims_released"),
+    "acr_values_supported": ("test_signin_levels.py", "test_acr_values_supported_each_level_is_reached_and_stated"),
     "claims_parameter_supported": ("test_oidc_tokens.py",
                                    "test_oidc_core_5_5_claims_parameter_puts_named_claims_in_id_token_and_userinfo"),
     "request_parameter_supported": (A, "test_oidc_core_6_request_objects_are_not_supported"),

@@ -41,7 +41,7 @@ async def test_oidc_discovery_3_advertises_exactly_what_is_supported(meta):
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert set(meta["response_modes_supported"]) == {"query", "form_post"}
     assert meta["subject_types_supported"] == ["public", "pairwise"]  # tests/protocol/test_oidc_pairwise.py
-    assert "acr" not in meta["claims_supported"] and "acr_values_supported" not in meta  # no levels yet
+    assert "acr" in meta["claims_supported"] and "acr_values_supported" in meta  # levels (issue 11 item 7)
     assert {"authorization_code", "refresh_token", "client_credentials"} <= set(meta["grant_types_supported"])
     assert "implicit" not in meta["grant_types_supported"] and "password" not in meta["grant_types_supported"]
     assert {"openid", "profile", "email", "address", "phone", "offline_access"} <= set(meta["scopes_supported"])
@@ -81,16 +81,17 @@ async def test_oidc_discovery_3_advertised_endpoints_answer(running, meta):
         assert r.status_code != 404, name
 
 
-async def test_issue9_6_acr_is_not_advertised_while_no_sign_in_states_one(running, meta):
-    """Discovery must not promise what the server does not do: a password sign-in has no acr, so neither
-    claims_supported nor acr_values_supported names it, and no ID token carries one."""
-    assert "acr" not in meta["claims_supported"] and "acr_values_supported" not in meta
+async def test_issue11_7_acr_is_advertised_and_every_id_token_states_the_level_met(running, meta):
+    """Discovery promises what the server does: the levels (acr_values_supported), and an `acr` in every
+    ID token; an unknown acr_values value is voluntary (OIDC Core §3.1.2.1): answered with the level met."""
+    assert "acr" in meta["claims_supported"]
+    assert meta["acr_values_supported"] == ["urn:ostiary:acr:password", "urn:ostiary:acr:mfa", "phr", "phrh"]
     user = await make_user(running)
     cid, secret = await make_rp(running)
     async with browser(running) as b:
         flow = await run_flow(b, cid, secret, user, scope="openid", acr_values="urn:example:loa:2")
         r = await exchange(b, flow)
     _, claims = await decode_jwt(running.http, r.json()["id_token"])
-    assert "acr" not in claims  # acr_values is voluntary (OIDC Core §3.1.2.1): answered without one
+    assert claims["acr"] == "urn:ostiary:acr:password" and claims["amr"] == ["pwd"]
     for claim in ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr"):
         assert claim in meta["claims_supported"], claim

@@ -30,6 +30,7 @@ from ..server.endpoints.register import RegistrationEndpoint
 from ..server.endpoints.revoke import RevocationEndpoint
 from ..server.endpoints.token import TokenEndpoint
 from ..server.endpoints.userinfo import UserinfoEndpoint
+from ..server.factors import SecondFactor
 from ..server.flow import AuthorizationFlow
 from ..server.grants import Grant
 from ..server.grants.authorization_code import AuthorizationCodeGrant
@@ -43,7 +44,10 @@ from ..server.logout import LogoutService
 from ..server.passkeys import PasskeyService
 from ..server.patient_access import PatientAccess
 from ..server.policy.clients import ClientRules, SelfServiceApi
+from ..server.policy.levels import LEVELS
 from ..server.registration import ClientRegistry
+from ..server.signin.requirement import LevelPolicy
+from ..server.signin.service import InteractionService
 from ..server.subjects import SubjectMapper
 from ..server.tokens import TokenIssuer
 from ..server.user_tokens import UserTokenService
@@ -161,6 +165,7 @@ class Provider:
     users: SqlUserStore
     user_service: UserService
     flow: AuthorizationFlow
+    signin: InteractionService  # the sign-in engine: every browser step goes through it
     userinfo: UserinfoEndpoint
     logout: LogoutService
     consents: SqlConsentStore
@@ -174,6 +179,8 @@ class Provider:
     metadata: dict[str, Any] = field(default_factory=dict)
     portal_apis: tuple[PortalApi, ...] = ()  # the developer portal's APIs (settings.portal.gateway_config)
     passkeys: PasskeyService | None = None  # None when the issuer cannot be a WebAuthn relying party
+    # Second factors by name (server.factors.SecondFactor): each feature registers its own in _assemble.
+    factors: dict[str, SecondFactor] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
         return self.settings.issuer + PATHS[name]
@@ -225,9 +232,9 @@ def server_metadata(settings: Settings, grants: Mapping[str, Grant], registratio
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": list(id_token_algs(settings)),
         "code_challenge_methods_supported": ["S256"],
-        # No `acr`: a password sign-in has no authentication context class to state, so no ID token
-        # carries one (an essential acr request fails, OIDC Core §5.5.1.1). Advertised once real levels exist.
-        "claims_supported": sorted({"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp",
+        # Every ID token states the level its sign-in met (server.policy.levels), weakest first.
+        "acr_values_supported": list(LEVELS),
+        "claims_supported": sorted({"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp",
                                     "sid", *(c for names in SCOPE_CLAIMS.values() for c in names)}),
         "claims_parameter_supported": True,
         "request_parameter_supported": False,
@@ -333,11 +340,13 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     launches = (LaunchService(interactions, settings.smart.launch_lifetime, settings.fhir_base_url, replay,
                               settings.smart.fhir_bases)
                 if settings.smart.enabled else None)
+    factors: dict[str, SecondFactor] = {}  # filled below by each second factor, in the order the page shows them
     flow = AuthorizationFlow(
         issuer=iss, clients=cached, users=users, user_service=user_service, sessions=sessions,
         consents=consents, codes=codes, interactions=interactions, keyring=keyring,
         settings=settings.oidc, smart=launches, subjects=subjects,
         patients=patient_access if launches is not None else None,
+        levels=LevelPolicy(factors, settings.signin.required_acr),
     )
     logout = LogoutService(iss, cached, sessions, keyring, id_tokens, fetcher,
                            settings.oidc.backchannel_logout_timeout)
@@ -358,7 +367,8 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
                                             patient_access.introspection_claims),
         revocation=RevocationEndpoint(authenticator, inspector, tokens),
         registration=registration, inspector=inspector, redis=redis, users=users, user_service=user_service,
-        flow=flow, userinfo=UserinfoEndpoint(inspector, users, tokens, subjects=(subjects, cached),
+        flow=flow, signin=InteractionService(flow, factors), factors=factors,
+        userinfo=UserinfoEndpoint(inspector, users, tokens, subjects=(subjects, cached),
                                              fhir_user=patient_access.fhir_user), logout=logout,
         consents=consents, sessions=sessions, launches=launches, changes=changes, watcher=watcher,
         patient_access=patient_access,

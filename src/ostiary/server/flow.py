@@ -6,12 +6,20 @@ Framework-free: the web layer shows pages for `NeedInteraction` and sends `Autho
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from ..config import OidcSettings
-from ..errors import AccessDenied, ConsentRequired, InvalidRequest, InvalidScope, LoginRequired, OAuthError
+from ..errors import (
+    AccessDenied,
+    ConsentRequired,
+    InvalidRequest,
+    InvalidScope,
+    LoginRequired,
+    OAuthError,
+    UnmetAuthenticationRequirements,
+)
 from ..smart.launch import LaunchContext
 from ..smart.scopes import is_clinical
 from ..store import Client
@@ -26,13 +34,15 @@ from .authorize import (
     response_params,
     validate_request,
 )
-from .claims import acr_met
 from .client_auth import ClientLookup
 from .consent import ConsentService
 from .credentials import digest, is_token, new_token
+from .factors import Proof, combined_amr
 from .interaction import Authentication, Interaction, Step
 from .keyring import KeyRing
 from .patient_access import PatientAccess
+from .policy.levels import PASSWORD, achieved
+from .signin.requirement import LevelPolicy, session_proof
 from .subjects import SubjectMapper
 from .user_tokens import GrantFacts
 from .users import UserService
@@ -66,7 +76,8 @@ class AuthorizationFlow:
     def __init__(self, *, issuer: str, clients: ClientLookup, users: UserStore, user_service: UserService,
                  sessions: SessionStore, consents: ConsentStore, codes: CodeStore, interactions: InteractionStore,
                  keyring: KeyRing, settings: OidcSettings, smart: SmartLaunch | None = None,
-                 subjects: SubjectMapper | None = None, patients: PatientAccess | None = None) -> None:
+                 subjects: SubjectMapper | None = None, patients: PatientAccess | None = None,
+                 levels: LevelPolicy | None = None) -> None:
         self.issuer = issuer
         self.clients = clients
         self.users = users
@@ -81,6 +92,7 @@ class AuthorizationFlow:
         self.smart = smart
         self.subjects = subjects
         self.patients = patients
+        self.levels = levels or LevelPolicy({})
 
     async def validate(self, params: Mapping[str, str], repeated: Iterable[str]) -> AuthorizationRequest:
         req = await validate_request(params, repeated, self.clients, self.keyring, self.issuer,
@@ -129,7 +141,7 @@ class AuthorizationFlow:
         client = await self.clients.get(req.client_id)
         if client is None:
             raise PageError("invalid_client", "this application is no longer registered")
-        self._check_acr(req, current, interaction)
+        self._check_acr(req)
         step = await self._pending(req, client, current, interaction)
         if isinstance(step, NeedInteraction):
             return step
@@ -154,16 +166,16 @@ class AuthorizationFlow:
         code = await self.issue_code(req, client, user, session, fresh, claims)
         return AuthorizationResponse(req.target, response_params(req.target, self.issuer, {"code": code}))
 
-    def _check_acr(self, req: AuthorizationRequest, current: tuple[Session, User] | None,
-                   interaction: Interaction | None) -> None:
-        """OIDC Core §5.5.1.1: an essential `acr` the authentication cannot meet (a password login
-        has no `acr`) is a failed authentication, answered before any page is shown."""
-        session = current[0] if current is not None else None
-        fresh = interaction.authenticated_in(session.sid) if interaction and session else None
-        if acr_met(req.claims, fresh.acr if fresh else session.acr if session else None):
-            return
-        audit("authentication_failed", client_id=req.client_id, reason="essential acr cannot be met")
-        raise RedirectError(AccessDenied("the essential acr asked for cannot be met"), req.target)
+    def _check_acr(self, req: AuthorizationRequest) -> None:
+        """OIDC Core §5.5.1.1: an essential `acr` naming no level of this server cannot be met: a failed
+        authentication (`unmet_authentication_requirements`), answered before any page is shown."""
+        if self.levels.unmeetable(req):
+            raise self.unmet(req, "the essential acr asked for names no level of this server")
+
+    @staticmethod
+    def unmet(req: AuthorizationRequest, reason: str) -> RedirectError:
+        audit("authentication_failed", client_id=req.client_id or None, reason=reason)
+        return RedirectError(UnmetAuthenticationRequirements(reason), req.target)
 
     async def pending(self, interaction: Interaction, current: tuple[Session, User] | None) -> Step | None:
         """The step the interaction waits for (None: none, the next call gives an answer)."""
@@ -180,10 +192,11 @@ class AuthorizationFlow:
                        interaction: Interaction | None) -> NeedInteraction | None:
         """Login, account choice or consent still to do; raises RedirectError where prompt=none forbids a page."""
         req = await self._internal_hint(req, client, current, interaction)
-        if self._needs_login(req, current, interaction):
+        due = await self.authentication_due(req, client, current, interaction)
+        if due is not None:
             if "none" in req.prompt:
                 raise RedirectError(LoginRequired("the user is not logged in"), req.target)
-            return NeedInteraction("login", req)
+            return NeedInteraction(due, req)
         assert current is not None
         session, user = current
         fresh = interaction.authenticated_in(session.sid) if interaction is not None else None
@@ -216,15 +229,26 @@ class AuthorizationFlow:
                 return replace(req, id_token_hint_sub=user_id)
         return replace(req, id_token_hint_sub="pairwise:" + hint)  # names nobody signed in here
 
-    def _needs_login(self, req: AuthorizationRequest, current: tuple[Session, User] | None,
-                     interaction: Interaction | None) -> bool:
-        """OIDC Core §3.1.2.1: prompt=login, max_age and id_token_hint are met only by a credential
-        verified in this interaction (its session's sid), never by a step or a form field."""
-        if current is None:
-            return True
-        session, _ = current
-        if interaction is not None and interaction.authenticated_in(session.sid) is not None:
-            return False
+    def proofs(self, req: AuthorizationRequest, current: tuple[Session, User] | None,
+               interaction: Interaction | None) -> tuple[tuple[Proof, ...], bool]:
+        """What this sign-in has proven so far, and whether a session of this interaction holds it.
+
+        OIDC Core §3.1.2.1: prompt=login, max_age and id_token_hint are met only by credentials verified
+        in this interaction (bound to the session it made, its sid), never by a step or a form field;
+        otherwise the session counts as one proof of what it recorded (amr, acr).
+        """
+        session = current[0] if current is not None else None
+        if interaction is not None:
+            if session is not None and interaction.authenticated_in(session.sid) is not None:
+                return interaction.proofs, True
+            if interaction.proofs and interaction.authenticated is None:
+                return interaction.proofs, False  # a sign-in under way: a second factor is still due
+        if session is None or self._must_reauthenticate(req, session, interaction):
+            return (), False
+        return (session_proof(session.user_id, session.amr, session.acr, session.auth_time),), True
+
+    def _must_reauthenticate(self, req: AuthorizationRequest, session: Session,
+                             interaction: Interaction | None) -> bool:
         if interaction is not None and interaction.switching:
             return True
         now = int(time.time())
@@ -235,14 +259,32 @@ class AuthorizationFlow:
             or (req.id_token_hint_sub is not None and req.id_token_hint_sub != session.user_id)
         )
 
+    async def authentication_due(self, req: AuthorizationRequest, client: Client | None,
+                                 current: tuple[Session, User] | None,
+                                 interaction: Interaction | None) -> Step | None:
+        """"login", "second_factor" or None (authenticated at the level needed); raises RedirectError
+        (unmet_authentication_requirements) when the level needed is beyond this user's factors."""
+        proofs, in_session = self.proofs(req, current, interaction)
+        if not proofs:
+            return "login"
+        need = await self.levels.need(req, client, proofs[0].user_id)
+        gap = need.gap(proofs)
+        if gap is None:
+            return None if in_session else "login"  # met but no session holds it (signed out since)
+        if need.reachable(gap, proofs):
+            return "second_factor"
+        raise self.unmet(req, f"the sign-in needs {need.floor}, beyond this user's enrolled factors")
+
     async def issue_code(self, req: AuthorizationRequest, client: Client, user: User, session: Session,
                          fresh: Authentication | None = None, claims_consented: tuple[str, ...] = ()) -> str:
         now = int(time.time())
-        # auth_time, amr and acr: those of the credential verified in this interaction, if any.
-        auth = fresh or Authentication(user.id, session.auth_time, session.amr, session.sid, session.acr)
+        # auth_time, amr and acr: those of the credentials verified in this interaction, if any.
+        auth = fresh or Authentication(user.id, session.auth_time, session.amr, session.sid,
+                                       session.acr or PASSWORD)
         facts = GrantFacts(
             user_id=user.id, scope=req.scope, grant_id=new_token(16), auth_time=auth.time,
-            expires_at=now + self.settings.refresh_token_lifetime, sid=session.sid, acr=auth.acr,
+            expires_at=now + self.settings.refresh_token_lifetime, sid=session.sid,
+            acr=self.levels.stated(req, auth.acr),
             amr=auth.amr, claims=dict(req.claims), claims_consented=claims_consented,
             context=self._token_context(req),
             audience=(req.extra["aud"].rstrip("/"),) if self.smart and "aud" in req.extra else (),
@@ -265,19 +307,26 @@ class AuthorizationFlow:
             context = replace(context, need_patient_banner=True)  # standalone: the app shows who it is
         return context.token_response()
 
-    async def log_in(self, user: User, previous_cookie: str | None) -> tuple[str, Session]:
-        """A new session for `user` (always a new id: no session fixation); ends the previous one."""
-        if previous_cookie:
-            await self.sessions.delete(digest(previous_cookie))
+    async def log_in(self, user: User, previous_cookie: str | None,
+                     proofs: Sequence[Proof] = ()) -> tuple[str, Session]:
+        """A new session for `user` (always a new cookie value: no session fixation) recording what
+        `proofs` prove; ends the previous one (whose applications it keeps when it was the same user's)."""
+        previous = await self.sessions.delete(digest(previous_cookie)) if previous_cookie else None
         now = int(time.time())
+        proofs = tuple(proofs) or (Proof(user.id, ("pwd",), frozenset({"knowledge"})),)
         cookie = new_token(32)
-        session = Session(digest=digest(cookie), sid=new_token(16), user_id=user.id, auth_time=now,
-                          expires_at=now + self.settings.session_lifetime, amr=("pwd",))
+        session = Session(digest=digest(cookie), sid=new_token(16), user_id=user.id,
+                          auth_time=max(p.time if p.time is not None else now for p in proofs),
+                          expires_at=now + self.settings.session_lifetime, amr=combined_amr(proofs),
+                          acr=achieved(proofs))
         await self.sessions.create(session)
+        if previous is not None and previous.user_id == user.id:
+            for client_id in previous.clients:  # logout still reaches the applications of the upgraded session
+                await self.sessions.add_client(session.digest, client_id)
         return cookie, session
 
-    async def start_interaction(self, req: AuthorizationRequest) -> Interaction:
-        interaction = Interaction(id=new_token(24), request=req)
+    async def start_interaction(self, req: AuthorizationRequest, return_to: str | None = None) -> Interaction:
+        interaction = Interaction(id=new_token(24), request=req, return_to=return_to)
         await self.interactions.save(interaction.id, interaction.to_dict(),
                                      int(time.time()) + self.settings.interaction_lifetime)
         return interaction
@@ -291,15 +340,26 @@ class AuthorizationFlow:
     async def save(self, interaction: Interaction) -> None:
         await self.interactions.update(interaction.id, interaction.to_dict())
 
-    async def authenticate(self, interaction: Interaction, user: User,
-                           previous_cookie: str | None) -> tuple[str, Interaction]:
-        """A credential of `user` was verified in this interaction: a new session, recorded as such."""
-        cookie, session = await self.log_in(user, previous_cookie)
-        done = replace(interaction, authenticated=Authentication(
-            user_id=user.id, time=session.auth_time, amr=session.amr, sid=session.sid, acr=session.acr,
-        ), switching=False, interacted=True)
-        await self.save(done)
-        return cookie, done
+    async def prove(self, interaction: Interaction, proof: Proof,
+                    previous_cookie: str | None) -> tuple[str | None, Interaction]:
+        """A credential of `proof.user_id` was verified in this interaction. Proofs of one user accumulate
+        (the session's own counts when it may: a step-up adds only the missing factor); once they meet the
+        level needed, a session is made or upgraded (a new cookie value) and recorded as this
+        interaction's. Until then nobody is signed in: a password alone does not pass a second factor."""
+        current = await self.session(previous_cookie)
+        had, _ = self.proofs(interaction.request, current, interaction)
+        proofs = (*(p for p in had if p.user_id == proof.user_id), proof)
+        updated = replace(interaction, proofs=proofs, authenticated=None, switching=False, interacted=True)
+        user = await self.users.get(proof.user_id)
+        client = None if interaction.local else await self.clients.get(interaction.request.client_id)
+        cookie = None
+        if user is not None and not user.disabled and (
+                await self.levels.need(interaction.request, client, user.id)).gap(proofs) is None:
+            cookie, session = await self.log_in(user, previous_cookie, proofs)
+            updated = replace(updated, authenticated=Authentication(
+                user_id=user.id, time=session.auth_time, amr=session.amr, sid=session.sid, acr=session.acr))
+        await self.save(updated)
+        return cookie, updated
 
     async def give_consent(self, interaction: Interaction, user: User, approve: bool,
                            claims: Iterable[str] = ()) -> Interaction | AuthorizationResponse | PageError:

@@ -13,10 +13,11 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from .authorize import AuthorizationRequest
+from .factors import FactorClass, Proof
 
-__all__ = ["Authentication", "ConsentGiven", "Interaction", "Step"]
+__all__ = ["Authentication", "ConsentGiven", "Interaction", "Step", "proof_from_dict", "proof_to_dict"]
 
-Step = Literal["login", "consent", "select_account", "select_patient"]
+Step = Literal["login", "second_factor", "select_account", "consent", "select_patient"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,15 @@ class Interaction:
     consent: ConsentGiven | None = None
     # RFC 9700 §4.11.2: the user has answered one of our pages, so an error may go back to the client.
     interacted: bool = False
+    # The credentials verified in this interaction, all of one user (server.factors): the level they meet
+    # is what `policy.levels` says; a session is made or upgraded once they meet the level needed.
+    proofs: tuple[Proof, ...] = ()
+    # A sign-in on the server's own pages (no client): the local path to go back to afterwards.
+    return_to: str | None = None
+
+    @property
+    def local(self) -> bool:
+        return self.return_to is not None
 
     def authenticated_in(self, sid: str) -> Authentication | None:
         """The credential verified in this interaction, if it made the session `sid`."""
@@ -69,6 +79,8 @@ class Interaction:
             "switching": self.switching,
             "consent": None if consent is None else {"scopes": list(consent.scopes), "claims": list(consent.claims)},
             "interacted": self.interacted,
+            "proofs": [proof_to_dict(p) for p in self.proofs],
+            "return_to": self.return_to,
         }
 
     @classmethod
@@ -86,4 +98,22 @@ class Interaction:
             consent=None if not isinstance(consent, dict) else ConsentGiven(
                 scopes=tuple(consent["scopes"]), claims=tuple(consent.get("claims", ()))),
             interacted=data.get("interacted") is True,
+            proofs=tuple(proof_from_dict(p) for p in data.get("proofs") or () if isinstance(p, dict)),
+            return_to=data["return_to"] if isinstance(data.get("return_to"), str) else None,
         )
+
+
+def proof_to_dict(proof: Proof) -> dict[str, Any]:
+    return {"user_id": proof.user_id, "amr": list(proof.amr), "classes": sorted(proof.classes),
+            "phishing_resistant": proof.phishing_resistant, "hardware_bound": proof.hardware_bound,
+            "time": proof.time, "acr": proof.acr}
+
+
+def proof_from_dict(data: Mapping[str, Any]) -> Proof:
+    classes: frozenset[FactorClass] = frozenset(
+        c for c in ("knowledge", "possession", "inherence", "federated") if c in data.get("classes", ()))
+    return Proof(user_id=str(data["user_id"]), amr=tuple(str(v) for v in data.get("amr", ())), classes=classes,
+                 phishing_resistant=data.get("phishing_resistant") is True,
+                 hardware_bound=data.get("hardware_bound") is True,
+                 time=data["time"] if isinstance(data.get("time"), int) else None,
+                 acr=data["acr"] if isinstance(data.get("acr"), str) else None)

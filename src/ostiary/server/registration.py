@@ -17,8 +17,10 @@ from .client_auth import AUTH_METHODS
 from .client_keys import key_set_from_jwks
 from .credentials import digest, new_secret, new_token
 from .policy.clients import ADMIN_ONLY, OPENID_RULES, ClientRules
+from .policy.levels import LEVELS
 from .redirect_uris import RedirectUriRefused, check_redirect_uri
 from .scopes import parse_scope
+from .signin.requirement import CLIENT_LEVEL_FIELD
 from .subjects import check_sector
 
 __all__ = ["ClientRegistry", "IssuedCredentials", "validate_metadata", "validate_redirect_uri"]
@@ -31,7 +33,8 @@ _LIST_EXTRAS = ("contacts", "allowed_cors_origins", "default_acr_values")
 _BOOL_EXTRAS = ("backchannel_logout_session_required", "frontchannel_logout_session_required", "require_auth_time")
 _INT_EXTRAS = ("default_max_age",)
 # Admin-only choices (policy.clients.ADMIN_ONLY) kept in `extra`, each with its allowed values.
-_CHOICE_EXTRAS: Mapping[str, tuple[str, ...]] = {"openid_on_client_credentials": OPENID_RULES}
+_CHOICE_EXTRAS: Mapping[str, tuple[str, ...]] = {"openid_on_client_credentials": OPENID_RULES,
+                                                 CLIENT_LEVEL_FIELD: LEVELS}
 _FETCHED_URLS = ("jwks_uri", "backchannel_logout_uri", "logo_uri", "sector_identifier_uri")
 _ADMIN_FLAGS = ("skip_consent", "resource_server", "system_scopes_with_secret")
 _RESPONSE_TYPES_FOR = {"authorization_code": "code"}

@@ -34,6 +34,7 @@ class Section:
     context: Mapping[str, Any] = field(default_factory=dict)
 
 
+SIGN_IN = "/signin?return_to=/account"  # the local sign-in (same steps, second factor included)
 AccountSection = Callable[[Request, Provider, Session, User], Awaitable[Section | None]]
 
 SECTIONS: tuple[AccountSection, ...] = ()
@@ -54,7 +55,8 @@ async def signed_in(request: Request) -> tuple[Session, User] | Response:
     current = await provider_of(request).flow.session(get_cookie(request, SESSION_COOKIE))
     if current is None:
         return page(request, "message.html", {"heading": "You are not signed in",
-                                              "text": "Sign in through an application to see your account."})
+                                              "text": "Sign in to see your account.",
+                                              "link": {"href": SIGN_IN, "text": "Sign in"}})
     return current
 
 

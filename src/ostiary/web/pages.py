@@ -13,17 +13,15 @@ from starlette.routing import Route
 from ..app.provider import Provider
 from ..errors import OAuthError
 from ..server.authorize import (
-    AuthorizationRequest,
     PageError,
-    RedirectError,
     RedirectTarget,
     query_redirect,
 )
 from ..server.consent import client_display_name
-from ..server.flow import AuthorizationResponse, NeedInteraction
-from ..server.interaction import Interaction, Step
+from ..server.flow import AuthorizationResponse
+from ..server.interaction import Interaction
 from ..server.requests import parse_form, parse_form_noting_repeats
-from ..store.identity import Session, User
+from ..server.signin.outcomes import ErrorPage, Finish, Outcome, ShowStep
 from .patient_context import patient_in_context
 from .render import (
     INTERACTION_COOKIE,
@@ -36,7 +34,7 @@ from .render import (
     set_cookie,
 )
 
-__all__ = ["page_routes"]
+__all__ = ["error_page", "interaction_form", "page_routes", "respond"]
 
 
 def provider_of(request: Request) -> Provider:
@@ -81,39 +79,43 @@ def error_page(request: Request, err: PageError, status: int = 400) -> Response:
     return page(request, "error.html", {"error": err.error, "description": err.description}, status=status)
 
 
+async def respond(request: Request, outcome: Outcome) -> Response:
+    """The HTTP answer for what the sign-in service decided (the one place outcomes are rendered)."""
+    p = provider_of(request)
+    if isinstance(outcome, ErrorPage):
+        return error_page(request, outcome.error, outcome.status)
+    if isinstance(outcome, Finish):
+        return await deliver(request, outcome.response, outcome.interaction)
+    if isinstance(outcome, ShowStep):
+        response = await render_step(request, outcome)
+        if outcome.retry_after:
+            response.headers["Retry-After"] = str(outcome.retry_after)  # RFC 9110 §10.2.3
+        return response
+    response = RedirectResponse(outcome.location, status_code=303, headers={"Cache-Control": "no-store"})
+    if outcome.cookie is not None:
+        set_cookie(request, response, SESSION_COOKIE, outcome.cookie, p.settings.oidc.session_lifetime)
+    if outcome.starts is not None:
+        set_cookie(request, response, INTERACTION_COOKIE, outcome.starts.id, p.settings.oidc.interaction_lifetime)
+    if outcome.ends is not None:
+        clear_cookie(request, response, INTERACTION_COOKIE)
+    return response
+
+
 async def authorize(request: Request) -> Response:
     p = provider_of(request)
     try:
         params, repeated = await request_params(request)
-        req = await p.flow.validate(params, repeated)
     except PageError as err:
         return error_page(request, err)
-    except RedirectError as err:
-        current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
-        return await deliver(request, await p.flow.refuse(err, current[1] if current else None, None,
-                                                          params.get("client_id")))
-    current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
-    return await proceed(request, req, current)
+    return await respond(request, await p.signin.begin(params, repeated, get_cookie(request, SESSION_COOKIE)))
 
 
-async def proceed(request: Request, req: AuthorizationRequest, current: tuple[Session, User] | None,
-                  interaction: Interaction | None = None) -> Response:
-    p = provider_of(request)
-    try:
-        outcome = await p.flow.decide(req, current, interaction)
-    except PageError as err:
-        return error_page(request, err)
-    except RedirectError as err:
-        refused = await p.flow.refuse(err, current[1] if current else None, interaction, req.client_id)
-        return await deliver(request, refused, interaction)
-    if isinstance(outcome, AuthorizationResponse):
-        return await deliver(request, outcome, interaction)
-    if interaction is None:
-        interaction = await p.flow.start_interaction(req)
-        response = RedirectResponse(f"/interaction/{interaction.id}", status_code=303)
-        set_cookie(request, response, INTERACTION_COOKIE, interaction.id, p.settings.oidc.interaction_lifetime)
-        return response
-    return await render_step(request, outcome, interaction.id, current)
+async def local_signin(request: Request) -> Response:
+    """GET /signin?return_to=/account[&prompt=login][&acr_values=...]: sign in to this server's own pages."""
+    q = request.query_params
+    outcome = await provider_of(request).signin.begin_local(q.get("return_to"), q.get("prompt"), q.get("acr_values"),
+                                                           get_cookie(request, SESSION_COOKIE))
+    return await respond(request, outcome)
 
 
 async def _finish(request: Request, response: Response, interaction: Interaction | None) -> Response:
@@ -127,29 +129,31 @@ def csrf_token(request: Request, interaction_id: str) -> str:
     return provider_of(request).sealer.mac("interaction", interaction_id)
 
 
-async def render_step(request: Request, step: NeedInteraction, interaction_id: str,
-                      current: tuple[Session, User] | None, *, error: str | None = None,
-                      status: int = 200, username: str | None = None) -> Response:
+async def render_step(request: Request, step: ShowStep) -> Response:
     p = provider_of(request)
-    client = await p.cached_clients.get(step.request.client_id)
-    client_name = client_display_name(client, step.request.client_id)
-    base = f"/interaction/{interaction_id}"
-    ctx: dict[str, Any] = {"client_name": client_name, "csrf_token": csrf_token(request, interaction_id)}
+    interaction, req, status = step.interaction, step.interaction.request, step.status
+    client = None if interaction.local else await p.cached_clients.get(req.client_id)
+    client_name = p.settings.branding.name if interaction.local else client_display_name(client, req.client_id)
+    base = f"/interaction/{interaction.id}"
+    ctx: dict[str, Any] = {"client_name": client_name, "csrf_token": csrf_token(request, interaction.id),
+                           "abort_action": base + "/abort", "error": step.error}
     if step.step == "login":
-        ctx.update(action=base + "/login", abort_action=base + "/abort", error=error,
-                   username=username if username is not None else step.request.login_hint)
+        ctx.update(action=base + "/login", username=step.username, interaction_id=interaction.id)
         return page(request, "login.html", ctx, status=status)
-    assert current is not None
-    ctx["username"] = current[1].username
+    assert step.user is not None
+    ctx["username"] = step.user.username
+    if step.step == "second_factor":
+        ctx.update(action=base + "/factor", factors=step.factors, interaction_id=interaction.id)
+        return page(request, "second_factor.html", ctx, status=status)
     if step.step == "select_account":
         return page(request, "select_account.html", {**ctx, "action": base + "/select"}, status=status)
     if step.step == "select_patient":
         from .smart_routes import render_patient_picker
 
-        return await render_patient_picker(request, step.request, interaction_id, client_name, ctx["csrf_token"],
-                                           current[1].id)
-    ask = await p.flow.consent.ask(step.request, client, current[1])
-    patient = await patient_in_context(p, step.request.context, current[1])  # EHR launch: whose records
+        return await render_patient_picker(request, req, interaction.id, client_name, ctx["csrf_token"],
+                                           step.user.id)
+    ask = await p.flow.consent.ask(req, client, step.user)
+    patient = await patient_in_context(p, req.context, step.user)  # EHR launch: whose records
     ctx.update(patient_name=patient, scopes=describe_scopes(ask.scopes, "this patient's" if patient else "your"))
     ctx.update(action=base + "/consent", claims=describe_claims(ask.claims),
                redirect_host=ask.redirect_host, unverified=not ask.verified)
@@ -162,33 +166,23 @@ async def _interaction(request: Request) -> tuple[Interaction, dict[str, str]] |
     p = provider_of(request)
     interaction_id = request.path_params["interaction_id"]
     cookie = get_cookie(request, INTERACTION_COOKIE) or ""
-    interaction = await p.flow.interaction(interaction_id)
+    interaction = await p.signin.load(interaction_id)
     if interaction is None or not hmac.compare_digest(cookie.encode(), interaction_id.encode()):
         return error_page(request, PageError(
             "invalid_request", "This sign-in request has expired or was started in another browser. "
                                "Go back to the application and start again."))
     form: dict[str, str] = {}
     if request.method == "POST":
-        form, _ = parse_form(await request.body(), request.headers.get("content-type"))
+        try:
+            form, _ = parse_form(await request.body(), request.headers.get("content-type"))
+        except OAuthError as exc:
+            return error_page(request, PageError("invalid_request", exc.description or "malformed form"))
         if not hmac.compare_digest(form.get("csrf_token", "").encode(), csrf_token(request, interaction_id).encode()):
             return error_page(request, PageError("invalid_request", "The form has expired. Please try again."), 403)
     return interaction, form
 
 
-def _back_to(interaction: Interaction) -> Response:
-    return RedirectResponse(f"/interaction/{interaction.id}", status_code=303)
-
-
-async def _answering(request: Request, step: Step) -> tuple[Interaction, dict[str, str]] | Response:
-    """The interaction and form of a POST that answers `step`; any other moment shows the current step."""
-    found = await _interaction(request)
-    if isinstance(found, Response):
-        return found
-    interaction, _ = found
-    p = provider_of(request)
-    if await p.flow.pending(interaction, await p.flow.session(get_cookie(request, SESSION_COOKIE))) != step:
-        return _back_to(interaction)
-    return found
+interaction_form = _interaction  # for feature routes under /interaction/{interaction_id}/...
 
 
 async def interaction_page(request: Request) -> Response:
@@ -196,58 +190,48 @@ async def interaction_page(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     interaction, _ = found
-    current = await provider_of(request).flow.session(get_cookie(request, SESSION_COOKIE))
-    return await proceed(request, interaction.request, current, interaction)
+    return await respond(request, await provider_of(request).signin.resume(
+        interaction, get_cookie(request, SESSION_COOKIE)))
 
 
 async def login_submit(request: Request) -> Response:
-    p = provider_of(request)
     found = await _interaction(request)
     if isinstance(found, Response):
         return found
     interaction, form = found
-    username, password = form.get("username", "").strip(), form.get("password", "")
     address = request.client.host if request.client else "unknown"
-    result = await p.user_service.login(username, password, address) if username and password else None
-    if result is None or result.user is None:
-        step = NeedInteraction("login", interaction.request)
-        if result is not None and result.retry_after:
-            msg = f"Too many sign-in attempts. Try again in {result.retry_after} seconds."
-            throttled = await render_step(request, step, interaction.id, None, error=msg, status=429,
-                                          username=username)
-            throttled.headers["Retry-After"] = str(result.retry_after)  # RFC 9110 §10.2.3
-            return throttled
-        msg = "Enter your username and password." if result is None else "Wrong username or password."
-        return await render_step(request, step, interaction.id, None, error=msg, status=400, username=username)
-    cookie, interaction = await p.flow.authenticate(interaction, result.user, get_cookie(request, SESSION_COOKIE))
-    response = _back_to(interaction)
-    set_cookie(request, response, SESSION_COOKIE, cookie, p.settings.oidc.session_lifetime)
-    return response
+    outcome = await provider_of(request).signin.password(
+        interaction, form.get("username", "").strip(), form.get("password", ""), address,
+        get_cookie(request, SESSION_COOKIE))
+    return await respond(request, outcome)
+
+
+async def factor_submit(request: Request) -> Response:
+    found = await _interaction(request)
+    if isinstance(found, Response):
+        return found
+    interaction, form = found
+    return await respond(request, await provider_of(request).signin.second_factor(
+        interaction, form, get_cookie(request, SESSION_COOKIE)))
 
 
 async def consent_submit(request: Request) -> Response:
-    p = provider_of(request)
-    found = await _answering(request, "consent")
+    found = await _interaction(request)
     if isinstance(found, Response):
         return found
     interaction, form = found
-    current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
-    if current is None:  # signed out in another tab since: show what is due now
-        return _back_to(interaction)
     claims = [name[6:] for name, value in form.items() if name.startswith("claim.") and value == "yes"]
-    answered = await p.flow.give_consent(interaction, current[1], form.get("decision") == "approve", claims)
-    if isinstance(answered, Interaction):
-        return _back_to(answered)
-    return await deliver(request, answered, interaction)
+    return await respond(request, await provider_of(request).signin.consent(
+        interaction, form.get("decision") == "approve", claims, get_cookie(request, SESSION_COOKIE)))
 
 
 async def select_submit(request: Request) -> Response:
-    found = await _answering(request, "select_account")
+    found = await _interaction(request)
     if isinstance(found, Response):
         return found
     interaction, form = found
-    await provider_of(request).flow.choose_account(interaction, form.get("choice") == "continue")
-    return _back_to(interaction)
+    return await respond(request, await provider_of(request).signin.choose_account(
+        interaction, form.get("choice") == "continue", get_cookie(request, SESSION_COOKIE)))
 
 
 async def abort_submit(request: Request) -> Response:
@@ -255,7 +239,7 @@ async def abort_submit(request: Request) -> Response:
     if isinstance(found, Response):
         return found
     interaction, _ = found
-    return await deliver(request, await provider_of(request).flow.cancel(interaction), interaction)
+    return await respond(request, await provider_of(request).signin.abort(interaction))
 
 
 def page_routes() -> list[Route]:
@@ -263,6 +247,8 @@ def page_routes() -> list[Route]:
         Route("/authorize", authorize, methods=["GET", "POST"]),
         Route("/interaction/{interaction_id}", interaction_page, methods=["GET"]),
         Route("/interaction/{interaction_id}/login", login_submit, methods=["POST"]),
+        Route("/interaction/{interaction_id}/factor", factor_submit, methods=["POST"]),
+        Route("/signin", local_signin, methods=["GET"]),
         Route("/interaction/{interaction_id}/consent", consent_submit, methods=["POST"]),
         Route("/interaction/{interaction_id}/select", select_submit, methods=["POST"]),
         Route("/interaction/{interaction_id}/abort", abort_submit, methods=["POST"]),

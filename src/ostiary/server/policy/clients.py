@@ -38,6 +38,7 @@ ADMIN_ONLY: Mapping[str, str] = {
     "system_scopes_with_secret": "a backend client getting system/ scopes without a private key",
     "sector_identifier_uri": "a client joining another sector's pairwise subjects",
     "trust_level": "a client promoting itself to a higher trust level",
+    "minimum_acr": "a client lowering (or removing) the sign-in level its administrator demands of its users",
 }
 LEVEL_GOVERNED: frozenset[ScopeKind] = frozenset({"system", "patient", "user", "api"})
 # What an unset admin-only field reads as (so a client may send back a default it was shown).

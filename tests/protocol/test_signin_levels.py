@@ -1,0 +1,215 @@
+"""Issue 11 item 7: levels (acr) and methods (amr) of a sign-in, second factors through the engine's
+contract (server.factors.SecondFactor in provider.factors), and step-up.
+
+Specs: OIDC Core §3.1.2.1 (acr_values voluntary, prompt=login, max_age), §5.5.1.1 (essential acr),
+RFC 8176 (amr values), OpenID Connect Core Error Code unmet_authentication_requirements.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from ._factors import CODE, FakeFactor, registered
+from ._oidc_flow import (
+    PASSWORD,
+    REDIRECT,
+    audit_events,
+    browser,
+    csrf_of,
+    decode_jwt,
+    make_rp,
+    make_user,
+    pkce,
+    query_of,
+)
+
+MFA = "urn:ostiary:acr:mfa"
+
+
+async def _start(b, cid: str, **extra: str) -> tuple[str, str]:
+    verifier, challenge = pkce()
+    params = {"client_id": cid, "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid",
+              "state": "s1", "code_challenge": challenge, "code_challenge_method": "S256", **extra}
+    r = await b.get("/authorize", params=params)
+    assert r.status_code == 303, r.text[:500]
+    return r.headers["location"], verifier
+
+
+async def _password(b, path: str, username: str) -> str:
+    page = await b.get(path)
+    assert 'name="password"' in page.text, page.text[:800]
+    r = await b.post(path + "/login", data={"csrf_token": csrf_of(page.text), "username": username,
+                                            "password": PASSWORD})
+    assert r.status_code == 303, r.text[:500]
+    return r.headers["location"]
+
+
+async def _factor(b, path: str, code: str = CODE, factor: str = "fake"):
+    page = await b.get(path)
+    assert 'action="' + path + '/factor"' in page.text, page.text[:1500]
+    return await b.post(path + "/factor", data={"csrf_token": csrf_of(page.text), "factor": factor, "code": code})
+
+
+async def _id_token(b, path: str, cid: str, secret: str, verifier: str) -> dict:
+    r = await b.get(path)
+    while r.status_code == 200 and 'name="decision"' in r.text:  # consent
+        r = await b.post(path + "/consent", data={"csrf_token": csrf_of(r.text), "decision": "approve"})
+        r = await b.get(path)
+    assert r.status_code == 303 and r.headers["location"].startswith(REDIRECT), r.text[:800]
+    code = query_of(r.headers["location"])["code"]
+    r = await b.post("/token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                                     "code_verifier": verifier}, auth=(cid, secret))
+    assert r.status_code == 200, r.text
+    return (await decode_jwt(b, r.json()["id_token"]))[1]
+
+
+async def test_enrolled_second_factor_is_asked_at_every_sign_in_and_password_alone_signs_nobody_in(running):
+    user = await make_user(running)
+    cid, secret = await make_rp(running, skip_consent=True)
+    factor = FakeFactor()
+    factor.users.add(user.id)
+    with registered(running, factor):
+        async with browser(running) as b:
+            path, verifier = await _start(b, cid)
+            assert await _password(b, path, user.username) == path
+            assert b.cookie("ostiary_session") is None  # the password alone made no session
+            page = await b.get(path)
+            # The engine's page: the factor's own partial with its challenge() as ctx, labelled code input.
+            assert f"fake for {user.id[:4]}" in page.text and 'autocomplete="one-time-code"' in page.text
+            assert 'inputmode="numeric"' in page.text and 'name="password"' not in page.text
+            r = await _factor(b, path, code="000000")
+            assert r.status_code == 400 and "not accepted" in r.text and b.cookie("ostiary_session") is None
+            r = await _factor(b, path)
+            assert r.status_code == 303 and b.cookie("ostiary_session")
+            claims = await _id_token(b, path, cid, secret, verifier)
+    # RFC 8176: pwd + otp, and mfa for two factor classes.
+    assert claims["amr"] == ["pwd", "otp", "mfa"] and claims["acr"] == MFA
+
+
+async def test_factor_answer_when_no_second_factor_is_due_is_not_verified(running):
+    """The attack: posting a code to /factor before (or without) a first credential."""
+    user = await make_user(running)
+    cid, _ = await make_rp(running)
+    factor = FakeFactor()
+    factor.users.add(user.id)
+    with registered(running, factor):
+        async with browser(running) as b:
+            path, _ = await _start(b, cid)
+            page = await b.get(path)
+            r = await b.post(path + "/factor", data={"csrf_token": csrf_of(page.text), "factor": "fake",
+                                                     "code": CODE})
+            assert r.status_code == 303 and r.headers["location"] == path
+            assert factor.verified == [] and b.cookie("ostiary_session") is None
+            # A factor the user has not enrolled, or an unknown one, is refused without verifying.
+            await _password(b, path, user.username)
+            r = await _factor(b, path, factor="nonexistent")
+            assert r.status_code == 400 and factor.verified == []
+            r = await b.post(path + "/factor", data={"factor": "fake", "code": CODE})  # no CSRF value
+            assert r.status_code == 403 and factor.verified == []
+
+
+async def test_step_up_by_acr_values_asks_only_the_missing_factor(running):
+    """A higher level asked for on an existing session re-authenticates only the missing factor."""
+    user = await make_user(running)
+    cid, secret = await make_rp(running, skip_consent=True)
+    factor = FakeFactor()
+    with registered(running, factor):
+        async with browser(running) as b:
+            path, verifier = await _start(b, cid)
+            await _password(b, path, user.username)
+            first = await _id_token(b, path, cid, secret, verifier)
+            assert first["acr"] == "urn:ostiary:acr:password"
+            factor.users.add(user.id)  # enrolled since
+            old_cookie = b.cookie("ostiary_session")
+            path, verifier = await _start(b, cid, acr_values=MFA)
+            page = await b.get(path)
+            assert 'name="password"' not in page.text and "/factor" in page.text
+            assert (await _factor(b, path)).status_code == 303
+            assert b.cookie("ostiary_session") != old_cookie  # upgraded: a new cookie value
+            claims = await _id_token(b, path, cid, secret, verifier)
+    assert claims["acr"] == MFA and claims["amr"] == ["pwd", "otp", "mfa"]
+
+
+async def test_prompt_login_re_runs_every_factor_the_level_needs(running):
+    user = await make_user(running)
+    cid, secret = await make_rp(running, skip_consent=True)
+    factor = FakeFactor()
+    factor.users.add(user.id)
+    with registered(running, factor):
+        async with browser(running) as b:
+            path, verifier = await _start(b, cid)
+            await _password(b, path, user.username)
+            await _factor(b, path)
+            await _id_token(b, path, cid, secret, verifier)
+            for extra in ({"prompt": "login"}, {"max_age": "0"}):
+                path, verifier = await _start(b, cid, **extra)
+                await _password(b, path, user.username)
+                assert (await _factor(b, path)).status_code == 303
+                assert (await _id_token(b, path, cid, secret, verifier))["acr"] == MFA
+
+
+async def test_acr_values_supported_each_level_is_reached_and_stated(running):
+    """acr_values (voluntary): met when the user can; otherwise the level achieved is stated."""
+    user = await make_user(running)
+    cid, secret = await make_rp(running, skip_consent=True)
+    otp, key = FakeFactor("fake"), FakeFactor("key", phishing_resistant=True, hardware_bound=True, amr=("hwk",))
+    with registered(running, otp, key):
+        async with browser(running) as b:
+            # No factor enrolled: mfa cannot be reached, the sign-in goes on at the password level.
+            path, verifier = await _start(b, cid, acr_values=MFA)
+            await _password(b, path, user.username)
+            assert (await _id_token(b, path, cid, secret, verifier))["acr"] == "urn:ostiary:acr:password"
+            otp.users.add(user.id)
+            key.users.add(user.id)
+            for wanted, used, stated in (("phr", "key", "phrh"), ("phrh", "key", "phrh"), (MFA, "fake", MFA)):
+                path, verifier = await _start(b, cid, acr_values=wanted, prompt="login")
+                await _password(b, path, user.username)
+                assert (await _factor(b, path, factor=used)).status_code == 303
+                assert (await _id_token(b, path, cid, secret, verifier))["acr"] == stated, wanted
+
+
+async def test_oidc_core_5_5_1_1_essential_acr_that_cannot_be_met_is_unmet_authentication_requirements(
+        running, caplog):
+    caplog.set_level(logging.INFO, logger="ostiary.audit")
+    user = await make_user(running)
+    cid, secret = await make_rp(running, skip_consent=True)
+    essential = {"id_token": {"acr": {"essential": True, "values": [MFA]}}}
+    async with browser(running) as b:
+        # A value this server does not know: failed before any page.
+        unknown = {"id_token": {"acr": {"essential": True, "values": ["urn:example:loa:9"]}}}
+        r = await b.get("/authorize", params={"client_id": cid, "redirect_uri": REDIRECT, "response_type": "code",
+                                              "scope": "openid", "state": "s", "claims": json.dumps(unknown),
+                                              "code_challenge": pkce()[1], "code_challenge_method": "S256"})
+        assert query_of(r.headers["location"])["error"] == "unmet_authentication_requirements"
+        # mfa, for a user with no second factor: failed after the password, never a password-only token.
+        path, _ = await _start(b, cid, claims=json.dumps(essential))
+        await _password(b, path, user.username)
+        r = await b.get(path)
+        assert query_of(r.headers["location"])["error"] == "unmet_authentication_requirements"
+    assert audit_events(caplog, "authentication_failed")
+    factor = FakeFactor()
+    factor.users.add(user.id)
+    with registered(running, factor):
+        async with browser(running) as b:
+            path, verifier = await _start(b, cid, claims=json.dumps(essential))
+            await _password(b, path, user.username)
+            await _factor(b, path)
+            assert (await _id_token(b, path, cid, secret, verifier))["acr"] == MFA
+
+
+async def test_client_minimum_acr_is_admin_only_and_enforced(running):
+    user = await make_user(running)
+    cid, _ = await make_rp(running, minimum_acr=MFA)
+    async with browser(running) as b:
+        path, _ = await _start(b, cid)
+        await _password(b, path, user.username)
+        r = await b.get(path)
+        assert query_of(r.headers["location"])["error"] == "unmet_authentication_requirements"
+    # A self-registering client cannot set it (admin-only metadata).
+    r = await running.http.post("/register", json={"redirect_uris": [REDIRECT],
+                                                   "minimum_acr": "urn:ostiary:acr:password"},
+                                headers={"Authorization": "Bearer initial-token-for-tests"})
+    assert r.status_code == 400 and r.json()["error"] == "invalid_client_metadata"
+    assert re.search("minimum_acr", r.json()["error_description"])
