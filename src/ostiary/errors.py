@@ -1,20 +1,27 @@
 """The OAuth error tree: one class per registered error code.
 
-OAuthError
+OAuthError                                                   (GuardError: the guard's name for it)
  +-- InvalidRequest, InvalidClient, InvalidGrant, UnauthorizedClient,
  |   UnsupportedGrantType, InvalidScope, InvalidTarget            RFC 6749 §5.2, RFC 8707
  +-- AccessDenied, UnsupportedResponseType, ServerError,
  |   TemporarilyUnavailable                                        RFC 6749 §4.1.2.1
  +-- UnsupportedTokenType                                          RFC 7009 §2.2.1
- +-- InvalidToken, InsufficientScope                               RFC 6750 §3.1
+ +-- InvalidToken (+ MissingToken), InsufficientScope              RFC 6750 §3.1
+ +-- TemporarilyUnavailable +-- IssuerUnavailable                  the guard cannot reach the issuer
  +-- InvalidRedirectUri, InvalidClientMetadata                     RFC 7591 §3.2.2
  +-- LoginRequired, ConsentRequired, InteractionRequired, ...      OIDC Core §3.1.2.6
 
-The web layer alone turns these into HTTP; protocol code only raises them.
+PageError      shown to the user on an error page, never sent to a client (no trusted redirect URI)
+RedirectError  an OAuthError for the client's validated redirect URI (RFC 6749 §4.1.2.1, RFC 9207)
+
+The web layer alone turns these into HTTP (one renderer: web/errors.py, by the kind each route
+declares); protocol code, the guard and the routes only raise them. Nothing here imports past the
+standard library, so the guard (`ostiary.resource`) uses this tree with a plain `pip install ostiary`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 
@@ -108,6 +115,10 @@ class TemporarilyUnavailable(OAuthError):
     status_code = 503
 
 
+class IssuerUnavailable(TemporarilyUnavailable):
+    """The guard could not fetch keys or an introspection answer (down, slow or nonsense)."""
+
+
 class InvalidToken(OAuthError):
     error = "invalid_token"
     status_code = 401
@@ -118,8 +129,14 @@ class MissingToken(InvalidToken):
 
 
 class InsufficientScope(OAuthError):
+    """``scope``: the scope the request needs (RFC 6750 §3: the challenge may name it)."""
+
     error = "insufficient_scope"
     status_code = 403
+
+    def __init__(self, description: str | None = None, scope: tuple[str, ...] = ()) -> None:
+        super().__init__(description)
+        self.scope = scope
 
 
 class InvalidRedirectUri(OAuthError):
@@ -174,3 +191,34 @@ class NotFound(OAuthError):
 
     error = "not_found"
     status_code = 404
+
+
+GuardError = OAuthError  # what the resource-server guard raises (ostiary.resource): the same tree
+
+
+class PageError(Exception):
+    """Shown to the user on an error page with ``status``; the client is not told (no trusted redirect URI)."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectTarget:
+    redirect_uri: str
+    response_mode: str
+    state: str | None
+
+
+class RedirectError(Exception):
+    """An OAuthError to send back to the client's (validated) redirect URI; ``client_id``: whose it is
+    (a route that raises it leaves the renderer to decide whether that client may be sent errors)."""
+
+    def __init__(self, error: OAuthError, target: RedirectTarget, client_id: str | None = None) -> None:
+        super().__init__(error.description or error.error)
+        self.error = error
+        self.target = target
+        self.client_id = client_id

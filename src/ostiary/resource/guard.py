@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import orjson
 
 from .bearer import challenge, extract_token
-from .errors import GuardError, InsufficientScope, InvalidToken, IssuerUnavailable
+from .errors import GuardError, InsufficientScope, InvalidToken, IssuerUnavailable, MissingToken
 from .permissions import PermissionPolicy, scope_permissions
 from .principal import Principal
 from .verifier import TokenVerifier
@@ -85,7 +85,7 @@ class Guard:
         if isinstance(exc, IssuerUnavailable):
             headers.append(("retry-after", "5"))
         body: dict[str, str] = {}
-        if exc.error:
+        if not isinstance(exc, MissingToken):  # RFC 6750 §3.1: no error code when no token was sent
             body["error"] = exc.error
             if exc.description:
                 body["error_description"] = exc.description

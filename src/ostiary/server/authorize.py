@@ -17,6 +17,9 @@ from .. import jwt
 from ..errors import (
     InvalidRequest,
     OAuthError,
+    PageError,
+    RedirectError,
+    RedirectTarget,
     RegistrationNotSupported,
     RequestNotSupported,
     RequestUriNotSupported,
@@ -31,7 +34,8 @@ from .policy.grants import check_grant
 from .redirect_uris import match_redirect_uri, registered_default
 from .scopes import grant_scopes, parse_scope
 
-__all__ = ["AuthorizationRequest", "PageError", "RedirectError", "validate_request"]
+# PageError and RedirectError live in ostiary.errors; named here until every caller imports them from there.
+__all__ = ["AuthorizationRequest", "PageError", "RedirectError", "RedirectTarget", "validate_request"]
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 RESPONSE_MODES = frozenset({"query", "form_post"})
@@ -39,31 +43,6 @@ _PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 _SINGLE = ("client_id", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce",
            "code_challenge", "code_challenge_method", "prompt", "max_age", "login_hint", "id_token_hint",
            "claims", "acr_values", "ui_locales", "display", "launch", "aud")
-
-
-class PageError(Exception):
-    """Shown to the user on an error page; the client is not told (no trusted redirect URI)."""
-
-    def __init__(self, error: str, description: str) -> None:
-        super().__init__(description)
-        self.error = error
-        self.description = description
-
-
-@dataclass(frozen=True, slots=True)
-class RedirectTarget:
-    redirect_uri: str
-    response_mode: str
-    state: str | None
-
-
-class RedirectError(Exception):
-    """An OAuthError to send back to the client's (validated) redirect URI."""
-
-    def __init__(self, error: OAuthError, target: RedirectTarget) -> None:
-        super().__init__(error.description or error.error)
-        self.error = error
-        self.target = target
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,14 +14,13 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from ..app.provider import Provider
-from ..server.authorize import PageError
+from ..errors import PageError
 from ..server.consent import client_display_name
 from ..server.requests import parse_form
 from ..store.identity import Session, User
-from .pages import error_page
+from .kinds import KindRoute, page_route
 from .render import SESSION_COOKIE, describe_consent, get_cookie, page
 
 __all__ = ["SECTIONS", "AccountSection", "Section", "account_csrf", "account_form", "account_routes",
@@ -69,7 +68,7 @@ async def account_form(request: Request) -> tuple[Session, User, dict[str, str]]
     form, _ = parse_form(await request.body(), request.headers.get("content-type"))
     expected = account_csrf(provider_of(request), session)
     if not hmac.compare_digest(form.get("csrf_token", "").encode(), expected.encode()):
-        return error_page(request, PageError("invalid_request", "The form has expired."), 403)
+        raise PageError("invalid_request", "The form has expired.", 403)
     return session, user, form
 
 
@@ -100,5 +99,5 @@ async def account(request: Request) -> Response:
                                           "action": "/account", "logout_action": "/logout"})
 
 
-def account_routes() -> list[Route]:
-    return [Route("/account", account, methods=["GET", "POST"])]
+def account_routes() -> list[KindRoute]:
+    return [page_route("/account", account, methods=["GET", "POST"])]

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute
 from starlette.staticfiles import StaticFiles
 
 from ..app.bootstrap import bootstrap, load_secret_key
@@ -27,6 +27,7 @@ from .demo import demo_routes
 from .errors import HTTP_ERROR_HANDLERS, ErrorMiddleware, json_response, parse_json_body
 from .fhir_mount import FhirMount
 from .home import home_routes
+from .kinds import api_route, declare, mount
 from .limits import RequestLimitsMiddleware
 from .pages import page_routes
 from .portal import portal_routes
@@ -121,17 +122,17 @@ async def health(request: Request) -> Response:
     return json_response({"status": "ok"})
 
 
-def routes() -> list[Route]:
+def routes() -> list[BaseRoute]:
     return [
-        Route("/token", token, methods=["POST"]),
-        Route("/introspect", introspect, methods=["POST"]),
-        Route("/revoke", revoke, methods=["POST"]),
-        Route("/.well-known/oauth-authorization-server", metadata, methods=["GET"]),
-        Route("/.well-known/openid-configuration", metadata, methods=["GET"]),
-        Route("/jwks", jwks, methods=["GET"]),
-        Route("/register", register, methods=["POST"]),
-        Route("/register/{client_id}", client_configuration, methods=["GET", "PUT", "DELETE"]),
-        Route("/healthz", health, methods=["GET"]),
+        api_route("/token", token, methods=["POST"]),
+        api_route("/introspect", introspect, methods=["POST"]),
+        api_route("/revoke", revoke, methods=["POST"]),
+        api_route("/.well-known/oauth-authorization-server", metadata, methods=["GET"]),
+        api_route("/.well-known/openid-configuration", metadata, methods=["GET"]),
+        api_route("/jwks", jwks, methods=["GET"]),
+        api_route("/register", register, methods=["POST"]),
+        api_route("/register/{client_id}", client_configuration, methods=["GET", "PUT", "DELETE"]),
+        api_route("/healthz", health, methods=["GET"]),
     ]
 
 
@@ -170,15 +171,15 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
             await provider.aclose()
 
     demo = demo_routes() if settings.demo_enabled else []
-    smart: list[Route | Mount] = []
+    smart: list[BaseRoute] = []
     if settings.smart.enabled:
-        smart = [*smart_routes(settings.smart.fhir_path), Mount(settings.smart.fhir_path, app=FhirMount())]
+        smart = [*smart_routes(settings.smart.fhir_path), mount(settings.smart.fhir_path, FhirMount(), kind="fhir")]
     portal = portal_routes() if settings.portal.gateway_config else []
-    all_routes = [*home_routes(), *routes(), *page_routes(), *session_routes(), *account_routes(), *demo, *smart,
-                  *portal, Mount("/static", StaticFiles(packages=[("ostiary.web", "static")]), name="static")]
+    static = mount("/static", StaticFiles(packages=[("ostiary.web", "static")]), kind="static", name="static")
+    all_routes = [*home_routes(), *routes(), *declare("page", page_routes()), *session_routes(), *account_routes(),
+                  *demo, *smart, *portal, static]
     app = Starlette(routes=all_routes, lifespan=lifespan, exception_handlers=HTTP_ERROR_HANDLERS)
-    app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.http.max_body_bytes,
-                       fhir_path=settings.smart.fhir_path if settings.smart.enabled else None)
+    app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.http.max_body_bytes)
     app.add_middleware(ErrorMiddleware)
     app.add_middleware(CorsMiddleware, ttl=settings.cache_ttl,
                        fhir_path=settings.smart.fhir_path if settings.smart.enabled else "",

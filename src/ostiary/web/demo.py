@@ -12,13 +12,13 @@ from urllib.parse import urlencode
 import orjson
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from ..app.bootstrap import DEMO_APP_ID
 from ..app.provider import Provider
-from ..errors import OAuthError
+from ..errors import PageError
 from ..jwt import JWTInvalid, decode_unverified
 from ..server.requests import EndpointRequest
+from .kinds import KindRoute, page_route
 from .render import clear_cookie, get_cookie, page, set_cookie
 
 __all__ = ["demo_routes"]
@@ -49,19 +49,14 @@ async def demo_callback(request: Request) -> Response:
     verifier, _, nonce = rest.partition(".")
     q = request.query_params
     if not state or not hmac.compare_digest(q.get("state", "").encode(), state.encode()):
-        return page(request, "message.html", {"heading": "Demo app", "text": "State mismatch: start again at /demo."},
-                    status=400)
+        raise PageError("invalid_request", "State mismatch: start again at /demo.")
     if "error" in q:
         return page(request, "message.html", {"heading": "Demo app: not signed in",
                                               "text": f"{q['error']}: {q.get('error_description', '')}"})
     form = {"grant_type": "authorization_code", "code": q.get("code", ""), "code_verifier": verifier,
             "redirect_uri": p.settings.issuer + "/demo/callback", "client_id": DEMO_APP_ID}
-    try:
-        tokens = await p.token_endpoint.handle(EndpointRequest(endpoint_url=p.url("token_endpoint"), form=form))
-        claims = await p.userinfo.handle(tokens["access_token"])
-    except OAuthError as exc:
-        return page(request, "message.html", {"heading": "Demo app", "text": f"{exc.error}: {exc.description}"},
-                    status=400)
+    tokens = await p.token_endpoint.handle(EndpointRequest(endpoint_url=p.url("token_endpoint"), form=form))
+    claims = await p.userinfo.handle(tokens["access_token"])
     response = page(request, "demo.html", _end_page(tokens, claims, nonce))
     clear_cookie(request, response, COOKIE)
     return response
@@ -89,5 +84,6 @@ def _end_page(tokens: dict[str, Any], userinfo: dict[str, Any], nonce: str) -> d
             id_token.claims.get("nonce") == nonce, "id_token": tokens["id_token"], "client_id": DEMO_APP_ID}
 
 
-def demo_routes() -> list[Route]:
-    return [Route("/demo", demo_start, methods=["GET"]), Route("/demo/callback", demo_callback, methods=["GET"])]
+def demo_routes() -> list[KindRoute]:
+    return [page_route("/demo", demo_start, methods=["GET"]),
+            page_route("/demo/callback", demo_callback, methods=["GET"])]

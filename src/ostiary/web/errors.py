@@ -1,10 +1,23 @@
-"""Turning errors into HTTP: RFC 6749 §5.2 JSON, RFC 6750 §3 WWW-Authenticate, never a stack trace."""
+"""The one error renderer: every error of every route becomes the answer of the route's declared kind.
+
+Routes raise (`OAuthError`, `PageError`, `RedirectError`, `FhirError`, Starlette's `HTTPException`), and
+`ErrorMiddleware` answers, by the kind the route was registered with (web/kinds.py):
+
+- ``api``: RFC 6749 §5.2 JSON, RFC 6750 §3 ``WWW-Authenticate``, RFC 7591 §3.2.2 registration errors;
+- ``page``: the HTML error page with the error code and a readable description; a `RedirectError` goes
+  back to the client (or, for a client the user has no reason to trust, to the page: RFC 9700 §4.11.2);
+- ``fhir``: an OperationOutcome.
+
+Anything else raised is a bug: logged with a reference, answered 500 in the route's kind without a trace.
+Security headers are added to every answer, errors included, by web/security_headers.py.
+"""
 
 from __future__ import annotations
 
 import logging
 import secrets
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -20,13 +33,17 @@ from ..errors import (
     InvalidToken,
     MissingToken,
     OAuthError,
+    PageError,
+    RedirectError,
     RegistrationThrottled,
 )
+from ..fhir.errors import FhirError, fhir_response, operation_outcome
+from .kinds import Kind, kind_of
 
-__all__ = ["HTTP_ERROR_HANDLERS", "ErrorMiddleware", "error_response", "json_response", "parse_json_body"]
+__all__ = ["HTTP_ERROR_HANDLERS", "ErrorMiddleware", "error_response", "json_response", "parse_json_body",
+           "render_error"]
 
 log = logging.getLogger("ostiary")
-PAGE_PATHS = ("/authorize", "/interaction/", "/logout", "/account", "/demo", "/smart/launcher", "/developers")
 MAX_JSON_BYTES = 64 * 1024
 
 
@@ -88,19 +105,91 @@ async def parse_json_body(request: Request, error: type[OAuthError] = InvalidCli
         raise error("the request body is not valid JSON") from None
 
 
+
+def _http_code(status: int) -> str:
+    return {404: "not_found", 405: "method_not_allowed"}.get(status, "invalid_request")
+
+
+def _page(scope: Scope, error: str, description: str, status: int,
+          headers: Mapping[str, str] | None = None) -> Response:
+    from .render import render_error_page
+
+    response = render_error_page(scope["app"].state.settings, error, description, status)
+    response.headers.update(headers or {})
+    return response
+
+
+async def _redirect(exc: RedirectError, scope: Scope, receive: Receive) -> Response:
+    """The client's redirect URI, unless the client may not be sent errors yet (flow.refuse decides)."""
+    from starlette.requests import Request
+
+    from .pages import authorization_response
+
+    outcome = await scope["app"].state.provider.flow.refuse(exc, None, None, exc.client_id)
+    if isinstance(outcome, PageError):
+        return _page(scope, outcome.error, outcome.description, outcome.status)
+    return authorization_response(Request(scope, receive), outcome.target, outcome.params)
+
+
+def _bug(scope: Scope, kind: Kind) -> Response:
+    reference = secrets.token_hex(6)
+    log.exception("unhandled error %s on %s %s", reference, scope.get("method"), scope.get("path"))
+    if kind == "page":
+        return _page(scope, "server_error", f"Something broke on our side (reference {reference}).", 500)
+    if kind == "fhir":
+        return fhir_response(operation_outcome(500, f"internal error (incident {reference})"), 500)
+    return json_response({"error": "server_error", "error_description": f"internal error, reference {reference}"},
+                         status=500)
+
+
+async def render_error(exc: Exception, scope: Scope, receive: Receive, realm: str = "ostiary") -> Response:
+    """The answer to `exc` in the kind of the route `scope` goes to; call it only inside an ``except``."""
+    kind = kind_of(scope)
+    if isinstance(exc, RedirectError):
+        if kind == "page":
+            return await _redirect(exc, scope, receive)
+        exc = exc.error
+    if isinstance(exc, HTTPException):
+        status, description, headers = exc.status_code, str(exc.detail), dict(exc.headers or {})
+        if kind == "page":
+            return _page(scope, _http_code(status), description, status, headers)
+        if kind == "fhir":
+            return fhir_response(operation_outcome(status, description), status, headers)
+        return json_response({"error": _http_code(status), "error_description": description}, status=status,
+                             headers=headers)
+    if isinstance(exc, FhirError):
+        if kind == "page":
+            return _page(scope, "invalid_request", exc.diagnostics[:1].upper() + exc.diagnostics[1:] + ".",
+                         exc.status, exc.headers)
+        if kind == "fhir":
+            return exc.response()
+        return json_response({"error": "invalid_request", "error_description": exc.diagnostics},
+                             status=exc.status, headers=exc.headers)
+    if isinstance(exc, PageError):
+        if kind == "page":
+            return _page(scope, exc.error, exc.description, exc.status)
+        if kind == "fhir":
+            return fhir_response(operation_outcome(exc.status, exc.description), exc.status)
+        return json_response({"error": exc.error, "error_description": exc.description}, status=exc.status)
+    if isinstance(exc, OAuthError):
+        if kind == "page":  # a page cannot carry a challenge, so no 401 (RFC 9110 §15.5.2)
+            status = 400 if exc.status_code == 401 else exc.status_code
+            return _page(scope, exc.error, exc.description or HTTPStatus(status).phrase, status)
+        if kind == "fhir":
+            return fhir_response(operation_outcome(exc.status_code, exc.description or exc.error), exc.status_code)
+        return error_response(exc, realm, basic_auth=used_basic_auth(scope))
+    return _bug(scope, kind)
+
+
 async def _http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    headers = dict(exc.headers or {})
-    code = "not_found" if exc.status_code == 404 else "invalid_request"
-    return json_response({"error": code, "error_description": str(exc.detail)}, status=exc.status_code,
-                         headers=headers)
+    return await render_error(exc, request.scope, request.receive)
 
 
 HTTP_ERROR_HANDLERS: Mapping[Any, Any] = {HTTPException: _http_exception}
 
 
 class ErrorMiddleware:
-    """OAuthError -> its RFC response; anything else -> server_error with an id that is logged."""
+    """Every exception a route raises -> `render_error`; never a stack trace to the caller."""
 
     def __init__(self, app: ASGIApp, realm: str = "ostiary") -> None:
         self.app = app
@@ -118,31 +207,15 @@ class ErrorMiddleware:
                 started = True
             await send(message)
 
-        html = scope["path"].startswith(PAGE_PATHS)
         try:
             await self.app(scope, receive, tracking_send)
-        except OAuthError as exc:
+        except Exception as exc:
             if started:
-                raise
-            if html:
-                from .render import render_error_page
-
-                page = render_error_page(scope["app"].state.settings, exc.error, exc.description or exc.error,
-                                         exc.status_code if exc.status_code < 500 else 400)
-                await page(scope, receive, send)
+                if not isinstance(exc, OAuthError | PageError | RedirectError | FhirError | HTTPException):
+                    log.exception("error after the answer started on %s %s", scope.get("method"), scope.get("path"))
                 return
-            await error_response(exc, self.realm, basic_auth=used_basic_auth(scope))(scope, receive, send)
-        except Exception:
-            error_id = secrets.token_hex(6)
-            log.exception("unhandled error %s on %s %s", error_id, scope.get("method"), scope.get("path"))
-            if started:
-                return
-            body = {"error": "server_error", "error_description": f"internal error, reference {error_id}"}
-            if html:
-                from .render import render_error_page
-
-                page = render_error_page(scope["app"].state.settings, "server_error",
-                                         f"Something broke on our side (reference {error_id}).", 500)
-                await page(scope, receive, send)
-                return
-            await json_response(body, status=500, headers={"Cache-Control": "no-store"})(scope, receive, send)
+            try:
+                response = await render_error(exc, scope, receive, self.realm)
+            except Exception:  # rendering the error failed (e.g. before startup): a bare 500, still no trace
+                response = _bug(scope, "api")
+            await response(scope, receive, send)

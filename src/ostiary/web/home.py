@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from .kinds import KindRoute, page_route
 from .render import page
 
 __all__ = ["home_routes"]
@@ -19,5 +19,5 @@ async def home(request: Request) -> Response:
     })
 
 
-def home_routes() -> list[Route]:
-    return [Route("/", home, methods=["GET"])]
+def home_routes() -> list[KindRoute]:
+    return [page_route("/", home, methods=["GET"])]

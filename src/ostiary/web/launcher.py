@@ -11,9 +11,8 @@ from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
-from ..errors import InvalidRequest
+from ..errors import PageError
 from ..server.audit import audit
 from ..server.consent import client_display_name
 from ..server.requests import parse_form
@@ -21,10 +20,10 @@ from ..smart.directory import display_name
 from ..smart.entitlements import Entitlement
 from ..smart.launch import LaunchContext, verify_context
 from ..store.identity import User
-from .pages import error_page
+from .kinds import KindRoute, page_route
 from .render import LAUNCHER_COOKIE, SESSION_COOKIE, get_cookie, page, set_cookie
 from .signin import form_csrf, form_nonce, password_sign_in
-from .smart_routes import _page_error, patient_summaries, provider_of
+from .smart_routes import patient_summaries, provider_of
 
 __all__ = ["launcher_routes"]
 
@@ -51,12 +50,11 @@ async def launcher(request: Request) -> Response:
     if current is None:
         return _launcher_login(request)
     if p.directory is None or p.launches is None:
-        return error_page(request, _page_error("The launcher needs SMART and the FHIR data."), 503)
+        raise PageError("invalid_request", "The launcher needs SMART and the FHIR data.", 503)
     session, user = current
     entitlement = await _allowed(request, user)
     if entitlement is None:
-        return error_page(request, _page_error("Your account may not launch apps (it lacks the launch role)."),
-                          403)
+        raise PageError("access_denied", "Your account may not launch apps (it lacks the launch role).", 403)
     if request.method == "POST":
         return await _launch(request, session.digest, user, entitlement)
     only = None if entitlement.everyone else entitlement.patients
@@ -87,23 +85,20 @@ async def _launch(request: Request, session_digest: str, user: User, entitlement
     assert p.launches is not None and p.directory is not None
     form, _ = parse_form(await request.body(), request.headers.get("content-type"))
     if not hmac.compare_digest(form.get("csrf_token", "").encode(), _launcher_csrf(request, session_digest).encode()):
-        return error_page(request, _page_error("The form has expired. Please try again."), 403)
+        raise PageError("invalid_request", "The form has expired. Please try again.", 403)
     client = await p.clients.get(form.get("client_id", ""))
     launch_url = client.extra.get("initiate_login_uri") if client else None
     patient = form.get("patient", "")
     if client is None or not launch_url or not entitlement.allows(patient):
         audit("launcher_refused", sub=user.id, reason="app or patient not allowed", patient=patient[:64])
-        return error_page(request, _page_error("Choose one of your patients and an app with a launch URL."), 400)
+        raise PageError("invalid_request", "Choose one of your patients and an app with a launch URL.")
     practitioner = form.get("practitioner")
     context = LaunchContext(
         patient=patient, encounter=form.get("encounter") or None, user=user.username,
         fhir_context=({"reference": f"Practitioner/{practitioner}"},) if practitioner else (),
         need_patient_banner=False, client_id=client.client_id,
     )
-    try:
-        await verify_context(context, p.directory)
-    except InvalidRequest as exc:
-        return error_page(request, _page_error(exc.description or "The launch context is not valid."), 400)
+    await verify_context(context, p.directory)  # InvalidRequest: the error page says what is wrong
     value = await p.launches.create(context)
     sep = "&" if urlsplit(str(launch_url)).query else "?"
     target = f"{launch_url}{sep}{urlencode({'iss': p.settings.fhir_base_url, 'launch': value})}"
@@ -130,8 +125,8 @@ async def launcher_login(request: Request) -> Response:
     return signed_in.finish(request, RedirectResponse("/smart/launcher", status_code=303), p)
 
 
-def launcher_routes() -> list[Route]:
+def launcher_routes() -> list[KindRoute]:
     return [
-        Route("/smart/launcher", launcher, methods=["GET", "POST"]),
-        Route("/smart/launcher/login", launcher_login, methods=["POST"]),
+        page_route("/smart/launcher", launcher, methods=["GET", "POST"]),
+        page_route("/smart/launcher/login", launcher_login, methods=["POST"]),
     ]

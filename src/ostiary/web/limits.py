@@ -14,9 +14,9 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..fhir.errors import FhirError, fhir_response, operation_outcome
-from .errors import PAGE_PATHS, json_response
-from .render import render_error_page
+from ..errors import InvalidClientMetadata
+from ..fhir.errors import FhirError
+from .errors import render_error
 
 __all__ = ["BodyRefused", "RequestLimitsMiddleware"]
 
@@ -53,22 +53,19 @@ def _nul_markers(scope: Scope) -> tuple[bytes, ...]:
 
 
 class RequestLimitsMiddleware:
-    def __init__(self, app: ASGIApp, *, max_bytes: int, fhir_path: str | None = None) -> None:
+    """Refusals are answered by the one renderer, in the kind of the route the request was for."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.fhir_path = fhir_path
 
-    def _refusal(self, scope: Scope, status: int, text: str, *, body: bool = False) -> Response:
-        path = scope["path"]
-        headers = {"Cache-Control": "no-store", "Connection": "close"}
-        if self.fhir_path and (path == self.fhir_path or path.startswith(self.fhir_path + "/")):
-            return fhir_response(operation_outcome(status, text), status, headers)
-        if path.startswith(PAGE_PATHS):
-            return render_error_page(scope["app"].state.settings, "invalid_request", text.capitalize() + ".", status)
-        # RFC 7591 §3.2.2: a bad registration body is bad metadata
-        error = "invalid_client_metadata" if body and status == 400 and path.startswith("/register") \
-            else "invalid_request"
-        return json_response({"error": error, "error_description": text}, status=status, headers=headers)
+    async def _refusal(self, scope: Scope, receive: Receive, status: int, text: str, *, body: bool = False) -> Response:
+        refused: Exception = BodyRefused(status, text)
+        if body and status == 400 and scope["path"].startswith("/register"):
+            refused = InvalidClientMetadata(text)  # RFC 7591 §3.2.2: a bad registration body is bad metadata
+        response = await render_error(refused, scope, receive)
+        response.headers["Connection"] = "close"
+        return response
 
     def _head_refusal(self, scope: Scope) -> tuple[int, str] | None:
         query = scope.get("query_string", b"")
@@ -87,7 +84,7 @@ class RequestLimitsMiddleware:
             return
         refused = self._head_refusal(scope)
         if refused is not None:
-            await self._refusal(scope, *refused)(scope, receive, send)
+            await (await self._refusal(scope, receive, *refused))(scope, receive, send)
             return
         markers = _nul_markers(scope)
         received = 0
@@ -125,4 +122,4 @@ class RequestLimitsMiddleware:
             if cut is None:
                 raise
         if cut is not None and not started:
-            await self._refusal(scope, cut.status, cut.text, body=True)(scope, receive, send)
+            await (await self._refusal(scope, receive, cut.status, cut.text, body=True))(scope, receive, send)

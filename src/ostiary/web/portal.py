@@ -16,7 +16,6 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from ..app.provider import Provider
 from ..errors import OAuthError
@@ -24,6 +23,7 @@ from ..server.audit import audit
 from ..server.requests import parse_form
 from ..store import Client
 from ..store.identity import User
+from .kinds import KindRoute, page_route
 from .render import SESSION_COOKIE, get_cookie, page, set_cookie
 from .signin import form_csrf, form_nonce, password_sign_in
 
@@ -85,10 +85,7 @@ async def developers(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     p = _p(request)
-    try:
-        form, _ = parse_form(await request.body(), request.headers.get("content-type"))
-    except OAuthError as exc:
-        return await _render(request, error=exc.description or "Malformed form.", status=400)
+    form, _ = parse_form(await request.body(), request.headers.get("content-type"))
     signed_in = await password_sign_in(request, p, form, purpose="portal-login", cookie=_LOGIN_COOKIE)
     if signed_in.cookie is None:
         return signed_in.finish(request, await _render(request, error=signed_in.error, status=signed_in.status), p)
@@ -102,11 +99,8 @@ async def _developer_form(request: Request) -> tuple[User, dict[str, str], tuple
     if current is None:
         return await _render(request, error="Sign in first.", status=401)
     session, user = current
-    try:
-        form, repeated = parse_form(await request.body(), request.headers.get("content-type"),
-                                    repeatable=frozenset({"api"}))
-    except OAuthError as exc:
-        return await _render(request, error=exc.description or "Malformed form.", status=400)
+    form, repeated = parse_form(await request.body(), request.headers.get("content-type"),
+                                repeatable=frozenset({"api"}))
     if not hmac.compare_digest(form.get("csrf_token", "").encode(),
                                p.sealer.mac("developers", session.digest).encode()):
         return await _render(request, error="The form has expired. Please try again.", status=403)
@@ -174,11 +168,11 @@ async def delete_app(request: Request) -> Response:
     return RedirectResponse("/developers", status_code=303)
 
 
-def portal_routes() -> list[Route]:
+def portal_routes() -> list[KindRoute]:
     return [
-        Route("/developers", developers, methods=["GET", "POST"]),
-        Route("/developers/login", login, methods=["POST"]),
-        Route("/developers/apps", register_app, methods=["POST"]),
-        Route("/developers/apps/{client_id}/rotate", rotate_secret, methods=["POST"]),
-        Route("/developers/apps/{client_id}/delete", delete_app, methods=["POST"]),
+        page_route("/developers", developers, methods=["GET", "POST"]),
+        page_route("/developers/login", login, methods=["POST"]),
+        page_route("/developers/apps", register_app, methods=["POST"]),
+        page_route("/developers/apps/{client_id}/rotate", rotate_secret, methods=["POST"]),
+        page_route("/developers/apps/{client_id}/delete", delete_app, methods=["POST"]),
     ]

@@ -74,7 +74,14 @@ def describe_scopes(scopes: Iterable[str], whose: str = "your") -> list[dict[str
 
 def page(request: Request, template: str, context: Mapping[str, Any], *, status: int = 200,
          form_target: str | None = None, frame_origins: Sequence[str] = ()) -> Response:
-    settings = request.app.state.settings
+    return _html(request.app.state.settings, template, context, status=status, form_target=form_target,
+                 frame_origins=frame_origins)
+
+
+def _html(settings: Any, template: str, context: Mapping[str, Any], *, status: int = 200,
+          form_target: str | None = None, frame_origins: Sequence[str] = ()) -> Response:
+    """A page with its Content-Security-Policy (its nonce); the other security headers, the same on every
+    answer, are added by web/security_headers.py."""
     nonce = secrets.token_urlsafe(16)
     html = _env.get_template(template).render(
         **context, brand=settings.branding, nonce=nonce, static_url="/static",
@@ -87,14 +94,7 @@ def page(request: Request, template: str, context: Mapping[str, Any], *, status:
         csp += [f"script-src 'nonce-{nonce}'", f"form-action {form_action_source(form_target)}"]
     if frame_origins:  # the signed-out page frames the clients' front-channel logout URIs, and only those
         csp.append("frame-src " + " ".join(dict.fromkeys(frame_origins)))
-    headers = {
-        "Content-Security-Policy": "; ".join(csp),
-        "X-Frame-Options": "DENY",
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": "no-store",
-    }
-    return HTMLResponse(html, status_code=status, headers=headers)
+    return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": "; ".join(csp)})
 
 
 def _secure(request: Request) -> bool:
@@ -123,11 +123,5 @@ def clear_cookie(request: Request, response: Response, name: str) -> None:
 
 
 def render_error_page(settings: Any, error: str, description: str, status: int) -> Response:
-    """The error page outside a request context (error middleware)."""
-    nonce = secrets.token_urlsafe(16)
-    html = _env.get_template("error.html").render(error=error, description=description, brand=settings.branding,
-                                                  nonce=nonce, static_url="/static")
-    return HTMLResponse(html, status_code=status, headers={
-        "Content-Security-Policy": f"default-src 'none'; style-src 'self' 'nonce-{nonce}'; frame-ancestors 'none'",
-        "X-Frame-Options": "DENY", "Cache-Control": "no-store",
-    })
+    """The error page (web/errors.py renders every error of a page route with it)."""
+    return _html(settings, "error.html", {"error": error, "description": description}, status=status)

@@ -3,6 +3,10 @@
 - `Cache-Control: no-store` unless the endpoint chose its own caching (discovery, JWKS, static files):
   so no response with tokens, codes or patient data is kept by a browser or shared cache.
 - `X-Content-Type-Options: nosniff`: JSON is never sniffed into something a browser runs.
+- `X-Frame-Options: DENY` and `Referrer-Policy: no-referrer`: no page is framed, no URL (codes, state)
+  leaks in a Referer.
+- `Content-Security-Policy: default-src 'none'; frame-ancestors 'none'` unless the answer set its own
+  (pages set theirs with a nonce, web/render.py): JSON and error answers can run nothing if opened.
 - `Strict-Transport-Security` (RFC 6797) under an https issuer, except on `localhost` and its
   subdomains (browsers send those to this machine too), where it would pin every local port to https
   (browsers ignore it for IP literals anyway); without `includeSubDomains` unless configured, since
@@ -18,7 +22,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import Settings
 
-__all__ = ["SecurityHeadersMiddleware", "hsts_value"]
+__all__ = ["DEFAULT_CSP", "SecurityHeadersMiddleware", "hsts_value"]
+
+DEFAULT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 
 
 def hsts_value(settings: Settings) -> str | None:
@@ -48,6 +54,9 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("X-Frame-Options", "DENY")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
                 if not cacheable and "cache-control" not in headers:
                     headers["Cache-Control"] = "no-store"
                 if self.hsts:

@@ -8,17 +8,16 @@ from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from ..app.provider import Provider
-from ..errors import InvalidRequest, MissingToken, OAuthError
-from ..server.authorize import PageError
+from ..errors import InvalidRequest, MissingToken, PageError
 from ..server.consent import client_display_name
 from ..server.credentials import digest
 from ..server.logout import LogoutRequest
 from ..server.requests import parse_form
 from .errors import json_response
-from .pages import error_page, request_params
+from .kinds import KindRoute, api_route, page_route
+from .pages import request_params
 from .render import SESSION_COOKIE, clear_cookie, get_cookie, page
 
 __all__ = ["session_routes"]
@@ -76,11 +75,8 @@ def _after_logout(request: Request, req: LogoutRequest, frames: Sequence[str] = 
 
 async def logout(request: Request) -> Response:
     p = provider_of(request)
-    try:
-        params, _ = await request_params(request)
-        req = await p.logout.validate(params)
-    except PageError as err:
-        return error_page(request, err)
+    params, _ = await request_params(request)
+    req = await p.logout.validate(params)
     cookie = get_cookie(request, SESSION_COOKIE)
     current = await p.flow.session(cookie)
     if current is None or cookie is None:
@@ -95,17 +91,13 @@ async def logout(request: Request) -> Response:
 
 async def logout_confirm(request: Request) -> Response:
     p = provider_of(request)
-    try:
-        form, _ = parse_form(await request.body(), request.headers.get("content-type"))
-        req = await p.logout.validate(form)
-    except (PageError, OAuthError) as err:
-        description = err.description if isinstance(err, PageError | OAuthError) else ""
-        return error_page(request, PageError("invalid_request", description or "malformed request"))
+    form, _ = parse_form(await request.body(), request.headers.get("content-type"))
+    req = await p.logout.validate(form)
     cookie = get_cookie(request, SESSION_COOKIE)
     if cookie is None:
         return _after_logout(request, await p.logout.for_user(req, None))
     if not hmac.compare_digest(form.get("csrf_token", "").encode(), _logout_csrf(request, cookie).encode()):
-        return error_page(request, PageError("invalid_request", "The form has expired. Please try again."), 403)
+        raise PageError("invalid_request", "The form has expired. Please try again.", 403)
     if form.get("decision") != "logout":
         return page(request, "message.html", {"heading": "You are still signed in", "text": "Nothing changed."})
     session = await p.logout.end(cookie)
@@ -116,9 +108,9 @@ async def logout_confirm(request: Request) -> Response:
     return response
 
 
-def session_routes() -> list[Route]:
+def session_routes() -> list[KindRoute]:
     return [
-        Route("/userinfo", userinfo, methods=["GET", "POST"]),
-        Route("/logout", logout, methods=["GET", "POST"]),
-        Route("/logout/confirm", logout_confirm, methods=["POST"]),
+        api_route("/userinfo", userinfo, methods=["GET", "POST"]),
+        page_route("/logout", logout, methods=["GET", "POST"]),
+        page_route("/logout/confirm", logout_confirm, methods=["POST"]),
     ]

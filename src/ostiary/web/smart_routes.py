@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from ..app.provider import Provider
 from ..errors import InsufficientScope, InvalidRequest, InvalidToken, NotFound
@@ -21,6 +20,7 @@ from ..smart.directory import display_name
 from ..smart.launch import parse_launch_request, verify_context
 from ..store.identity import Session, User
 from .errors import json_response, parse_json_body
+from .kinds import KindRoute, api_route, page_route
 from .pages import _interaction, error_page
 from .render import SESSION_COOKIE, get_cookie, page
 from .session_routes import bearer_token
@@ -151,13 +151,13 @@ async def _picker_due(request: Request, interaction: Interaction, current: tuple
     return ask
 
 
-def smart_routes(fhir_path: str) -> list[Route]:
+def smart_routes(fhir_path: str) -> list[KindRoute]:
     from .launcher import launcher_routes  # the launcher builds on this module's picker helpers
 
     return [
-        Route("/.well-known/smart-configuration", configuration, methods=["GET"]),
-        Route(fhir_path + "/.well-known/smart-configuration", configuration, methods=["GET"]),
-        Route("/smart/launch", create_launch, methods=["POST"]),
+        api_route("/.well-known/smart-configuration", configuration, methods=["GET"]),
+        api_route(fhir_path + "/.well-known/smart-configuration", configuration, methods=["GET"]),
+        api_route("/smart/launch", create_launch, methods=["POST"]),
         *launcher_routes(),
-        Route("/interaction/{interaction_id}/patient", patient_submit, methods=["POST"]),
+        page_route("/interaction/{interaction_id}/patient", patient_submit, methods=["POST"]),
     ]
