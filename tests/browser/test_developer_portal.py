@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.browser._helpers import MISSING, check_page, launch, needs_browser, new_page
+from tests.browser._helpers import MISSING, check_page, launch, log_in, needs_browser, new_page
 from tests.e2e._gateway import Process, header_values, start_gateway, start_upstream, upstream_log
 from tests.e2e._server import ServerProcess, start_server
 from tests.e2e.gateway_fixtures import NOTES, notes_routes
@@ -78,10 +78,9 @@ def test_item8_register_an_app_get_a_token_and_call_the_api_through_the_gateway(
     page = new_page(browser)
     page.goto(portal.server.base_url + "/developers")
     assert page.locator("text=Notes API").is_visible() and page.locator(f"text={NOTES}").first.is_visible()
-    check_page(page, "portal-signed-out")
-    page.fill("#username", USERNAME)
-    page.fill("#password", PASSWORD)
-    page.click("button.primary")
+    check_page(page, "portal-signed-out", primary=False)  # a "Sign in" link to the local sign-in
+    page.click("#sign-in")  # the local sign-in, the same steps as for an app
+    log_in(page, USERNAME, PASSWORD)
     page.fill("#client_name", "Notes dashboard")
     page.check("input[name=api]")
     check_page(page, "portal-developer")

@@ -48,6 +48,7 @@ __all__ = [
     "pkce",
     "query_of",
     "run_flow",
+    "sign_in_locally",
     "sqlite_only",
     "tokens_for",
 ]
@@ -204,6 +205,20 @@ async def run_flow(
     else:
         raise AssertionError(f"{r.status_code} {r.headers} {r.text[:2000]}")
     return Flow(client_id, secret, verifier, r, out, pages)
+
+
+async def sign_in_locally(b: httpx.AsyncClient, username: str, return_to: str = "/account",
+                          **extra: str) -> tuple[str, httpx.Response]:
+    """The local sign-in (GET /signin) with the password: (interaction path, what its page answers next)."""
+    r = await b.get("/signin", params={"return_to": return_to, **extra})
+    assert r.status_code == 303 and r.headers["location"].startswith("/interaction/"), r.text[:500]
+    path = r.headers["location"]
+    page = await b.get(path)
+    assert 'name="password"' in page.text, page.text[:500]
+    r = await b.post(path + "/login", data={"csrf_token": csrf_of(page.text), "username": username,
+                                            "password": PASSWORD})
+    assert r.status_code == 303, r.text[:500]
+    return path, await b.get(path)
 
 
 async def exchange(b: httpx.AsyncClient, flow: Flow, **extra: str) -> httpx.Response:

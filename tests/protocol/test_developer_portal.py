@@ -19,8 +19,8 @@ from ostiary.server.credentials import digest
 from ostiary.store.access import AccessFacts
 from tests.conftest import ISSUER, RunningApp, basic, settings_for, start_app
 from tests.e2e.gateway_fixtures import NOTES, notes_routes
+from tests.protocol._oidc_flow import PASSWORD, sign_in_locally
 
-PASSWORD = "correct horse battery staple"
 ADMIN = "https://admin.example.com"
 GATEWAY = notes_routes("https://issuer.example", "http://127.0.0.1:9",
                        'self_service = true\nname = "Notes API"\ndescription = "The team\'s notes"') + f"""
@@ -53,11 +53,9 @@ async def signed_in(portal: RunningApp, *, developer: bool) -> httpx.AsyncClient
         await portal.provider.patient_access.facts.put(AccessFacts(user.id, roles=frozenset({"develop"})))
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=portal.app), base_url=ISSUER)
     page = await http.get("/developers")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert csrf, page.text
-    r = await http.post("/developers/login", data={"csrf_token": csrf.group(1), "username": user.username,
-                                                   "password": PASSWORD})
-    assert r.status_code == 303, r.text
+    assert 'href="/signin?return_to=/developers"' in page.text  # the local sign-in, second factor included
+    _, r = await sign_in_locally(http, user.username, "/developers")
+    assert r.headers["location"] == "/developers", r.text
     return http
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ._factors import FakeFactor, registered
-from ._oidc_flow import PASSWORD, browser, csrf_of, is_page, make_user
+from ._oidc_flow import browser, csrf_of, is_page, make_user, sign_in_locally
 
 HOSTILE = ["//evil.example/x", "/\\evil.example", "/\\/evil.example", "https://evil.example/", "javascript:alert(1)",
            "evil.example", "/%5cevil.example", "/\t/evil.example", "/\n/evil.example", "/x\x00", "/a b", "",
@@ -26,22 +26,10 @@ async def test_return_to_must_be_a_local_path(running, target):
         assert b.cookie("ostiary_interaction") is None
 
 
-async def _sign_in(b, username: str, return_to: str = "/account", **extra: str):
-    r = await b.get("/signin", params={"return_to": return_to, **extra})
-    assert r.status_code == 303 and r.headers["location"].startswith("/interaction/"), r.text[:500]
-    path = r.headers["location"]
-    page = await b.get(path)
-    assert 'name="password"' in page.text
-    r = await b.post(path + "/login", data={"csrf_token": csrf_of(page.text), "username": username,
-                                            "password": PASSWORD})
-    assert r.status_code == 303
-    return path, await b.get(path)
-
-
 async def test_local_sign_in_goes_back_to_return_to_and_is_single_use(running):
     user = await make_user(running)
     async with browser(running) as b:
-        _, r = await _sign_in(b, user.username, "/account?tab=apps")
+        _, r = await sign_in_locally(b, user.username, "/account?tab=apps")
         assert r.status_code == 303 and r.headers["location"] == "/account?tab=apps"
         assert b.cookie("ostiary_session") and b.cookie("ostiary_interaction") is None
         assert user.username in (await b.get("/account")).text
@@ -58,7 +46,7 @@ async def test_local_sign_in_asks_the_enrolled_second_factor(running):
     factor.users.add(user.id)
     with registered(running, factor):
         async with browser(running) as b:
-            path, page = await _sign_in(b, user.username)
+            path, page = await sign_in_locally(b, user.username)
             assert page.status_code == 200 and "/factor" in page.text and b.cookie("ostiary_session") is None
             assert "You are not signed in" in (await b.get("/account")).text
             r = await b.post(path + "/factor", data={"csrf_token": csrf_of(page.text), "factor": "fake",

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.protocol._oidc_flow import PASSWORD, REDIRECT, browser, csrf_of, query_of
+from tests.protocol._oidc_flow import REDIRECT, browser, csrf_of, query_of, sign_in_locally
 from tests.protocol._smart import (
     FHIR,
     bearer,
@@ -152,10 +152,11 @@ def _params(client_id: str, launch: str) -> dict[str, str]:
 # --- the EHR launcher ---------------------------------------------------------------------------------------
 
 async def _launcher_session(running, b, user) -> str:
-    page = await b.get("/smart/launcher")
-    r = await b.post("/smart/launcher/login", data={"csrf_token": csrf_of(page.text), "username": user.username,
-                                                    "password": PASSWORD})
-    assert r.status_code == 303
+    """Signed in through the local sign-in the launcher sends to (issue 11: no password-only side door)."""
+    r = await b.get("/smart/launcher")
+    assert r.status_code == 303 and r.headers["location"] == "/signin?return_to=%2Fsmart%2Flauncher"
+    _, r = await sign_in_locally(b, user.username, "/smart/launcher")
+    assert r.headers["location"] == "/smart/launcher"
     return (await b.get("/smart/launcher")).text
 
 

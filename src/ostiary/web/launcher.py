@@ -21,13 +21,13 @@ from ..smart.entitlements import Entitlement
 from ..smart.launch import LaunchContext, verify_context
 from ..store.identity import User
 from .kinds import KindRoute, page_route
-from .render import LAUNCHER_COOKIE, SESSION_COOKIE, get_cookie, page, set_cookie
-from .signin import form_csrf, form_nonce, password_sign_in
+from .render import SESSION_COOKIE, get_cookie, page
 from .smart_routes import patient_summaries, provider_of
 
 __all__ = ["launcher_routes"]
 
 LAUNCH_ROLE = "launch"
+SIGN_IN = "/signin?" + urlencode({"return_to": "/smart/launcher"})
 
 
 def _launcher_csrf(request: Request, session_digest: str) -> str:
@@ -47,8 +47,8 @@ async def _allowed(request: Request, user: User) -> Entitlement | None:
 async def launcher(request: Request) -> Response:
     p = provider_of(request)
     current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
-    if current is None:
-        return _launcher_login(request)
+    if current is None:  # the local sign-in: the same steps as for an app, second factor included
+        return RedirectResponse(SIGN_IN, status_code=303)
     if p.directory is None or p.launches is None:
         raise PageError("invalid_request", "The launcher needs SMART and the FHIR data.", 503)
     session, user = current
@@ -105,28 +105,7 @@ async def _launch(request: Request, session_digest: str, user: User, entitlement
     return RedirectResponse(target, status_code=303)
 
 
-def _launcher_login(request: Request, error: str | None = None, status: int = 200) -> Response:
-    p = provider_of(request)
-    nonce = form_nonce(request, p, LAUNCHER_COOKIE)
-    response = page(request, "login.html", {
-        "client_name": "the EHR launcher", "csrf_token": form_csrf(p, "launcher-login", nonce),
-        "action": "/smart/launcher/login", "abort_action": "/smart/launcher", "error": error, "username": None,
-    }, status=status)
-    set_cookie(request, response, LAUNCHER_COOKIE, nonce, 900)
-    return response
-
-
-async def launcher_login(request: Request) -> Response:
-    p = provider_of(request)
-    form, _ = parse_form(await request.body(), request.headers.get("content-type"))
-    signed_in = await password_sign_in(request, p, form, purpose="launcher-login", cookie=LAUNCHER_COOKIE)
-    if signed_in.cookie is None:
-        return signed_in.finish(request, _launcher_login(request, signed_in.error, signed_in.status), p)
-    return signed_in.finish(request, RedirectResponse("/smart/launcher", status_code=303), p)
-
-
 def launcher_routes() -> list[KindRoute]:
     return [
         page_route("/smart/launcher", launcher, methods=["GET", "POST"]),
-        page_route("/smart/launcher/login", launcher_login, methods=["POST"]),
     ]

@@ -24,14 +24,13 @@ from ..server.requests import parse_form
 from ..store import Client
 from ..store.identity import User
 from .kinds import KindRoute, page_route
-from .render import SESSION_COOKIE, get_cookie, page, set_cookie
-from .signin import form_csrf, form_nonce, password_sign_in
+from .render import SESSION_COOKIE, get_cookie, page
 
 __all__ = ["DEVELOP_ROLE", "portal_routes"]
 
 DEVELOP_ROLE = "develop"
 OWNER = "portal_owner"  # client.extra: the user who registered it here (never settable through metadata)
-_LOGIN_COOKIE = "ostiary_portal"
+SIGN_IN = "/signin?return_to=/developers"
 
 
 def _p(request: Request) -> Provider:
@@ -63,12 +62,9 @@ async def _render(request: Request, *, issued: dict[str, str] | None = None, err
     p = _p(request)
     current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
     context: dict[str, Any] = {"apis": _apis(p), "issued": issued, "error": error, "user": None}
-    if current is None:
-        nonce = form_nonce(request, p, _LOGIN_COOKIE)
-        context["login_csrf"] = form_csrf(p, "portal-login", nonce)
-        response = page(request, "developers.html", context, status=status)
-        set_cookie(request, response, _LOGIN_COOKIE, nonce, 900)
-        return response
+    if current is None:  # signing in is the local sign-in's (second factor included): a link to it
+        context["sign_in"] = SIGN_IN
+        return page(request, "developers.html", context, status=status)
     session, user = current
     context.update(user=user.username, developer=await _is_developer(p, user),
                    csrf_token=p.sealer.mac("developers", session.digest))
@@ -81,15 +77,6 @@ async def developers(request: Request) -> Response:
     if request.method == "POST":  # "cancel" on the sign-in form
         return RedirectResponse("/developers", status_code=303)
     return await _render(request)
-
-
-async def login(request: Request) -> Response:
-    p = _p(request)
-    form, _ = parse_form(await request.body(), request.headers.get("content-type"))
-    signed_in = await password_sign_in(request, p, form, purpose="portal-login", cookie=_LOGIN_COOKIE)
-    if signed_in.cookie is None:
-        return signed_in.finish(request, await _render(request, error=signed_in.error, status=signed_in.status), p)
-    return signed_in.finish(request, RedirectResponse("/developers", status_code=303), p)
 
 
 async def _developer_form(request: Request) -> tuple[User, dict[str, str], tuple[str, ...]] | Response:
@@ -171,7 +158,6 @@ async def delete_app(request: Request) -> Response:
 def portal_routes() -> list[KindRoute]:
     return [
         page_route("/developers", developers, methods=["GET", "POST"]),
-        page_route("/developers/login", login, methods=["POST"]),
         page_route("/developers/apps", register_app, methods=["POST"]),
         page_route("/developers/apps/{client_id}/rotate", rotate_secret, methods=["POST"]),
         page_route("/developers/apps/{client_id}/delete", delete_app, methods=["POST"]),

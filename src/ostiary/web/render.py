@@ -14,12 +14,11 @@ from ..server.consent import claim_token, consented_claims
 from ..server.redirect_uris import form_action_source
 from ..smart.scopes import describe_scope
 
-__all__ = ["INTERACTION_COOKIE", "LAUNCHER_COOKIE", "SESSION_COOKIE", "clear_cookie", "cookie_name", "describe_claims",
+__all__ = ["INTERACTION_COOKIE", "SESSION_COOKIE", "clear_cookie", "cookie_name", "describe_claims",
            "describe_consent", "describe_scopes", "get_cookie", "page", "set_cookie"]
 
 SESSION_COOKIE = "ostiary_session"
 INTERACTION_COOKIE = "ostiary_interaction"
-LAUNCHER_COOKIE = "ostiary_launcher"
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("ostiary.web", "templates"),
