@@ -41,6 +41,7 @@ from ..server.id_tokens import IdTokenIssuer, id_token_algs
 from ..server.inspection import TokenInspector
 from ..server.keyring import KeyRing
 from ..server.logout import LogoutService
+from ..server.mfa.service import MfaService
 from ..server.passkeys import PasskeyService
 from ..server.patient_access import PatientAccess
 from ..server.policy.clients import ClientRules, SelfServiceApi
@@ -62,6 +63,7 @@ from ..store.sql.changes import SqlChangeLog
 from ..store.sql.engine import make_engine
 from ..store.sql.grants import SqlCodeStore, SqlInteractionStore
 from ..store.sql.identity import SqlConsentStore, SqlLoginThrottle, SqlSessionStore, SqlUserStore
+from ..store.sql.mfa import SqlMfaStore
 from ..store.sql.stores import SqlClientStore, SqlKeyStore, SqlReplayCache, SqlStateStore, SqlTokenStore
 from .passkeys import passkey_service
 
@@ -173,6 +175,7 @@ class Provider:
     patient_access: PatientAccess
     changes: SqlChangeLog
     watcher: ChangeWatcher
+    mfa: MfaService  # authenticator app (TOTP) and recovery codes
     launches: LaunchService | None = None
     directory: ClinicalDirectory | None = None  # the FHIR data behind the launch pages, when served
     redis: Redis | None = None
@@ -302,7 +305,8 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     }
     users = SqlUserStore(engine)
     throttle: LoginThrottle = RedisLoginThrottle(redis) if redis is not None else SqlLoginThrottle(engine)
-    user_service = UserService(users, throttle, login_limits(settings), frozenset(settings.oidc.custom_claims))
+    limits = login_limits(settings)
+    user_service = UserService(users, throttle, limits, frozenset(settings.oidc.custom_claims))
     subjects = SubjectMapper(state.get_or_create)
     id_tokens = IdTokenIssuer(settings.issuer, keyring, settings.oidc.id_token_lifetime, subjects)
     patient_access = PatientAccess(SqlAccessStore(engine), settings.fhir_base_url)
@@ -312,6 +316,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     codes = SqlCodeStore(engine)
     grants[AuthorizationCodeGrant.grant_type] = AuthorizationCodeGrant(codes, tokens, user_tokens)
     sessions = SqlSessionStore(engine)
+    mfa = MfaService(SqlMfaStore(engine, sealer), throttle, limits.user, settings.branding.name, sessions)
     grace = RotationGrace(tokens, settings.oidc.refresh_token_grace_period, sealer.seal, sealer.unseal)
     grants[RefreshTokenGrant.grant_type] = RefreshTokenGrant(tokens, user_tokens, settings.oidc.refresh_token_rotation,
                                                              sessions, client_rules, grace)
@@ -371,7 +376,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         userinfo=UserinfoEndpoint(inspector, users, tokens, subjects=(subjects, cached),
                                              fhir_user=patient_access.fhir_user), logout=logout,
         consents=consents, sessions=sessions, launches=launches, changes=changes, watcher=watcher,
-        patient_access=patient_access,
+        patient_access=patient_access, mfa=mfa,
         metadata=server_metadata(settings, grants, registration.enabled), portal_apis=portal_apis,
         passkeys=passkey_service(settings, engine, users),
     )

@@ -12,6 +12,7 @@ from .clients import client_group
 from .db import db_group
 from .gateway import gateway_group
 from .keys import keys_group
+from .mfa import mfa_group
 from .serve import serve
 from .token import token
 from .users import user_group
@@ -53,6 +54,7 @@ main.add_command(keys_group, "keys")
 main.add_command(token)
 main.add_command(user_group, "user")
 user_group.add_command(access_command)
+user_group.add_command(mfa_group)
 main.add_command(jwt_group, "jwt")
 main.add_command(fhir_group, "fhir")
 main.add_command(fhir_gateway)

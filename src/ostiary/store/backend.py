@@ -17,6 +17,7 @@ from .access import AccessStore
 from .changes import ChangeLog
 from .grants import CodeStore, InteractionStore
 from .identity import ConsentStore, LoginThrottle, SessionStore, UserStore
+from .mfa import MfaStore
 from .passkeys import ChallengeStore, PasskeyStore
 from .protocols import Client, ClientStore, KeyStore, ReplayCache, StateStore, TokenStore
 
@@ -63,3 +64,4 @@ class Stores:
     changes: ChangeLog
     passkeys: PasskeyStore
     passkey_challenges: ChallengeStore
+    mfa: MfaStore  # TOTP secrets and recovery codes

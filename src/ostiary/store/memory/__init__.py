@@ -17,6 +17,7 @@ from .clients import MemoryClientStore, MemoryKeyStore, MemoryReplayCache, Memor
 from .data import MemoryData
 from .grants import MemoryCodeStore, MemoryInteractionStore
 from .identity import MemoryConsentStore, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore
+from .mfa import MemoryMfaStore
 from .passkeys import MemoryChallengeStore, MemoryPasskeyStore
 from .tokens import MemoryTokenStore
 
@@ -55,4 +56,5 @@ def open_memory(data: MemoryData | None = None) -> Stores:
         interactions=MemoryInteractionStore(d), users=MemoryUserStore(d), sessions=MemorySessionStore(d),
         consents=MemoryConsentStore(d), throttle=MemoryLoginThrottle(d), access=MemoryAccessStore(d),
         changes=MemoryChangeLog(d), passkeys=MemoryPasskeyStore(d), passkey_challenges=MemoryChallengeStore(d),
+        mfa=MemoryMfaStore(d),
     )

@@ -20,6 +20,7 @@ from ...keys import SigningKey
 from ..access import AccessFacts
 from ..grants import AuthorizationCode
 from ..identity import Session, User
+from ..mfa import TotpSecret
 from ..passkeys import CeremonyChallenge, PasskeyCredential
 from ..protocols import TokenRecord
 
@@ -63,3 +64,5 @@ class MemoryData:
     revoked_subjects: dict[str, tuple[int, int]] = field(default_factory=dict)  # user -> (revoked_at, keep_until)
     passkeys: dict[str, PasskeyCredential] = field(default_factory=dict)  # credential_id -> credential
     passkey_challenges: dict[str, CeremonyChallenge] = field(default_factory=dict)  # digest -> challenge
+    totp: dict[str, TotpSecret] = field(default_factory=dict)  # user_id -> secret
+    recovery_codes: dict[str, set[str]] = field(default_factory=dict)  # user_id -> code digests

@@ -61,6 +61,8 @@ class MemoryUserStore:
             d.access.pop(user_id, None)
             for credential_id in [k for k, c in d.passkeys.items() if c.user_id == user_id]:
                 del d.passkeys[credential_id]
+            d.totp.pop(user_id, None)
+            d.recovery_codes.pop(user_id, None)
             return d.users.pop(user_id, None) is not None
 
 

@@ -14,6 +14,7 @@ from .changes import SqlChangeLog
 from .engine import make_engine, startup_lock, upgrade
 from .grants import SqlCodeStore, SqlInteractionStore
 from .identity import SqlConsentStore, SqlLoginThrottle, SqlSessionStore, SqlUserStore
+from .mfa import SqlMfaStore
 from .passkeys import SqlChallengeStore, SqlPasskeyStore
 from .sealed import Sealing
 from .stores import SqlClientStore, SqlKeyStore, SqlReplayCache, SqlStateStore, SqlTokenStore
@@ -57,7 +58,7 @@ def sql_stores(engine: AsyncEngine, sealer: Sealing) -> Stores:
         codes=SqlCodeStore(engine), interactions=SqlInteractionStore(engine), users=SqlUserStore(engine),
         sessions=SqlSessionStore(engine), consents=SqlConsentStore(engine), throttle=SqlLoginThrottle(engine),
         access=SqlAccessStore(engine), changes=SqlChangeLog(engine), passkeys=SqlPasskeyStore(engine),
-        passkey_challenges=SqlChallengeStore(engine),
+        passkey_challenges=SqlChallengeStore(engine), mfa=SqlMfaStore(engine, sealer),
     )
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..identity import Session, ThrottleRule, User, UserExists
 from .access import user_access
 from .dialect import insert_for
-from .schema import consents, login_failures, passkey_credentials, sessions, users
+from .schema import consents, login_failures, passkey_credentials, recovery_codes, sessions, totp_secrets, users
 
 __all__ = ["SqlConsentStore", "SqlLoginThrottle", "SqlSessionStore", "SqlUserStore"]
 
@@ -72,6 +72,8 @@ class SqlUserStore:
             await conn.execute(delete(consents).where(consents.c.user_id == user_id))
             await conn.execute(delete(user_access).where(user_access.c.user_id == user_id))
             await conn.execute(delete(passkey_credentials).where(passkey_credentials.c.user_id == user_id))
+            await conn.execute(delete(totp_secrets).where(totp_secrets.c.user_id == user_id))
+            await conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
             result = await conn.execute(delete(users).where(users.c.id == user_id))
         return result.rowcount > 0
 

@@ -174,3 +174,24 @@ passkey_challenges = Table(
     Column("expires_at", Integer, nullable=False),
     Index("ix_passkey_challenges_expires_at", "expires_at"),
 )
+
+# Second factors (store/mfa.py). One TOTP secret per user, sealed; `last_step` makes each RFC 6238
+# time step usable once (a conditional UPDATE moves it forward only).
+totp_secrets = Table(
+    "totp_secrets",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("sealed_secret", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("last_step", Integer),
+    Column("created_at", Integer, nullable=False),
+    Column("activated_at", Integer),
+)
+
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("digest", String(64), primary_key=True),  # SHA-256 hex of the normalised code
+    Column("created_at", Integer, nullable=False),
+)

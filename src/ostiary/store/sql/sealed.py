@@ -49,6 +49,7 @@ SEALED_COLUMNS = (
     SealedColumn("clients", "client_id", "sealed_secret", legacy="sealed"),
     SealedColumn("clients", "client_id", "data", legacy="sealed", json_field="sealed_registration_token"),
     SealedColumn("tokens", "digest", "successor", legacy="sealed"),  # refresh-token rotation grace period
+    SealedColumn("totp_secrets", "user_id", "sealed_secret", legacy="sealed"),  # TOTP seeds (RFC 6238)
 )
 
 
