@@ -167,8 +167,7 @@ async def test_totp_proof_each_step_once_and_audited(running, caplog):
     async with browser(running) as b:
         user = await signed_in(running, b)
         secret, _ = await enrol(b)
-    factor = running.provider.factors["totp"] if hasattr(running.provider, "factors") and \
-        "totp" in running.provider.factors else None
+    factor = running.provider.factors["totp"]
     mfa: MfaService = running.provider.mfa
     code = now_code(secret, 1)  # the next step: the activation used the current one
     proof = await mfa.verify_totp(user.id, code)
@@ -177,8 +176,7 @@ async def test_totp_proof_each_step_once_and_audited(running, caplog):
     assert await mfa.verify_totp(user.id, now_code(secret)) is None  # an earlier step than one used
     assert audit_events(caplog, "mfa_totp_used")[-1]["sub"] == user.id
     assert audit_events(caplog, "mfa_totp_failed")[-1]["reason"] == "code already used"
-    if factor is not None:
-        assert await factor.enrolled(user.id)
+    assert await factor.enrolled(user.id) and await running.provider.factors["recovery_code"].enrolled(user.id)
 
 
 async def test_guesses_are_throttled_per_user_for_both_kinds_of_code(running, caplog):

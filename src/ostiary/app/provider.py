@@ -41,6 +41,7 @@ from ..server.id_tokens import IdTokenIssuer, id_token_algs
 from ..server.inspection import TokenInspector
 from ..server.keyring import KeyRing
 from ..server.logout import LogoutService
+from ..server.mfa.factors import RecoveryCodeFactor, TotpFactor
 from ..server.mfa.service import MfaService
 from ..server.passkeys import PasskeyService
 from ..server.patient_access import PatientAccess
@@ -346,6 +347,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
                               settings.smart.fhir_bases)
                 if settings.smart.enabled else None)
     factors: dict[str, SecondFactor] = {}  # filled below by each second factor, in the order the page shows them
+    factors.update({TotpFactor.name: TotpFactor(mfa), RecoveryCodeFactor.name: RecoveryCodeFactor(mfa)})
     flow = AuthorizationFlow(
         issuer=iss, clients=cached, users=users, user_service=user_service, sessions=sessions,
         consents=consents, codes=codes, interactions=interactions, keyring=keyring,
