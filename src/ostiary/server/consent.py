@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
-from ..errors import AccessDenied
+from ..errors import AccessDenied, RedirectError
 from ..store import Client
 from ..store.identity import ConsentStore, User
 from .audit import audit
-from .authorize import AuthorizationRequest, RedirectError
+from .authorize import AuthorizationRequest
 from .claims import consentable_claims
 from .interaction import ConsentGiven, Interaction
 

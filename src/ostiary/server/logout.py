@@ -9,11 +9,11 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlencode, urlsplit
 
 from .. import jwt
+from ..errors import PageError
 from ..outbound import FetchError, SafeFetcher
 from ..store import Client
 from ..store.identity import Session, SessionStore
 from .audit import audit
-from .authorize import PageError
 from .client_auth import ClientLookup
 from .credentials import digest
 from .id_tokens import IdTokenIssuer

@@ -10,14 +10,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..errors import AccessDenied, InteractionRequired
+from ..errors import AccessDenied, InteractionRequired, RedirectError
 from ..smart.directory import ClinicalDirectory
 from ..smart.entitlements import NO_ACCESS, Entitlement
 from ..store import Client
 from ..store.access import AccessFacts, AccessStore
 from ..store.identity import User
 from .audit import audit
-from .authorize import AuthorizationRequest, RedirectError
+from .authorize import AuthorizationRequest
 from .policy.patients import entitlement_of, patient_context, reduce_scopes
 
 __all__ = ["PatientAccess"]
