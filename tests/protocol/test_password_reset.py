@@ -317,3 +317,30 @@ async def test_without_smtp_there_is_no_reset(database_url: str) -> None:
             r = await b.get("/password/forgot")
             assert r.status_code == 404 and "not available" in r.text
             assert (await b.get("/password/reset", params={"token": "x"})).status_code == 404
+
+
+async def test_reset_does_not_bypass_the_second_factor(running: RunningApp, inbox: Inbox) -> None:
+    # Issue 11 item 9: a mailbox alone never signs in past a second factor; after a reset the
+    # person signs in normally, and the factor is still asked (only `ostiary user mfa reset` or a
+    # recovery code removes it).
+    from ._factors import CODE, FakeFactor, registered
+    from .test_signin_levels import _factor, _start
+
+    user = await make_user(running, email="mfa-reset@example.org")
+    factor = FakeFactor()
+    factor.users.add(user.id)
+    cid, _ = await make_rp(running)
+    with registered(running, factor):
+        inbox.clear()
+        async with browser(running) as b:
+            await ask(running, b, user.username)
+            assert (await set_password(b, link_in(inbox.mails[0]))).status_code == 200
+            path, _ = await _start(b, cid)
+            page = await b.get(path)
+            r = await b.post(path + "/login", data={"csrf_token": csrf_of(page.text), "username": user.username,
+                                                    "password": NEW_PASSWORD})
+            assert r.status_code == 303
+            assert (await _factor(b, path, code="000000")).status_code in {400, 200}  # the factor is asked
+            assert "not signed in" in (await b.get("/account")).text
+            assert (await _factor(b, path, code=CODE)).status_code == 303
+    assert factor.users == {user.id}  # still enrolled

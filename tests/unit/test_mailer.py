@@ -1,20 +1,15 @@
 """The [smtp] settings and the mailer (issue 11 item 9): TLS modes, the password kept out of sight,
-header injection refused, a deadline; and the mailed-link store contract (SQLite and PostgreSQL)."""
+header injection refused, a deadline (the link store's contract: tests/unit/store/test_email_links.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ostiary.config import ConfigError, SmtpSettings, load_settings
 from ostiary.mailer import Mail, MailError, SmtpMailer, mailer_from_settings, valid_address
-from ostiary.store.email_links import EmailLink
-from ostiary.store.sql.email_links import SqlEmailLinkStore
 from tests._smtp import _free_port, smtp_server
-from tests.unit.test_store_contract import engine  # noqa: F401  (the migrated database of each backend)
 
 
 def smtp(**fields: object) -> SmtpSettings:
@@ -99,20 +94,3 @@ async def test_a_silent_server_meets_the_deadline() -> None:
         listener.close()
     with pytest.raises(MailError):  # nothing listening at all
         await SmtpMailer(smtp(port=_free_port()), None).send(Mail("bob@example.org", "s", "t"))
-
-
-async def test_link_store_contract(engine: AsyncEngine) -> None:  # noqa: F811
-    store = SqlEmailLinkStore(engine)
-    now = int(time.time())
-    link = EmailLink("d" * 63 + "1", "reset", "user-1", "a@example.org", now + 60)
-    await store.add(link)
-    await store.add(EmailLink("d" * 63 + "2", "reset", "user-1", "a@example.org", now + 60))
-    await store.add(EmailLink("d" * 63 + "3", "verify", "user-1", "a@example.org", now - 1))
-    assert await store.peek(link.digest, "verify", now) is None  # another purpose
-    assert await store.peek(link.digest, "reset", now) == link
-    assert await store.peek(link.digest, "reset", now + 60) is None  # expired
-    assert await store.take(link.digest, "reset", now + 60) is None  # an expired link is not used
-    takers = await asyncio.gather(*(store.take(link.digest, "reset", now) for _ in range(20)))
-    assert takers.count(link) == 1 and takers.count(None) == 19  # one atomic DELETE ... RETURNING
-    assert await store.delete_for_user("user-1", "reset") == 1
-    assert await store.purge_expired(now) == 1

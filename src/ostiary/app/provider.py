@@ -61,6 +61,7 @@ from ..store.identity import LoginThrottle, ThrottleRule
 from ..store.redis import RedisLoginThrottle, RedisReplayCache
 from ..store.sql.access import SqlAccessStore
 from ..store.sql.changes import SqlChangeLog
+from ..store.sql.email_links import SqlEmailLinkStore, SqlUserEmails
 from ..store.sql.engine import make_engine
 from ..store.sql.grants import SqlCodeStore, SqlInteractionStore
 from ..store.sql.identity import SqlConsentStore, SqlLoginThrottle, SqlSessionStore, SqlUserStore
@@ -386,6 +387,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         metadata=server_metadata(settings, grants, registration.enabled), portal_apis=portal_apis,
         passkeys=passkey_service(settings, engine, users),
     )
-    provider.mail = mail_services(settings, engine, users, user_service, throttle, sessions, tokens, changes)
+    provider.mail = mail_services(settings, SqlEmailLinkStore(engine), SqlUserEmails(engine), users, user_service,
+                                  throttle, sessions, tokens, changes)
     watcher.on_change(provider.reload_changed)
     return provider
