@@ -47,3 +47,17 @@ def test_unknown_levels_are_never_met_and_never_strictest():
     assert not is_met("urn:example:gold", [PWD, OTP])
     assert strictest(["urn:example:gold", None]) is None
     assert strictest([PASSWORD, PHR, MFA]) == PHR
+
+
+def test_oidc_3_1_2_1_acr_values_out_of_reach_is_given_up_not_refused() -> None:
+    """acr_values is voluntary: a synced passkey (passwordless, user verified) asked for `phrh` cannot become
+    hardware-bound, so the sign-in goes on at the level it met (phr) instead of asking or failing."""
+    from types import SimpleNamespace
+
+    from ostiary.server.signin.requirement import Need
+
+    passkey = SimpleNamespace(name="passkey", phishing_resistant=True)
+    need = Need(MFA, PHRH, (passkey,))  # type: ignore[arg-type]
+    assert need.gap([SYNCED_PASSKEY_UV]) is None and achieved([SYNCED_PASSKEY_UV]) == PHR
+    assert need.gap([PWD]) == "second_factor"  # the floor is never given up
+    assert Need(MFA, PHRH, (passkey,)).gap([HW_PASSKEY, PWD]) is None  # type: ignore[arg-type]

@@ -43,7 +43,7 @@ from ..server.keyring import KeyRing
 from ..server.logout import LogoutService
 from ..server.mfa.factors import RecoveryCodeFactor, TotpFactor
 from ..server.mfa.service import MfaService
-from ..server.passkeys import PasskeyService
+from ..server.passkeys import PasskeyFactor, PasskeyService
 from ..server.patient_access import PatientAccess
 from ..server.policy.clients import ClientRules, SelfServiceApi
 from ..server.policy.levels import LEVELS
@@ -61,13 +61,11 @@ from ..store.identity import LoginThrottle, ThrottleRule
 from ..store.redis import RedisLoginThrottle, RedisReplayCache
 from ..store.sql.access import SqlAccessStore
 from ..store.sql.changes import SqlChangeLog
-from ..store.sql.email_links import SqlEmailLinkStore, SqlUserEmails
 from ..store.sql.engine import make_engine
 from ..store.sql.grants import SqlCodeStore, SqlInteractionStore
 from ..store.sql.identity import SqlConsentStore, SqlLoginThrottle, SqlSessionStore, SqlUserStore
 from ..store.sql.mfa import SqlMfaStore
 from ..store.sql.stores import SqlClientStore, SqlKeyStore, SqlReplayCache, SqlStateStore, SqlTokenStore
-from .mail import MailServices, mail_services
 from .passkeys import passkey_service
 
 __all__ = ["PATHS", "CachedClients", "Provider", "open_provider", "server_metadata"]
@@ -187,7 +185,6 @@ class Provider:
     passkeys: PasskeyService | None = None  # None when the issuer cannot be a WebAuthn relying party
     # Second factors by name (server.factors.SecondFactor): each feature registers its own in _assemble.
     factors: dict[str, SecondFactor] = field(default_factory=dict)
-    mail: MailServices | None = None  # password reset and email verification, when [smtp] is set
 
     def url(self, name: str) -> str:
         return self.settings.issuer + PATHS[name]
@@ -211,8 +208,6 @@ class Provider:
 
     async def aclose(self) -> None:
         await self.logout.drain()
-        if self.mail is not None:
-            await self.mail.links.drain()
         await self.fetcher.aclose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -352,6 +347,9 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
                               settings.smart.fhir_bases)
                 if settings.smart.enabled else None)
     factors: dict[str, SecondFactor] = {}  # filled below by each second factor, in the order the page shows them
+    passkeys = passkey_service(settings, engine, users)
+    if passkeys is not None:
+        factors[PasskeyFactor.name] = PasskeyFactor(passkeys)
     factors.update({TotpFactor.name: TotpFactor(mfa), RecoveryCodeFactor.name: RecoveryCodeFactor(mfa)})
     flow = AuthorizationFlow(
         issuer=iss, clients=cached, users=users, user_service=user_service, sessions=sessions,
@@ -385,9 +383,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         consents=consents, sessions=sessions, launches=launches, changes=changes, watcher=watcher,
         patient_access=patient_access, mfa=mfa,
         metadata=server_metadata(settings, grants, registration.enabled), portal_apis=portal_apis,
-        passkeys=passkey_service(settings, engine, users),
+        passkeys=passkeys,
     )
-    provider.mail = mail_services(settings, SqlEmailLinkStore(engine), SqlUserEmails(engine), users, user_service,
-                                  throttle, sessions, tokens, changes)
     watcher.on_change(provider.reload_changed)
     return provider

@@ -73,18 +73,19 @@ def describe_scopes(scopes: Iterable[str], whose: str = "your") -> list[dict[str
 
 def page(request: Request, template: str, context: Mapping[str, Any], *, status: int = 200,
          form_target: str | None = None, frame_origins: Sequence[str] = ()) -> Response:
+    # Passkeys need the browser's WebAuthn API: static/passkeys.js and its options requests, same origin only.
+    passkeys_on = getattr(getattr(request.app.state, "provider", None), "passkeys", None) is not None
     return _html(request.app.state.settings, template, context, status=status, form_target=form_target,
-                 frame_origins=frame_origins)
+                 frame_origins=frame_origins, passkeys_on=passkeys_on)
 
 
 def _html(settings: Any, template: str, context: Mapping[str, Any], *, status: int = 200,
-          form_target: str | None = None, frame_origins: Sequence[str] = ()) -> Response:
+          form_target: str | None = None, frame_origins: Sequence[str] = (), passkeys_on: bool = False) -> Response:
     """A page with its Content-Security-Policy (its nonce); the other security headers, the same on every
     answer, are added by web/security_headers.py."""
     nonce = secrets.token_urlsafe(16)
     html = _env.get_template(template).render(
-        **context, brand=settings.branding, nonce=nonce, static_url="/static",
-        password_reset=settings.smtp.host is not None,  # the login page's "Forgot your password?" link
+        **context, brand=settings.branding, nonce=nonce, static_url="/static", passkeys_on=passkeys_on,
     )
     csp = [
         "default-src 'none'", f"style-src 'self' 'nonce-{nonce}'", "img-src 'self' https: data:",
@@ -92,6 +93,8 @@ def _html(settings: Any, template: str, context: Mapping[str, Any], *, status: i
     ]
     if form_target is not None:  # the form_post response page submits itself to the client, and only there
         csp += [f"script-src 'nonce-{nonce}'", f"form-action {form_action_source(form_target)}"]
+    elif passkeys_on:
+        csp += ["script-src 'self'", "connect-src 'self'"]
     if frame_origins:  # the signed-out page frames the clients' front-channel logout URIs, and only those
         csp.append("frame-src " + " ".join(dict.fromkeys(frame_origins)))
     return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": "; ".join(csp)})

@@ -64,7 +64,8 @@ class Need:
         """What `proofs` still lack; a voluntary level is given up once one more factor has been tried."""
         lacking = missing(self.floor, proofs)
         if lacking is None and self.level != self.floor and len(proofs) < 2:
-            return missing(self.level, proofs)
+            wanted = missing(self.level, proofs)  # acr_values is voluntary: a level out of reach is given up
+            return wanted if wanted is not None and self.reachable(wanted, proofs) else None
         return lacking
 
     def can_reach(self, level: str) -> bool:
