@@ -32,6 +32,7 @@ __all__ = [
     "Settings",
     "SigninSettings",
     "SmartSettings",
+    "SmtpSettings",
     "ThrottleSettings",
     "TokenSettings",
     "load_settings",
@@ -198,6 +199,27 @@ class SigninSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    # Mail for password reset and email verification (docs/sign-in.md); no host: neither is offered.
+    host: str | None = None
+    port: int = 587
+    # "starttls" (RFC 3207, usually port 587), "tls" (implicit TLS, RFC 8314, port 465), or "none":
+    # plain SMTP, allowed only to a loopback host (a local relay or a test server).
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    # Give the password as OSTIARY_SMTP__PASSWORD(_FILE) or `password_file`; it is never printed or logged.
+    password: str | None = field(default=None, repr=False)
+    password_file: str | None = None
+    from_address: str | None = None
+    timeout: float = 10.0  # seconds for the whole exchange with the server
+    reset_link_lifetime: int = 900  # at most 15 minutes
+    verify_link_lifetime: int = 86400
+    # A password reset ends every session and by default every grant (refresh tokens) and access token
+    # of the user; true keeps the grants (apps stay connected, also a thief's: docs/sign-in.md).
+    keep_refresh_tokens: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     # RFC 8414 §2: https, no query or fragment; http is allowed for loopback development.
     issuer: str = "http://127.0.0.1:8000"
@@ -241,6 +263,7 @@ class Settings:
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
     signin: SigninSettings = field(default_factory=SigninSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
     @property
     def demo_enabled(self) -> bool:
@@ -374,6 +397,7 @@ def validate(settings: Settings) -> Settings:
 
     if settings.signin.required_acr is not None and settings.signin.required_acr not in LEVELS:
         raise ConfigError(f"signin.required_acr must be one of {', '.join(LEVELS)}")
+    _check_smtp(settings.smtp)
     for name in ("secret_key", "secret_key_previous"):
         value = getattr(settings, name)
         if value is not None and len(value) < 32:
@@ -394,6 +418,21 @@ def _check_throttle(settings: Settings) -> None:
     t = settings.throttle
     if min(t.max_delay, t.window, t.client_auth_failures, t.password_hash_queue) < 1 or t.password_hash_concurrency < 0:
         raise ConfigError("throttle settings must be positive (password_hash_concurrency may be 0: the core count)")
+
+
+def _check_smtp(smtp: SmtpSettings) -> None:
+    if smtp.host is None:
+        return
+    if smtp.security == "none" and smtp.host not in {"localhost", "127.0.0.1", "::1"}:
+        raise ConfigError("smtp.security = \"none\" sends passwords and links in clear text: only to a loopback host")
+    from .mailer import valid_address
+
+    if not smtp.from_address or not valid_address(smtp.from_address):
+        raise ConfigError("smtp.from_address must be one email address (name@domain)")
+    if not 0 < smtp.timeout <= 120 or not 0 < smtp.port < 65536:
+        raise ConfigError("smtp.timeout must be 0-120 seconds and smtp.port 1-65535")
+    if not 60 <= smtp.reset_link_lifetime <= 900 or not 60 <= smtp.verify_link_lifetime <= 7 * 86400:
+        raise ConfigError("smtp.reset_link_lifetime must be 60-900 s, smtp.verify_link_lifetime 60 s to 7 days")
 
 
 def load_settings(

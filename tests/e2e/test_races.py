@@ -3,7 +3,8 @@
 docs/security.md, concurrency contract: 50 parallel redemptions of one code and of one refresh
 token give one success and clean invalid_grant losers (never a 5xx), and the detected reuse
 revokes the whole family, the winner's tokens included; 50 parallel revocations all answer 200;
-50 parallel uses of one SMART launch value give one code and invalid_request for the others.
+50 parallel uses of one SMART launch value give one code and invalid_request for the others; one
+authenticator code posted at once to five sign-ins gives one session (RFC 6238 §5.2).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import json
 import re
 import secrets
+import time
 import types
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -268,3 +270,49 @@ async def test_smart_launch_fifty_parallel_uses_of_one_launch_value_on_two_nodes
     assert all(r.headers["location"].startswith(REDIRECT + "?") for r in answers)
     assert sum("code" in o for o in outcomes) == 1, outcomes  # spent once, by one DELETE ... RETURNING
     assert [o["error"] for o in outcomes if "code" not in o] == [["invalid_request"]] * (PARALLEL - 1), outcomes
+
+
+async def _sign_in_locally(b: httpx.AsyncClient, username: str) -> None:
+    """The password through the local sign-in, back to /account (a session of `b`)."""
+    path = (await b.get("/signin", params={"return_to": "/account"})).headers["location"]
+    r = await b.post(path + "/login", data={"csrf_token": csrf_of((await b.get(path)).text), "username": username,
+                                            "password": PASSWORD})
+    assert r.status_code == 303, r.text
+
+
+async def test_rfc6238_5_2_one_code_in_five_sign_ins_at_once_on_two_nodes(nodes, rp):
+    """Each TOTP time step once per user (one conditional UPDATE): the same code posted at once to five
+    sign-ins that all wait for it (the free attempts of the throttle), on two nodes: one session, four
+    refusals, never a 5xx."""
+    from ostiary.server.mfa import totp
+
+    cid = rp[0]
+    username = "totp-" + secrets.token_hex(3)
+    nodes[0].cli("user", "create", username, "--password-stdin", "--database-url", nodes[0].database_url,
+                 input=PASSWORD + "\n")
+    async with httpx.AsyncClient(base_url=nodes[0].base_url, timeout=30) as b:
+        await _sign_in_locally(b, username)
+        csrf = csrf_of((await b.get("/account")).text)
+        await b.post("/account/totp/begin", data={"csrf_token": csrf})
+        shown = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', (await b.get("/account")).text)
+        assert shown is not None
+        secret, activated = shown.group(1), totp.step_at(time.time())
+        r = await b.post("/account/totp/activate", data={"csrf_token": csrf, "code": totp.code_at(secret, activated)})
+        assert r.status_code == 200, r.text
+    waiting = [await _login_page(nodes[i % 2], cid) for i in range(FREE_ATTEMPTS)]
+    try:
+        posts = []
+        for b, path, csrf in waiting:
+            r = await b.post(path + "/login", data={"csrf_token": csrf, "username": username, "password": PASSWORD})
+            page = (await b.get(path)).text
+            assert r.status_code == 303 and "/factor" in page
+            posts.append((b, path, {"csrf_token": csrf_of(page), "factor": "totp",
+                                    "code": totp.code_at(secret, activated + 1)}))
+        answers = await asyncio.gather(*(b.post(path + "/factor", data=form) for b, path, form in posts))
+    finally:
+        for b, _, _ in waiting:
+            await b.aclose()
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [303] + [400] * (FREE_ATTEMPTS - 1), statuses
+    winner = next(r for r in answers if r.status_code == 303)
+    assert re.search(r"ostiary_session=[\w-]+;", winner.headers.get("set-cookie", ""))

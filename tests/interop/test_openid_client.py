@@ -1,13 +1,17 @@
-"""panva's openid-client 6.x (Node): discovery, client credentials, introspection, revocation."""
+"""panva's openid-client 6.x (Node): discovery, client credentials, introspection, revocation; acr_values with
+a second factor (through Chromium)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
+from ostiary.server.mfa import totp
+from tests.browser._helpers import callback_server, launch, log_in, needs_browser, new_page, wait_for_callback
 from tests.e2e._server import ServerProcess, jwks_verify
-from tests.interop.conftest import Clients, RegisteredClient, create_with_cli, needs_node, run_node
+from tests.interop.conftest import Clients, RegisteredClient, create_with_cli, needs_node, register, run_node
 
 pytestmark = [pytest.mark.interop, needs_node]
 
@@ -83,3 +87,45 @@ def test_rfc6749_5_2_invalid_client_without_basic_keeps_its_code(es256_server: S
                               "clientSecret": "wrong-secret-" + "x" * 40, "method": method},
                    expect_failure=True)
     assert out["status"] == 400 and out["error"] == "invalid_client", out
+
+
+@needs_browser
+def test_acr_values_multi_factor_sign_in_states_acr_and_amr(es256_server: ServerProcess) -> None:
+    """Issue 11: openid-client asks for `acr_values=urn:ostiary:acr:mfa`; the user signs in with password and
+    an authenticator code; the ID token openid-client validated says acr mfa and amr pwd, otp, mfa (RFC 8176)."""
+    username, password = "interop-mfa", "interop mfa password"
+    es256_server.cli("user", "create", username, "--password-stdin", "--database-url", es256_server.database_url,
+                     input=password + "\n")
+    with callback_server() as callback, launch() as browser:
+        registered = register(es256_server, grant_types=["authorization_code"], scope="openid",
+                              redirect_uris=[callback.redirect_uri], client_name="interop mfa")
+        page = new_page(browser)
+        try:
+            page.goto(f"{es256_server.base_url}/signin?return_to=/account")
+            log_in(page, username, password)
+            page.get_by_role("button", name="Set up authenticator app").click()
+            secret = page.inner_text("#totp-secret").replace(" ", "")
+            activated = totp.step_at(time.time())
+            page.fill("#totp-code", totp.code_at(secret, activated))
+            page.click("button.primary")
+            page.wait_for_selector("ul.recovery-codes")
+            page.context.clear_cookies()  # a new sign-in: password and code
+            base = {"issuer": es256_server.issuer, "clientId": registered.client_id,
+                    "clientSecret": registered.client_secret, "method": "client_secret_basic",
+                    "redirectUri": callback.redirect_uri, "scope": "openid"}
+            started = run_node("oidc_flow.mjs", {**base, "step": "start", "acrValues": "urn:ostiary:acr:mfa"})
+            assert "acr_values=urn%3Aostiary%3Aacr%3Amfa" in started["url"]
+            page.goto(started["url"])
+            log_in(page, username, password)
+            page.fill("#factor-totp-code", totp.code_at(secret, activated + 1))
+            page.click("#factor-totp-code ~ button")
+            page.click("button[name=decision][value=approve]")
+            out = run_node("oidc_flow.mjs", {**base, **started, "step": "finish",
+                                             "callbackUrl": wait_for_callback(page, callback)})
+        finally:
+            page.context.close()
+    claims = out["idTokenClaims"]
+    assert claims["acr"] == "urn:ostiary:acr:mfa"
+    assert claims["amr"] == ["pwd", "otp", "mfa"]
+    with es256_server.http() as http:
+        assert "urn:ostiary:acr:mfa" in http.get("/.well-known/openid-configuration").json()["acr_values_supported"]

@@ -4,6 +4,7 @@ CSRF, each code once, throttled guesses, audit events."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import re
@@ -177,6 +178,18 @@ async def test_totp_proof_each_step_once_and_audited(running, caplog):
     assert audit_events(caplog, "mfa_totp_used")[-1]["sub"] == user.id
     assert audit_events(caplog, "mfa_totp_failed")[-1]["reason"] == "code already used"
     assert await factor.enrolled(user.id) and await running.provider.factors["recovery_code"].enrolled(user.id)
+
+
+async def test_two_concurrent_verifications_of_one_code_give_one_proof(running):
+    """RFC 6238 §5.2 through the service: both pass the code check, the conditional UPDATE lets one win."""
+    mfa: MfaService = running.provider.mfa
+    for _ in range(3):
+        async with browser(running) as b:
+            user = await signed_in(running, b)
+            secret, _ = await enrol(b)
+        code = now_code(secret, 1)  # the next step: the activation used the current one
+        proofs = await asyncio.gather(mfa.verify_totp(user.id, code), mfa.verify_totp(user.id, code))
+        assert sum(p is not None for p in proofs) == 1
 
 
 async def test_guesses_are_throttled_per_user_for_both_kinds_of_code(running, caplog):

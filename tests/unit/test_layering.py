@@ -64,3 +64,89 @@ def test_the_core_imports_no_framework_storage_or_fhir_code():
             offenders += [f"{path.name}: {n}" for n in names
                           if any(n == f or n.startswith(f + ".") for f in CORE_FORBIDDEN)]
     assert not offenders, offenders
+
+
+def _module_level_imports(path, module: str, is_package: bool, known: set[str]) -> set[str]:
+    """The ostiary modules `module` imports when it is loaded: top-level statements (inside top-level
+    `if`/`try` too), not function bodies and not `if TYPE_CHECKING:` blocks."""
+    import ast
+
+    package = module if is_package else module.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, ast.If):
+                test = node.test
+                if not (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") and not (
+                        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"):
+                    visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, ast.Try):
+                for block in (node.body, node.orelse, node.finalbody, *[h.body for h in node.handlers]):
+                    visit(block)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = package
+                for _ in range(node.level - 1):
+                    base = base.rpartition(".")[0]
+                target = (f"{base}.{node.module}" if node.module else base) if node.level else (node.module or "")
+                found.add(target)
+                found.update(f"{target}.{alias.name}" for alias in node.names if f"{target}.{alias.name}" in known)
+
+    visit(ast.parse(path.read_text()).body)
+    return {name for name in found if name in known}
+
+
+def test_issue11_no_import_cycle_among_ostiary_modules():
+    """Issue 11 part 1: no import loop in the house (web/pages ↔ smart_routes ↔ session_routes was one).
+    Module-level imports only: an import inside a function (a deliberate lazy import) is not a cycle."""
+    import pathlib
+
+    import ostiary
+
+    root = pathlib.Path(ostiary.__file__).parent
+    files = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        is_package = parts[-1] == "__init__"
+        files[".".join(parts[:-1] if is_package else parts)] = (path, is_package)
+    known = set(files)
+    graph = {name: _module_level_imports(path, name, is_package, known) - {name}
+             for name, (path, is_package) in files.items()}
+    # Tarjan's strongly connected components: any component of two or more modules is a cycle.
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    import sys
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    for name in sorted(graph):
+        if name not in index:
+            connect(name)
+    assert not cycles, cycles

@@ -61,11 +61,13 @@ from ..store.identity import LoginThrottle, ThrottleRule
 from ..store.redis import RedisLoginThrottle, RedisReplayCache
 from ..store.sql.access import SqlAccessStore
 from ..store.sql.changes import SqlChangeLog
+from ..store.sql.email_links import SqlEmailLinkStore, SqlUserEmails
 from ..store.sql.engine import make_engine
 from ..store.sql.grants import SqlCodeStore, SqlInteractionStore
 from ..store.sql.identity import SqlConsentStore, SqlLoginThrottle, SqlSessionStore, SqlUserStore
 from ..store.sql.mfa import SqlMfaStore
 from ..store.sql.stores import SqlClientStore, SqlKeyStore, SqlReplayCache, SqlStateStore, SqlTokenStore
+from .mail import MailServices, mail_services
 from .passkeys import passkey_service
 
 __all__ = ["PATHS", "CachedClients", "Provider", "open_provider", "server_metadata"]
@@ -185,6 +187,7 @@ class Provider:
     passkeys: PasskeyService | None = None  # None when the issuer cannot be a WebAuthn relying party
     # Second factors by name (server.factors.SecondFactor): each feature registers its own in _assemble.
     factors: dict[str, SecondFactor] = field(default_factory=dict)
+    mail: MailServices | None = None  # password reset and email verification, when [smtp] is set
 
     def url(self, name: str) -> str:
         return self.settings.issuer + PATHS[name]
@@ -208,6 +211,8 @@ class Provider:
 
     async def aclose(self) -> None:
         await self.logout.drain()
+        if self.mail is not None:
+            await self.mail.links.drain()
         await self.fetcher.aclose()
         if self.redis is not None:
             await self.redis.aclose()
@@ -385,5 +390,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         metadata=server_metadata(settings, grants, registration.enabled), portal_apis=portal_apis,
         passkeys=passkeys,
     )
+    provider.mail = mail_services(settings, SqlEmailLinkStore(engine), SqlUserEmails(engine), users, user_service,
+                                  throttle, sessions, tokens, changes)
     watcher.on_change(provider.reload_changed)
     return provider

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 import orjson
 
-from ..server.policy.levels import LEVELS
 from .common import config_option, database_option, emit_json, json_option, load, with_provider
 
 if TYPE_CHECKING:
@@ -58,8 +57,8 @@ def _metadata_options(create: bool) -> Callable[[F], F]:
                          help="What scope=openid does on client_credentials for this client: keep it, drop it "
                               "or refuse it (invalid_scope); 'default' follows the server setting."),
             click.option("--minimum-acr", "minimum_acr",
-                         type=click.Choice(LEVELS),
-                         help="The sign-in level (acr) this app's users need at least (docs/sign-in.md)."),
+                         help="The sign-in level (acr) this app's users need at least: urn:ostiary:acr:mfa, "
+                              "phr, ... (docs/sign-in.md)."),
             click.option("--subject-type", type=click.Choice(["public", "pairwise"]),
                          help="The sub this client sees: the user's id, or its own per sector (OIDC Core §8)."),
             click.option("--sector-identifier-uri",

@@ -60,7 +60,7 @@ def _show(user: User, as_json: bool) -> None:
 
 claim_options = [
     click.option("--name", help="Full name (the `name` claim)."),
-    click.option("--email", help="Email address."),
+    click.option("--email", help="Email address (a changed one is unverified unless --email-verified is given)."),
     click.option("--email-verified/--email-unverified", default=None, help="Whether the email is verified."),
     click.option("--claim", "pairs", multiple=True, help="Another claim, NAME=VALUE (JSON values allowed)."),
 ]

@@ -13,10 +13,8 @@ from typing import Any, Protocol
 from ..config import OidcSettings
 from ..errors import (
     AccessDenied,
-    ConsentRequired,
     InvalidRequest,
     InvalidScope,
-    LoginRequired,
     OAuthError,
     UnmetAuthenticationRequirements,
 )
@@ -43,6 +41,7 @@ from .keyring import KeyRing
 from .patient_access import PatientAccess
 from .policy.levels import PASSWORD, achieved
 from .signin.requirement import LevelPolicy, session_proof
+from .signin.steps import State, first_due
 from .subjects import SubjectMapper
 from .user_tokens import GrantFacts
 from .users import UserService
@@ -142,15 +141,12 @@ class AuthorizationFlow:
         if client is None:
             raise PageError("invalid_client", "this application is no longer registered")
         self._check_acr(req)
-        step = await self._pending(req, client, current, interaction)
-        if isinstance(step, NeedInteraction):
-            return step
+        step, state = await self.next_step(req, client, current, interaction)
+        if step is not None:
+            return NeedInteraction(step, state.req)
+        req = state.req
         assert current is not None
         session, user = current
-        if self.patients is not None:  # SMART: scopes within the user's patients, and the patient in context
-            req, pick = await self.patients.settle(req, client, user)
-            if pick:
-                return NeedInteraction("select_patient", req)
         if interaction is not None and await self.interactions.take(interaction.id, int(time.time())) is None:
             # Single-use, checked then consumed by one DELETE ... RETURNING: a double submit gets no second code.
             raise PageError("invalid_request", "This sign-in was already completed or has expired. "
@@ -179,43 +175,22 @@ class AuthorizationFlow:
 
     async def pending(self, interaction: Interaction, current: tuple[Session, User] | None) -> Step | None:
         """The step the interaction waits for (None: none, the next call gives an answer)."""
-        client = await self.clients.get(interaction.request.client_id)
-        if client is None:
+        client = None if interaction.local else await self.clients.get(interaction.request.client_id)
+        if client is None and not interaction.local:
             return None
         try:
-            step = await self._pending(interaction.request, client, current, interaction)
+            step, _ = await self.next_step(interaction.request, client, current, interaction)
         except (RedirectError, PageError):
             return None
-        return step.step if step is not None else None
+        return step
 
-    async def _pending(self, req: AuthorizationRequest, client: Client, current: tuple[Session, User] | None,
-                       interaction: Interaction | None) -> NeedInteraction | None:
-        """Login, account choice or consent still to do; raises RedirectError where prompt=none forbids a page."""
-        req = await self._internal_hint(req, client, current, interaction)
-        due = await self.authentication_due(req, client, current, interaction)
-        if due is not None:
-            if "none" in req.prompt:
-                raise RedirectError(LoginRequired("the user is not logged in"), req.target)
-            return NeedInteraction(due, req)
-        assert current is not None
-        session, user = current
-        fresh = interaction.authenticated_in(session.sid) if interaction is not None else None
-        if fresh is not None and req.id_token_hint_sub is not None and fresh.user_id != req.id_token_hint_sub:
-            # OIDC Core §3.1.2.1: the user who signed in is not the one the client named.
-            audit("reauthentication_refused", sub=fresh.user_id, client_id=req.client_id,
-                  reason="the user who signed in is not the subject of id_token_hint")
-            raise RedirectError(LoginRequired("the user who signed in is not the one of id_token_hint"), req.target)
-        chosen = interaction is not None and (interaction.account_chosen or interaction.consent is not None)
-        if "select_account" in req.prompt and fresh is None and not chosen:
-            return NeedInteraction("select_account", req)
-        if self.patients is not None:  # consent is asked for what this user may give, no more
-            req = await self.patients.reduce(req, client, user)
-        consented = interaction is not None and interaction.consent is not None
-        if not consented and await self.consent.needed(req, client, user):
-            if "none" in req.prompt:
-                raise RedirectError(ConsentRequired("the user has not consented"), req.target)
-            return NeedInteraction("consent", req)
-        return None
+    async def next_step(self, req: AuthorizationRequest, client: Client | None, current: tuple[Session, User] | None,
+                        interaction: Interaction | None) -> tuple[Step | None, State]:
+        """The first step of `steps.STEPS` due; raises RedirectError where prompt=none forbids a page."""
+        if client is not None:
+            req = await self._internal_hint(req, client, current, interaction)
+        authentication = await self.authentication_due(req, client, current, interaction)
+        return await first_due(self, State(req, client, current, interaction, authentication))
 
     async def _internal_hint(self, req: AuthorizationRequest, client: Client, current: tuple[Session, User] | None,
                              interaction: Interaction | None) -> AuthorizationRequest:

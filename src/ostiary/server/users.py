@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from ..config import Settings
 from ..errors import InvalidRequest, NotFound
+from ..mailer import valid_address
 from ..store.identity import LoginThrottle, ThrottleRule, User, UserStore
 from .audit import audit
 from .hashing import HashingBusy, HashingPool
@@ -78,11 +79,12 @@ class UserService:
         """Raises UserExists or InvalidRequest."""
         self._check_claims(claims or {})
         user = User(id=secrets.token_urlsafe(12), username=validate_username(username),
-                    password_hash=await self._hash(password) if password else None, claims=dict(claims or {}))
+                    password_hash=await self.hash_password(password) if password else None, claims=dict(claims or {}))
         await self._store.create(user)
         return user
 
-    async def _hash(self, password: str) -> str:
+    async def hash_password(self, password: str) -> str:
+        """The argon2id hash of a new password; raises InvalidRequest (too short) or HashingBusy."""
         if len(password) < 8:
             raise InvalidRequest("a password needs at least 8 characters")
         return await self._limits.hashing.run(self._hasher.hash, password)  # off the event loop
@@ -91,6 +93,9 @@ class UserService:
         unknown = set(claims) - self._claims
         if unknown:
             raise InvalidRequest(f"unknown claim(s): {', '.join(sorted(unknown))}")
+        email = claims.get("email")
+        if email is not None and not (isinstance(email, str) and valid_address(email)):
+            raise InvalidRequest("email must be one plain address (name@domain)")
 
     async def _get(self, username: str) -> User:
         user = await self._store.by_username(username)
@@ -99,10 +104,18 @@ class UserService:
         return user
 
     async def set_password(self, username: str, password: str) -> User:
-        user = replace(await self._get(username), password_hash=await self._hash(password),
+        user = replace(await self._get(username), password_hash=await self.hash_password(password),
                        updated_at=int(time.time()))
         await self._store.update(user)
         return user
+
+    async def store_password_hash(self, user_id: str, password_hash: str) -> User | None:
+        """Replace the user's password with one hashed by `hash_password` (a reset); None if unknown."""
+        current = await self._store.get(user_id)
+        if current is None:
+            return None
+        user = replace(current, password_hash=password_hash, updated_at=int(time.time()))
+        return user if await self._store.update(user) else None
 
     async def set_disabled(self, username: str, disabled: bool) -> User:
         user = replace(await self._get(username), disabled=disabled, updated_at=int(time.time()))
@@ -113,6 +126,9 @@ class UserService:
         self._check_claims(claims)
         current = await self._get(username)
         merged = {**current.claims, **claims}
+        if "email_verified" not in claims and claims.get("email", current.claims.get("email")) != current.claims.get(
+                "email"):
+            merged["email_verified"] = None  # a new address is unverified until confirmed (docs/sign-in.md)
         user = replace(current, claims={k: v for k, v in merged.items() if v is not None},
                        updated_at=int(time.time()))
         await self._store.update(user)

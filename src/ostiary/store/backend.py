@@ -15,6 +15,7 @@ from typing import Protocol
 
 from .access import AccessStore
 from .changes import ChangeLog
+from .email_links import EmailLinkStore, UserEmails
 from .grants import CodeStore, InteractionStore
 from .identity import ConsentStore, LoginThrottle, SessionStore, UserStore
 from .mfa import MfaStore
@@ -65,3 +66,5 @@ class Stores:
     passkeys: PasskeyStore
     passkey_challenges: ChallengeStore
     mfa: MfaStore  # TOTP secrets and recovery codes
+    email_links: EmailLinkStore  # password-reset and email-verification links
+    user_emails: UserEmails

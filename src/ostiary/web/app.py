@@ -24,6 +24,7 @@ from ..server.requests import EndpointRequest, parse_form
 from .account import account_routes
 from .cors import CorsMiddleware, name_client
 from .demo import demo_routes
+from .email_account import email_account_routes
 from .errors import HTTP_ERROR_HANDLERS, ErrorMiddleware, json_response, parse_json_body
 from .fhir_mount import FhirMount
 from .home import home_routes
@@ -31,6 +32,7 @@ from .kinds import api_route, declare, mount
 from .limits import RequestLimitsMiddleware
 from .pages import page_routes
 from .passkeys import passkey_routes
+from .password_reset import password_reset_routes
 from .portal import portal_routes
 from .proxies import TrustedProxies, TrustedProxyMiddleware
 from .security_headers import SecurityHeadersMiddleware, hsts_value
@@ -142,6 +144,8 @@ async def _purge_forever(provider: Provider) -> None:
         await asyncio.sleep(PURGE_INTERVAL)
         try:
             await provider.tokens.purge_expired(int(time.time()))
+            if provider.mail is not None:
+                await provider.mail.links.store.purge_expired(int(time.time()))
         except Exception:  # a failed purge is retried next round; never kill the server for it
             log.exception("purging expired records failed")
 
@@ -178,7 +182,8 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
     portal = portal_routes() if settings.portal.gateway_config else []
     static = mount("/static", StaticFiles(packages=[("ostiary.web", "static")]), kind="static", name="static")
     all_routes = [*home_routes(), *routes(), *declare("page", page_routes()), *session_routes(), *account_routes(),
-                  *passkey_routes(), *demo, *smart, *portal, static]
+                  *passkey_routes(), *demo, *smart, *portal, static,
+                  *password_reset_routes(), *email_account_routes()]
     app = Starlette(routes=all_routes, lifespan=lifespan, exception_handlers=HTTP_ERROR_HANDLERS)
     app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.http.max_body_bytes)
     app.add_middleware(ErrorMiddleware)

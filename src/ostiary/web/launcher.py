@@ -12,6 +12,7 @@ from urllib.parse import urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from ..app.provider import Provider
 from ..errors import PageError
 from ..server.audit import audit
 from ..server.consent import client_display_name
@@ -21,13 +22,18 @@ from ..smart.entitlements import Entitlement
 from ..smart.launch import LaunchContext, verify_context
 from ..store.identity import User
 from .kinds import KindRoute, page_route
+from .patient_picker import patient_summaries
 from .render import SESSION_COOKIE, get_cookie, page
-from .smart_routes import patient_summaries, provider_of
 
 __all__ = ["launcher_routes"]
 
 LAUNCH_ROLE = "launch"
 SIGN_IN = "/signin?" + urlencode({"return_to": "/smart/launcher"})
+
+
+def provider_of(request: Request) -> Provider:
+    provider: Provider = request.app.state.provider
+    return provider
 
 
 def _launcher_csrf(request: Request, session_digest: str) -> str:

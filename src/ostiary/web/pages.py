@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -22,7 +23,9 @@ from ..server.flow import AuthorizationResponse
 from ..server.interaction import Interaction
 from ..server.requests import parse_form, parse_form_noting_repeats
 from ..server.signin.outcomes import ErrorPage, Finish, Outcome, ShowStep
+from ..server.signin.service import InteractionService
 from .patient_context import patient_in_context
+from .patient_picker import render_patient_picker
 from .render import (
     INTERACTION_COOKIE,
     SESSION_COOKIE,
@@ -34,7 +37,7 @@ from .render import (
     set_cookie,
 )
 
-__all__ = ["error_page", "interaction_form", "page_routes", "respond"]
+__all__ = ["Browser", "error_page", "interaction_form", "page_routes", "respond", "step_route"]
 
 
 def provider_of(request: Request) -> Provider:
@@ -148,8 +151,6 @@ async def render_step(request: Request, step: ShowStep) -> Response:
     if step.step == "select_account":
         return page(request, "select_account.html", {**ctx, "action": base + "/select"}, status=status)
     if step.step == "select_patient":
-        from .smart_routes import render_patient_picker
-
         return await render_patient_picker(request, req, interaction.id, client_name, ctx["csrf_token"],
                                            step.user.id)
     ask = await p.flow.consent.ask(req, client, step.user)
@@ -160,7 +161,7 @@ async def render_step(request: Request, step: ShowStep) -> Response:
     return page(request, "consent.html", ctx, status=status)
 
 
-async def _interaction(request: Request) -> tuple[Interaction, dict[str, str]] | Response:
+async def interaction_form(request: Request) -> tuple[Interaction, dict[str, str]] | Response:
     """The interaction of this URL, if it belongs to this browser (double-submit cookie), and the
     CSRF-checked form of a POST."""
     p = provider_of(request)
@@ -182,64 +183,42 @@ async def _interaction(request: Request) -> tuple[Interaction, dict[str, str]] |
     return interaction, form
 
 
-interaction_form = _interaction  # for feature routes under /interaction/{interaction_id}/...
+@dataclass(frozen=True, slots=True)
+class Browser:
+    """What a step may need of the browser besides its form: the session cookie and the address."""
+
+    cookie: str | None
+    address: str
 
 
-async def interaction_page(request: Request) -> Response:
-    found = await _interaction(request)
-    if isinstance(found, Response):
-        return found
-    interaction, _ = found
-    return await respond(request, await provider_of(request).signin.resume(
-        interaction, get_cookie(request, SESSION_COOKIE)))
+StepCall = Callable[[InteractionService, Interaction, dict[str, str], Browser], Awaitable[Outcome]]
 
 
-async def login_submit(request: Request) -> Response:
-    found = await _interaction(request)
-    if isinstance(found, Response):
-        return found
-    interaction, form = found
-    address = request.client.host if request.client else "unknown"
-    outcome = await provider_of(request).signin.password(
-        interaction, form.get("username", "").strip(), form.get("password", ""), address,
-        get_cookie(request, SESSION_COOKIE))
-    return await respond(request, outcome)
+def step_route(call: StepCall) -> Callable[[Request], Awaitable[Response]]:
+    """A route of one interaction step: the interaction of this browser and its CSRF-checked form, ONE
+    call of the sign-in service, the outcome rendered. Feature routes (passkeys, federation) use it too."""
+    async def endpoint(request: Request) -> Response:
+        found = await interaction_form(request)
+        if isinstance(found, Response):
+            return found
+        interaction, form = found
+        browser = Browser(get_cookie(request, SESSION_COOKIE), request.client.host if request.client else "unknown")
+        return await respond(request, await call(provider_of(request).signin, interaction, form, browser))
+    return endpoint
 
 
-async def factor_submit(request: Request) -> Response:
-    found = await _interaction(request)
-    if isinstance(found, Response):
-        return found
-    interaction, form = found
-    return await respond(request, await provider_of(request).signin.second_factor(
-        interaction, form, get_cookie(request, SESSION_COOKIE)))
+def _claims(form: Mapping[str, str]) -> list[str]:
+    return [name[6:] for name, value in form.items() if name.startswith("claim.") and value == "yes"]
 
 
-async def consent_submit(request: Request) -> Response:
-    found = await _interaction(request)
-    if isinstance(found, Response):
-        return found
-    interaction, form = found
-    claims = [name[6:] for name, value in form.items() if name.startswith("claim.") and value == "yes"]
-    return await respond(request, await provider_of(request).signin.consent(
-        interaction, form.get("decision") == "approve", claims, get_cookie(request, SESSION_COOKIE)))
-
-
-async def select_submit(request: Request) -> Response:
-    found = await _interaction(request)
-    if isinstance(found, Response):
-        return found
-    interaction, form = found
-    return await respond(request, await provider_of(request).signin.choose_account(
-        interaction, form.get("choice") == "continue", get_cookie(request, SESSION_COOKIE)))
-
-
-async def abort_submit(request: Request) -> Response:
-    found = await _interaction(request)
-    if isinstance(found, Response):
-        return found
-    interaction, _ = found
-    return await respond(request, await provider_of(request).signin.abort(interaction))
+interaction_page = step_route(lambda s, i, _, b: s.resume(i, b.cookie))
+login_submit = step_route(lambda s, i, f, b: s.password(
+    i, f.get("username", "").strip(), f.get("password", ""), b.address, b.cookie))
+factor_submit = step_route(lambda s, i, f, b: s.second_factor(i, f, b.cookie))
+patient_submit = step_route(lambda s, i, f, b: s.pick_patient(i, f.get("patient", ""), b.cookie))
+consent_submit = step_route(lambda s, i, f, b: s.consent(i, f.get("decision") == "approve", _claims(f), b.cookie))
+select_submit = step_route(lambda s, i, f, b: s.choose_account(i, f.get("choice") == "continue", b.cookie))
+abort_submit = step_route(lambda s, i, _, b: s.abort(i))
 
 
 def page_routes() -> list[Route]:
@@ -250,6 +229,7 @@ def page_routes() -> list[Route]:
         Route("/interaction/{interaction_id}/factor", factor_submit, methods=["POST"]),
         Route("/signin", local_signin, methods=["GET"]),
         Route("/interaction/{interaction_id}/consent", consent_submit, methods=["POST"]),
+        Route("/interaction/{interaction_id}/patient", patient_submit, methods=["POST"]),
         Route("/interaction/{interaction_id}/select", select_submit, methods=["POST"]),
         Route("/interaction/{interaction_id}/abort", abort_submit, methods=["POST"]),
     ]

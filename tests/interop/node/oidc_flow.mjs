@@ -1,7 +1,7 @@
 // Authorization code + PKCE with panva's openid-client, in two steps around a real browser login.
 // Input (JSON on stdin): { step, issuer, clientId, clientSecret?, method, redirectUri, scope?, ... }
 // method: "client_secret_basic", "client_secret_post" or "none" (a public client).
-//   step "start":  { ..., prompt? }  -> { url, codeVerifier, state, nonce }
+//   step "start":  { ..., prompt?, acrValues? }  -> { url, codeVerifier, state, nonce }
 //   step "finish": { ..., callbackUrl, codeVerifier, state, nonce }
 //                  -> { idTokenClaims, userinfo, token, refreshed, refreshedClaims, reuse, endSessionUrl? }
 //   (endSessionUrl, RP-Initiated Logout, when the input has postLogoutRedirectUri)
@@ -39,6 +39,7 @@ async function start(config) {
     state,
     nonce,
     ...(input.prompt ? { prompt: input.prompt } : {}),
+    ...(input.acrValues ? { acr_values: input.acrValues } : {}),
   });
   return { url: url.href, codeVerifier, state, nonce };
 }

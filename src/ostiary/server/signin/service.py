@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from ...store.identity import Session, User
 from ..audit import audit
@@ -65,8 +66,8 @@ class InteractionService:
             client_id="", redirect_uri=target, redirect_uri_given=False, response_mode="query", scope=(),
             prompt=("login",) if prompt == "login" else (),
             acr_values=(acr_values or "")[:MAX_ACR_VALUES] or None)
-        current = await self.flow.session(cookie)
-        if await self.flow.authentication_due(req, None, current, None) is None:
+        step, _ = await self.flow.next_step(req, None, await self.flow.session(cookie), None)
+        if step is None:
             return Redirect(target)
         return await self._start(Interaction(id="", request=req, return_to=target))
 
@@ -82,13 +83,7 @@ class InteractionService:
 
     async def due(self, interaction: Interaction, cookie: str | None) -> Step | None:
         """The step the interaction waits for (None: the next call gives an answer)."""
-        current = await self.flow.session(cookie)
-        if not interaction.local:
-            return await self.flow.pending(interaction, current)
-        try:
-            return await self.flow.authentication_due(interaction.request, None, current, interaction)
-        except RedirectError:
-            return None
+        return await self.flow.pending(interaction, await self.flow.session(cookie))
 
     # -- credentials -----------------------------------------------------------------------------------
 
@@ -125,9 +120,10 @@ class InteractionService:
     async def prove(self, interaction: Interaction, proof: Proof, previous_session_cookie: str | None) -> Outcome:
         """A credential of `proof.user_id` was verified (password, second factor, passkey, upstream provider):
         record it, make or upgrade the session when the level is met, and go on with the interaction."""
-        if await self.flow.interaction(interaction.id) is None:
+        stored = await self.flow.interaction(interaction.id)  # the stored state, never a stale copy
+        if stored is None:
             return _expired()
-        cookie, _ = await self.flow.prove(interaction, proof, previous_session_cookie)
+        cookie, _ = await self.flow.prove(stored, proof, previous_session_cookie)
         return Redirect(self.page(interaction), cookie=cookie)
 
     # -- other steps ---------------------------------------------------------------------------------
@@ -146,6 +142,21 @@ class InteractionService:
         if isinstance(answered, Interaction):
             return Redirect(self.page(interaction))
         return Finish(answered, interaction)
+
+    async def pick_patient(self, interaction: Interaction, patient_id: str, cookie: str | None) -> Outcome:
+        """The picker's answer: only when this interaction is at the picker, only a patient the user may
+        see, never over a patient already fixed (an EHR launch's: the picker is then never due)."""
+        req = interaction.request
+        current = await self.flow.session(cookie)
+        patients = self.flow.patients
+        if current is None or patients is None or await self.flow.pending(interaction, current) != "select_patient":
+            audit("patient_pick_refused", client_id=req.client_id, reason="not asked", patient=patient_id[:64])
+            return ErrorPage(PageError("invalid_request", "No patient choice was asked for in this sign-in."))
+        if not patient_id or not await patients.may_pick(current[1].id, patient_id):
+            audit("patient_pick_refused", sub=current[1].id, client_id=req.client_id, patient=patient_id[:64])
+            return ErrorPage(PageError("invalid_request", "Choose a patient from the list."))
+        await self.flow.save(interaction.with_request(replace(req, context={**req.context, "patient": patient_id})))
+        return Redirect(self.page(interaction))
 
     async def abort(self, interaction: Interaction) -> Outcome:
         if interaction.local:
@@ -180,7 +191,7 @@ class InteractionService:
 
     async def _local_step(self, interaction: Interaction, current: Current) -> Outcome:
         try:
-            step = await self.flow.authentication_due(interaction.request, None, current, interaction)
+            step, _ = await self.flow.next_step(interaction.request, None, current, interaction)
         except RedirectError as err:
             await self.flow.interactions.delete(interaction.id)
             return ErrorPage(PageError(err.error.error, err.error.description or err.error.error))

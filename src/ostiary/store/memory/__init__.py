@@ -15,6 +15,7 @@ from ..backend import ClientUpgrade, Stores
 from .access import MemoryAccessStore, MemoryChangeLog
 from .clients import MemoryClientStore, MemoryKeyStore, MemoryReplayCache, MemoryStateStore
 from .data import MemoryData
+from .email_links import MemoryEmailLinkStore, MemoryUserEmails
 from .grants import MemoryCodeStore, MemoryInteractionStore
 from .identity import MemoryConsentStore, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore
 from .mfa import MemoryMfaStore
@@ -56,5 +57,5 @@ def open_memory(data: MemoryData | None = None) -> Stores:
         interactions=MemoryInteractionStore(d), users=MemoryUserStore(d), sessions=MemorySessionStore(d),
         consents=MemoryConsentStore(d), throttle=MemoryLoginThrottle(d), access=MemoryAccessStore(d),
         changes=MemoryChangeLog(d), passkeys=MemoryPasskeyStore(d), passkey_challenges=MemoryChallengeStore(d),
-        mfa=MemoryMfaStore(d),
+        mfa=MemoryMfaStore(d), email_links=MemoryEmailLinkStore(d), user_emails=MemoryUserEmails(d),
     )

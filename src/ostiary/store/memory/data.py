@@ -18,6 +18,7 @@ import orjson
 
 from ...keys import SigningKey
 from ..access import AccessFacts
+from ..email_links import EmailLink
 from ..grants import AuthorizationCode
 from ..identity import Session, User
 from ..mfa import TotpSecret
@@ -66,3 +67,4 @@ class MemoryData:
     passkey_challenges: dict[str, CeremonyChallenge] = field(default_factory=dict)  # digest -> challenge
     totp: dict[str, TotpSecret] = field(default_factory=dict)  # user_id -> secret
     recovery_codes: dict[str, set[str]] = field(default_factory=dict)  # user_id -> code digests
+    email_links: dict[str, EmailLink] = field(default_factory=dict)  # digest -> link

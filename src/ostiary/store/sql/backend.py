@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..backend import ClientUpgrade, Stores
 from .access import SqlAccessStore
 from .changes import SqlChangeLog
+from .email_links import SqlEmailLinkStore, SqlUserEmails
 from .engine import make_engine, startup_lock, upgrade
 from .grants import SqlCodeStore, SqlInteractionStore
 from .identity import SqlConsentStore, SqlLoginThrottle, SqlSessionStore, SqlUserStore
@@ -59,6 +60,7 @@ def sql_stores(engine: AsyncEngine, sealer: Sealing) -> Stores:
         sessions=SqlSessionStore(engine), consents=SqlConsentStore(engine), throttle=SqlLoginThrottle(engine),
         access=SqlAccessStore(engine), changes=SqlChangeLog(engine), passkeys=SqlPasskeyStore(engine),
         passkey_challenges=SqlChallengeStore(engine), mfa=SqlMfaStore(engine, sealer),
+        email_links=SqlEmailLinkStore(engine), user_emails=SqlUserEmails(engine),
     )
 
 

@@ -195,3 +195,16 @@ recovery_codes = Table(
     Column("digest", String(64), primary_key=True),  # SHA-256 hex of the normalised code
     Column("created_at", Integer, nullable=False),
 )
+
+# Password-reset and email-verification links (store/email_links.py): a digest, never the secret.
+email_links = Table(
+    "email_links",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("purpose", String(16), nullable=False),  # "reset" or "verify"
+    Column("user_id", String(64), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("expires_at", Integer, nullable=False),
+    Index("ix_email_links_user_id", "user_id"),
+    Index("ix_email_links_expires_at", "expires_at"),
+)

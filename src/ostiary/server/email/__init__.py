@@ -1,0 +1,1 @@
+"""Mail to users: single-use links (links.py), password reset (reset.py), email verification (verify.py)."""
