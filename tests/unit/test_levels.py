@@ -19,12 +19,14 @@ def test_rfc8176_mfa_is_added_only_for_two_factor_classes():
     assert combined_amr([PWD]) == ("pwd",)
     assert combined_amr([PWD, OTP]) == ("pwd", "otp", "mfa")
     assert combined_amr([PWD, PWD]) == ("pwd",)
-    assert combined_amr([FED, OTP]) == ("fed", "otp")  # a federated sign-in is no known factor class
+    assert combined_amr([FED]) == ("fed",)  # an upstream sign-in alone is one factor, whatever it says
+    # ... and one factor of its own: with a local second factor, two (docs/sign-in.md, federation)
+    assert combined_amr([FED, OTP]) == ("fed", "otp", "mfa")
 
 
 @pytest.mark.parametrize(("proofs", "level"), [
     ([PWD], PASSWORD), ([PWD, OTP], MFA), ([SYNCED_PASSKEY_UV], PHR), ([PWD, HW_PASSKEY], PHRH),
-    ([HW_PASSKEY], PASSWORD), ([FED], PASSWORD), ([FED_TRUSTED_MFA], MFA), ([], None),
+    ([HW_PASSKEY], PASSWORD), ([FED], PASSWORD), ([FED_TRUSTED_MFA], MFA), ([FED, OTP], MFA), ([], None),
 ])
 def test_the_strictest_level_met_is_stated(proofs, level):
     assert achieved(proofs) == level

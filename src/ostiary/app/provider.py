@@ -31,6 +31,8 @@ from ..server.endpoints.revoke import RevocationEndpoint
 from ..server.endpoints.token import TokenEndpoint
 from ..server.endpoints.userinfo import UserinfoEndpoint
 from ..server.factors import SecondFactor
+from ..server.federation.accounts import FederationAccounts
+from ..server.federation.login import FederationLogin
 from ..server.flow import AuthorizationFlow
 from ..server.grants import Grant
 from ..server.grants.authorization_code import AuthorizationCodeGrant
@@ -63,10 +65,12 @@ from ..store.sql.access import SqlAccessStore
 from ..store.sql.changes import SqlChangeLog
 from ..store.sql.email_links import SqlEmailLinkStore, SqlUserEmails
 from ..store.sql.engine import make_engine
+from ..store.sql.federation import SqlIdentityLinkStore
 from ..store.sql.grants import SqlCodeStore, SqlInteractionStore
 from ..store.sql.identity import SqlConsentStore, SqlLoginThrottle, SqlSessionStore, SqlUserStore
 from ..store.sql.mfa import SqlMfaStore
 from ..store.sql.stores import SqlClientStore, SqlKeyStore, SqlReplayCache, SqlStateStore, SqlTokenStore
+from .federation import federation_login
 from .mail import MailServices, mail_services
 from .passkeys import passkey_service
 
@@ -179,6 +183,7 @@ class Provider:
     changes: SqlChangeLog
     watcher: ChangeWatcher
     mfa: MfaService  # authenticator app (TOTP) and recovery codes
+    federated_accounts: FederationAccounts  # identities at upstream providers linked to users
     launches: LaunchService | None = None
     directory: ClinicalDirectory | None = None  # the FHIR data behind the launch pages, when served
     redis: Redis | None = None
@@ -188,6 +193,7 @@ class Provider:
     # Second factors by name (server.factors.SecondFactor): each feature registers its own in _assemble.
     factors: dict[str, SecondFactor] = field(default_factory=dict)
     mail: MailServices | None = None  # password reset and email verification, when [smtp] is set
+    federation_login: FederationLogin | None = None  # the upstream providers of settings.federation, if any
 
     def url(self, name: str) -> str:
         return self.settings.issuer + PATHS[name]
@@ -214,6 +220,8 @@ class Provider:
         if self.mail is not None:
             await self.mail.links.drain()
         await self.fetcher.aclose()
+        if self.federation_login is not None:
+            await self.federation_login.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
@@ -389,6 +397,8 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         patient_access=patient_access, mfa=mfa,
         metadata=server_metadata(settings, grants, registration.enabled), portal_apis=portal_apis,
         passkeys=passkeys,
+        federated_accounts=FederationAccounts(SqlIdentityLinkStore(engine), users),
+        federation_login=federation_login(settings, replay, http_transport),
     )
     provider.mail = mail_services(settings, SqlEmailLinkStore(engine), SqlUserEmails(engine), users, user_service,
                                   throttle, sessions, tokens, changes)

@@ -17,7 +17,8 @@ from typing import Any, Literal, Protocol
 __all__ = ["FactorClass", "Proof", "SecondFactor", "combined_amr"]
 
 # NIST SP 800-63B: something you know, have, are. A federated sign-in is its own class: what the
-# upstream provider checked is not known here unless the administrator trusts its `amr`.
+# upstream provider checked is not known here unless the administrator trusts its `amr`, but it is one
+# factor, verified by another system; with a local second factor the sign-in is multi-factor.
 FactorClass = Literal["knowledge", "possession", "inherence", "federated"]
 
 
@@ -42,7 +43,7 @@ def combined_amr(proofs: Iterable[Proof]) -> tuple[str, ...]:
     for proof in proofs:
         classes |= proof.classes
         values.extend(v for v in proof.amr if v not in values)
-    if len(classes - {"federated"}) >= 2 and "mfa" not in values:
+    if len(classes) >= 2 and "mfa" not in values:
         values.append("mfa")
     return tuple(values)
 

@@ -16,6 +16,7 @@ from typing import Protocol
 from .access import AccessStore
 from .changes import ChangeLog
 from .email_links import EmailLinkStore, UserEmails
+from .federation import IdentityLinkStore
 from .grants import CodeStore, InteractionStore
 from .identity import ConsentStore, LoginThrottle, SessionStore, UserStore
 from .mfa import MfaStore
@@ -68,3 +69,4 @@ class Stores:
     mfa: MfaStore  # TOTP secrets and recovery codes
     email_links: EmailLinkStore  # password-reset and email-verification links
     user_emails: UserEmails
+    identity_links: IdentityLinkStore  # federation: upstream identities linked to users

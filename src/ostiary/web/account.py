@@ -26,6 +26,7 @@ from .account_forms import (
 )
 from .account_totp import totp_routes, totp_section
 from .email_account import email_section
+from .federation_account import linked_identities_section
 from .kinds import KindRoute, page_route
 from .passkeys import passkeys_section
 from .render import describe_consent, page
@@ -33,7 +34,7 @@ from .render import describe_consent, page
 __all__ = ["REAUTHENTICATE", "RECENT_CREDENTIAL", "SECTIONS", "AccountSection", "Section", "account_change",
            "account_csrf", "account_form", "account_routes", "credential_is_recent", "signed_in"]
 
-SECTIONS: tuple[AccountSection, ...] = (totp_section, passkeys_section, email_section)
+SECTIONS: tuple[AccountSection, ...] = (totp_section, passkeys_section, email_section, linked_identities_section)
 
 
 async def account(request: Request) -> Response:

@@ -26,6 +26,8 @@ from .cors import CorsMiddleware, name_client
 from .demo import demo_routes
 from .email_account import email_account_routes
 from .errors import HTTP_ERROR_HANDLERS, ErrorMiddleware, json_response, parse_json_body
+from .federation import federation_routes
+from .federation_account import federation_account_routes
 from .fhir_mount import FhirMount
 from .home import home_routes
 from .kinds import api_route, declare, mount
@@ -182,7 +184,8 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
     portal = portal_routes() if settings.portal.gateway_config else []
     static = mount("/static", StaticFiles(packages=[("ostiary.web", "static")]), kind="static", name="static")
     all_routes = [*home_routes(), *routes(), *declare("page", page_routes()), *session_routes(), *account_routes(),
-                  *passkey_routes(), *demo, *smart, *portal, static,
+                  *passkey_routes(), *declare("page", [*federation_routes(), *federation_account_routes()]),
+                  *demo, *smart, *portal, static,
                   *password_reset_routes(), *email_account_routes()]
     app = Starlette(routes=all_routes, lifespan=lifespan, exception_handlers=HTTP_ERROR_HANDLERS)
     app.add_middleware(RequestLimitsMiddleware, max_bytes=settings.http.max_body_bytes)

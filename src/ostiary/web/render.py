@@ -87,6 +87,7 @@ def _html(settings: Any, template: str, context: Mapping[str, Any], *, status: i
     html = _env.get_template(template).render(
         **context, brand=settings.branding, nonce=nonce, static_url="/static", passkeys_on=passkeys_on,
         password_reset=settings.smtp.host is not None,  # the login page's "Forgot your password?" link
+        upstream_providers=settings.federation,  # the login page's "Sign in with ..." buttons
     )
     csp = [
         "default-src 'none'", f"style-src 'self' 'nonce-{nonce}'", "img-src 'self' https: data:",

@@ -36,7 +36,9 @@ Missing = Literal["login", "second_factor", "phishing_resistant", "hardware_boun
 
 
 def _classes(proofs: Sequence[Proof]) -> set[str]:
-    return {str(c) for p in proofs for c in p.classes} - {"federated"}
+    # An upstream sign-in is one factor of its own ("federated"): alone never multi-factor, with a local
+    # second factor (or upstream factors the administrator trusts it for) two (docs/sign-in.md, federation).
+    return {str(c) for p in proofs for c in p.classes}
 
 
 def is_met(level: str, proofs: Sequence[Proof]) -> bool:

@@ -16,6 +16,7 @@ from .access import MemoryAccessStore, MemoryChangeLog
 from .clients import MemoryClientStore, MemoryKeyStore, MemoryReplayCache, MemoryStateStore
 from .data import MemoryData
 from .email_links import MemoryEmailLinkStore, MemoryUserEmails
+from .federation import MemoryIdentityLinkStore
 from .grants import MemoryCodeStore, MemoryInteractionStore
 from .identity import MemoryConsentStore, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore
 from .mfa import MemoryMfaStore
@@ -58,4 +59,5 @@ def open_memory(data: MemoryData | None = None) -> Stores:
         consents=MemoryConsentStore(d), throttle=MemoryLoginThrottle(d), access=MemoryAccessStore(d),
         changes=MemoryChangeLog(d), passkeys=MemoryPasskeyStore(d), passkey_challenges=MemoryChallengeStore(d),
         mfa=MemoryMfaStore(d), email_links=MemoryEmailLinkStore(d), user_emails=MemoryUserEmails(d),
+        identity_links=MemoryIdentityLinkStore(d),
     )

@@ -19,6 +19,7 @@ import orjson
 from ...keys import SigningKey
 from ..access import AccessFacts
 from ..email_links import EmailLink
+from ..federation import LinkedIdentity
 from ..grants import AuthorizationCode
 from ..identity import Session, User
 from ..mfa import TotpSecret
@@ -68,3 +69,4 @@ class MemoryData:
     totp: dict[str, TotpSecret] = field(default_factory=dict)  # user_id -> secret
     recovery_codes: dict[str, set[str]] = field(default_factory=dict)  # user_id -> code digests
     email_links: dict[str, EmailLink] = field(default_factory=dict)  # digest -> link
+    federated_identities: dict[tuple[str, str], LinkedIdentity] = field(default_factory=dict)  # (provider, sub)

@@ -13,6 +13,7 @@ from .access import SqlAccessStore
 from .changes import SqlChangeLog
 from .email_links import SqlEmailLinkStore, SqlUserEmails
 from .engine import make_engine, startup_lock, upgrade
+from .federation import SqlIdentityLinkStore
 from .grants import SqlCodeStore, SqlInteractionStore
 from .identity import SqlConsentStore, SqlLoginThrottle, SqlSessionStore, SqlUserStore
 from .mfa import SqlMfaStore
@@ -61,6 +62,7 @@ def sql_stores(engine: AsyncEngine, sealer: Sealing) -> Stores:
         access=SqlAccessStore(engine), changes=SqlChangeLog(engine), passkeys=SqlPasskeyStore(engine),
         passkey_challenges=SqlChallengeStore(engine), mfa=SqlMfaStore(engine, sealer),
         email_links=SqlEmailLinkStore(engine), user_emails=SqlUserEmails(engine),
+        identity_links=SqlIdentityLinkStore(engine),
     )
 
 

@@ -14,7 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..identity import Session, ThrottleRule, User, UserExists
 from .access import user_access
 from .dialect import insert_for
-from .schema import consents, login_failures, passkey_credentials, recovery_codes, sessions, totp_secrets, users
+from .schema import (
+    consents,
+    federated_identities,
+    login_failures,
+    passkey_credentials,
+    recovery_codes,
+    sessions,
+    totp_secrets,
+    users,
+)
 
 __all__ = ["SqlConsentStore", "SqlLoginThrottle", "SqlSessionStore", "SqlUserStore"]
 
@@ -74,6 +83,7 @@ class SqlUserStore:
             await conn.execute(delete(passkey_credentials).where(passkey_credentials.c.user_id == user_id))
             await conn.execute(delete(totp_secrets).where(totp_secrets.c.user_id == user_id))
             await conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
+            await conn.execute(delete(federated_identities).where(federated_identities.c.user_id == user_id))
             result = await conn.execute(delete(users).where(users.c.id == user_id))
         return result.rowcount > 0
 

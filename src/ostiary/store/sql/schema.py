@@ -208,3 +208,16 @@ email_links = Table(
     Index("ix_email_links_user_id", "user_id"),
     Index("ix_email_links_expires_at", "expires_at"),
 )
+
+# Federation: an upstream OpenID Connect identity (provider id, upstream `sub`) linked to a local user.
+federated_identities = Table(
+    "federated_identities",
+    metadata,
+    Column("provider", String(32), primary_key=True),
+    Column("subject", String(255), primary_key=True),
+    Column("user_id", String(64), nullable=False),
+    Column("label", String(255), nullable=False),
+    Column("created_at", Integer, nullable=False),
+    Column("last_used", Integer, nullable=False),
+    Index("ix_federated_identities_user_id", "user_id"),
+)

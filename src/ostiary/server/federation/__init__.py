@@ -1,0 +1,1 @@
+"""Federation: signing in through upstream OpenID Connect providers (docs/sign-in.md)."""
