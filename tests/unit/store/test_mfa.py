@@ -28,19 +28,19 @@ def store(stores: Stores) -> MfaStore:
     return stores.mfa
 
 
-def user() -> str:
+def user_id() -> str:
     return "u-" + uuid.uuid4().hex[:12]
 
 
 async def active(store: MfaStore, step: int = 100) -> str:
-    uid = user()
+    uid = user_id()
     assert await store.begin_totp(uid, SECRET, int(time.time()))
     assert await store.activate_totp(uid, SECRET, step, int(time.time()))
     return uid
 
 
 async def test_enrolment_is_pending_until_activated(store: MfaStore) -> None:
-    uid = user()
+    uid = user_id()
     assert await store.totp(uid) is None
     assert await store.begin_totp(uid, SECRET, 1000)
     pending = await store.totp(uid)
@@ -60,7 +60,7 @@ async def test_an_active_secret_is_not_replaced_by_a_new_enrolment(store: MfaSto
 
 
 async def test_activation_of_a_replaced_pending_secret_fails(store: MfaStore) -> None:
-    uid = user()
+    uid = user_id()
     await store.begin_totp(uid, SECRET, 1)
     await store.begin_totp(uid, "AAAAAAAAAAAAAAAA", 2)  # another tab started again
     assert not await store.activate_totp(uid, SECRET, 3, 3)
@@ -89,13 +89,13 @@ async def test_two_concurrent_submissions_of_one_code_exactly_one_wins(store: Mf
 
 
 async def test_recovery_codes_are_consumed_once_even_when_racing(store: MfaStore) -> None:
-    uid = user()
+    uid = user_id()
     await store.replace_recovery_codes(uid, ["a" * 64, "b" * 64], 1)
     assert await store.recovery_codes_left(uid) == 2
     results = await asyncio.gather(*(store.use_recovery_code(uid, "a" * 64) for _ in range(10)))
     assert results.count(True) == 1
     assert await store.recovery_codes_left(uid) == 1
-    assert not await store.use_recovery_code(user(), "b" * 64)  # another user's code
+    assert not await store.use_recovery_code(user_id(), "b" * 64)  # another user's code
     await store.replace_recovery_codes(uid, ["c" * 64], 2)  # regenerated: the old ones stop working
     assert not await store.use_recovery_code(uid, "b" * 64)
     assert await store.remove_recovery_codes(uid) == 1
@@ -133,3 +133,15 @@ async def test_the_secret_is_sealed_at_rest_and_rewrapped(stores: Stores, store:
     back.remember("another-secret-key-for-rotation-0123456789abc")
     async with engine.begin() as conn:
         await conn.run_sync(rewrap_sealed, back, column)
+
+
+async def test_deleting_the_user_deletes_their_second_factors(stores: Stores) -> None:
+    from ostiary.store.identity import User
+
+    user = User(id=user_id(), username="del-" + uuid.uuid4().hex[:8])
+    await stores.users.create(user)
+    await stores.mfa.begin_totp(user.id, SECRET, 1)
+    await stores.mfa.replace_recovery_codes(user.id, ["d" * 64], 1)
+    assert await stores.users.delete(user.id)
+    assert await stores.mfa.totp(user.id) is None
+    assert await stores.mfa.recovery_codes_left(user.id) == 0
