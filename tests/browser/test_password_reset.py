@@ -59,6 +59,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailSite]:
         try:
             create_user(server, "rosa", OLD_PASSWORD, "Rosa Example", "rosa@example.org")
             create_user(server, "uma", OLD_PASSWORD, "Uma Unverified", "uma@example.org")
+            create_user(server, "nina", OLD_PASSWORD, "Nina Unverified", "nina@example.org")
             server.cli("user", "update", "rosa", "--email-verified", "--database-url", server.database_url)
             yield MailSite(server, callback, create_app(server, "Lab Results", callback), inbox)
         finally:
@@ -133,10 +134,32 @@ def test_expired_link_is_refused(site: MailSite, browser: Browser) -> None:
 def test_unknown_user_and_unverified_address_same_page_no_mail(site: MailSite, browser: Browser) -> None:
     site.inbox.clear()
     answers = []
-    for identifier in ("nobody-here", "uma", "uma@example.org", "rosa"):
+    for identifier in ("nobody-here", "nina", "nina@example.org", "rosa"):
         page = new_page(browser)
         page.goto(site.server.base_url + "/password/forgot")
         answers.append(ask_for_link(page, identifier))
     assert len(set(answers)) == 1
     site.inbox.wait_for(1)  # the one for rosa, sent last: the others had their turn before it
     assert [m["To"] for m in site.inbox.mails] == ["rosa@example.org"]
+
+
+def test_verify_the_address_from_the_account_page(site: MailSite, browser: Browser) -> None:
+    site.inbox.clear()
+    page = new_page(browser)
+    page.goto(site.server.base_url + "/signin?return_to=/account")
+    log_in(page, "uma", OLD_PASSWORD)
+    page.wait_for_url(site.server.base_url + "/account")
+    assert "uma@example.org (not verified)" in page.locator("main").inner_text()
+    check_page(page, "account-email-unverified", primary=False)
+    page.click("text=Send a verification mail")
+    assert page.locator("h1").inner_text() == "Check your mail"
+    (mail,) = site.inbox.wait_for(1)
+    assert mail["To"] == "uma@example.org"
+    link = link_in(mail)
+    assert link.startswith(site.server.issuer + "/account/email/confirm?token=")
+    page.goto(link)
+    check_page(page, "email-confirm")
+    page.click("button.primary")
+    assert page.locator("h1").inner_text() == "Your email address is verified"
+    page.goto(site.server.base_url + "/account")
+    assert "uma@example.org (verified)" in page.locator("main").inner_text()
