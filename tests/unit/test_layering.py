@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 SERVER_ONLY = ("sqlalchemy", "starlette", "uvicorn", "alembic", "argon2", "jinja2", "aiosqlite", "asyncpg",
-               "redis", "fhir", "rich", "ada_url", "webauthn")
+               "redis", "fhir", "rich", "ada_url", "webauthn", "segno")
 
 PROBE = textwrap.dedent(f"""
     import importlib.abc, sys
