@@ -6,7 +6,7 @@ Framework-free: the web layer shows pages for `NeedInteraction` and sends `Autho
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -16,7 +16,6 @@ from ..errors import (
     InvalidRequest,
     InvalidScope,
     OAuthError,
-    UnmetAuthenticationRequirements,
 )
 from ..smart.launch import LaunchContext
 from ..smart.scopes import is_clinical
@@ -35,12 +34,12 @@ from .authorize import (
 from .client_auth import ClientLookup
 from .consent import ConsentService
 from .credentials import digest, is_token, new_token
-from .factors import Proof, combined_amr
 from .interaction import Authentication, Interaction, Step
 from .keyring import KeyRing
 from .patient_access import PatientAccess
-from .policy.levels import PASSWORD, achieved
-from .signin.requirement import LevelPolicy, session_proof
+from .policy.levels import PASSWORD
+from .signin.authentication import UserAuthentication
+from .signin.requirement import LevelPolicy
 from .signin.steps import State, first_due
 from .subjects import SubjectMapper
 from .user_tokens import GrantFacts
@@ -92,6 +91,8 @@ class AuthorizationFlow:
         self.subjects = subjects
         self.patients = patients
         self.levels = levels or LevelPolicy({})
+        self.auth = UserAuthentication(clients, users, sessions, self.levels, settings.session_lifetime)
+        self.session = self.auth.session  # the live session and its user for a cookie value
 
     async def validate(self, params: Mapping[str, str], repeated: Iterable[str]) -> AuthorizationRequest:
         req = await validate_request(params, repeated, self.clients, self.keyring, self.issuer,
@@ -121,18 +122,6 @@ class AuthorizationFlow:
             raise InvalidScope("a launch parameter needs the launch scope")
         context = await smart.resolve(launch, req.client_id)
         return replace(req, context=context.to_dict())
-
-    async def session(self, cookie: str | None) -> tuple[Session, User] | None:
-        """The live session and its (enabled) user for a session cookie value."""
-        if not cookie or len(cookie) > 128:
-            return None
-        session = await self.sessions.get(digest(cookie), int(time.time()))
-        if session is None:
-            return None
-        user = await self.users.get(session.user_id)
-        if user is None or user.disabled:
-            return None
-        return session, user
 
     async def decide(self, req: AuthorizationRequest, current: tuple[Session, User] | None,
                      interaction: Interaction | None = None) -> AuthorizationResponse | NeedInteraction:
@@ -166,12 +155,7 @@ class AuthorizationFlow:
         """OIDC Core §5.5.1.1: an essential `acr` naming no level of this server cannot be met: a failed
         authentication (`unmet_authentication_requirements`), answered before any page is shown."""
         if self.levels.unmeetable(req):
-            raise self.unmet(req, "the essential acr asked for names no level of this server")
-
-    @staticmethod
-    def unmet(req: AuthorizationRequest, reason: str) -> RedirectError:
-        audit("authentication_failed", client_id=req.client_id or None, reason=reason)
-        return RedirectError(UnmetAuthenticationRequirements(reason), req.target)
+            raise self.auth.unmet(req, "the essential acr asked for names no level of this server")
 
     async def pending(self, interaction: Interaction, current: tuple[Session, User] | None) -> Step | None:
         """The step the interaction waits for (None: none, the next call gives an answer)."""
@@ -189,7 +173,7 @@ class AuthorizationFlow:
         """The first step of `steps.STEPS` due; raises RedirectError where prompt=none forbids a page."""
         if client is not None:
             req = await self._internal_hint(req, client, current, interaction)
-        authentication = await self.authentication_due(req, client, current, interaction)
+        authentication = await self.auth.due(req, client, current, interaction)
         return await first_due(self, State(req, client, current, interaction, authentication))
 
     async def _internal_hint(self, req: AuthorizationRequest, client: Client, current: tuple[Session, User] | None,
@@ -203,52 +187,6 @@ class AuthorizationFlow:
             if user_id is not None and await self.subjects.subject(client, user_id) == hint:
                 return replace(req, id_token_hint_sub=user_id)
         return replace(req, id_token_hint_sub="pairwise:" + hint)  # names nobody signed in here
-
-    def proofs(self, req: AuthorizationRequest, current: tuple[Session, User] | None,
-               interaction: Interaction | None) -> tuple[tuple[Proof, ...], bool]:
-        """What this sign-in has proven so far, and whether a session of this interaction holds it.
-
-        OIDC Core §3.1.2.1: prompt=login, max_age and id_token_hint are met only by credentials verified
-        in this interaction (bound to the session it made, its sid), never by a step or a form field;
-        otherwise the session counts as one proof of what it recorded (amr, acr).
-        """
-        session = current[0] if current is not None else None
-        if interaction is not None:
-            if session is not None and interaction.authenticated_in(session.sid) is not None:
-                return interaction.proofs, True
-            if interaction.proofs and interaction.authenticated is None:
-                return interaction.proofs, False  # a sign-in under way: a second factor is still due
-        if session is None or self._must_reauthenticate(req, session, interaction):
-            return (), False
-        return (session_proof(session.user_id, session.amr, session.acr, session.auth_time),), True
-
-    def _must_reauthenticate(self, req: AuthorizationRequest, session: Session,
-                             interaction: Interaction | None) -> bool:
-        if interaction is not None and interaction.switching:
-            return True
-        now = int(time.time())
-        return (
-            "login" in req.prompt
-            # OIDC Core §3.1.2.1 (errata 2): max_age=0 is equivalent to prompt=login.
-            or (req.max_age is not None and (req.max_age == 0 or now - session.auth_time > req.max_age))
-            or (req.id_token_hint_sub is not None and req.id_token_hint_sub != session.user_id)
-        )
-
-    async def authentication_due(self, req: AuthorizationRequest, client: Client | None,
-                                 current: tuple[Session, User] | None,
-                                 interaction: Interaction | None) -> Step | None:
-        """"login", "second_factor" or None (authenticated at the level needed); raises RedirectError
-        (unmet_authentication_requirements) when the level needed is beyond this user's factors."""
-        proofs, in_session = self.proofs(req, current, interaction)
-        if not proofs:
-            return "login"
-        need = await self.levels.need(req, client, proofs[0].user_id)
-        gap = need.gap(proofs)
-        if gap is None:
-            return None if in_session else "login"  # met but no session holds it (signed out since)
-        if need.reachable(gap, proofs):
-            return "second_factor"
-        raise self.unmet(req, f"the sign-in needs {need.floor}, beyond this user's enrolled factors")
 
     async def issue_code(self, req: AuthorizationRequest, client: Client, user: User, session: Session,
                          fresh: Authentication | None = None, claims_consented: tuple[str, ...] = ()) -> str:
@@ -282,24 +220,6 @@ class AuthorizationFlow:
             context = replace(context, need_patient_banner=True)  # standalone: the app shows who it is
         return context.token_response()
 
-    async def log_in(self, user: User, previous_cookie: str | None,
-                     proofs: Sequence[Proof] = ()) -> tuple[str, Session]:
-        """A new session for `user` (always a new cookie value: no session fixation) recording what
-        `proofs` prove; ends the previous one (whose applications it keeps when it was the same user's)."""
-        previous = await self.sessions.delete(digest(previous_cookie)) if previous_cookie else None
-        now = int(time.time())
-        proofs = tuple(proofs) or (Proof(user.id, ("pwd",), frozenset({"knowledge"})),)
-        cookie = new_token(32)
-        session = Session(digest=digest(cookie), sid=new_token(16), user_id=user.id,
-                          auth_time=max(p.time if p.time is not None else now for p in proofs),
-                          expires_at=now + self.settings.session_lifetime, amr=combined_amr(proofs),
-                          acr=achieved(proofs))
-        await self.sessions.create(session)
-        if previous is not None and previous.user_id == user.id:
-            for client_id in previous.clients:  # logout still reaches the applications of the upgraded session
-                await self.sessions.add_client(session.digest, client_id)
-        return cookie, session
-
     async def start_interaction(self, req: AuthorizationRequest, return_to: str | None = None) -> Interaction:
         interaction = Interaction(id=new_token(24), request=req, return_to=return_to)
         await self.interactions.save(interaction.id, interaction.to_dict(),
@@ -314,27 +234,6 @@ class AuthorizationFlow:
 
     async def save(self, interaction: Interaction) -> None:
         await self.interactions.update(interaction.id, interaction.to_dict())
-
-    async def prove(self, interaction: Interaction, proof: Proof,
-                    previous_cookie: str | None) -> tuple[str | None, Interaction]:
-        """A credential of `proof.user_id` was verified in this interaction. Proofs of one user accumulate
-        (the session's own counts when it may: a step-up adds only the missing factor); once they meet the
-        level needed, a session is made or upgraded (a new cookie value) and recorded as this
-        interaction's. Until then nobody is signed in: a password alone does not pass a second factor."""
-        current = await self.session(previous_cookie)
-        had, _ = self.proofs(interaction.request, current, interaction)
-        proofs = (*(p for p in had if p.user_id == proof.user_id), proof)
-        updated = replace(interaction, proofs=proofs, authenticated=None, switching=False, interacted=True)
-        user = await self.users.get(proof.user_id)
-        client = None if interaction.local else await self.clients.get(interaction.request.client_id)
-        cookie = None
-        if user is not None and not user.disabled and (
-                await self.levels.need(interaction.request, client, user.id)).gap(proofs) is None:
-            cookie, session = await self.log_in(user, previous_cookie, proofs)
-            updated = replace(updated, authenticated=Authentication(
-                user_id=user.id, time=session.auth_time, amr=session.amr, sid=session.sid, acr=session.acr))
-        await self.save(updated)
-        return cookie, updated
 
     async def give_consent(self, interaction: Interaction, user: User, approve: bool,
                            claims: Iterable[str] = ()) -> Interaction | AuthorizationResponse | PageError:

@@ -105,7 +105,7 @@ class InteractionService:
         if await self.due(interaction, cookie) != "second_factor":
             return Redirect(self.page(interaction))
         current = await self.flow.session(cookie)
-        proofs, _ = self.flow.proofs(interaction.request, current, interaction)
+        proofs, _ = self.flow.auth.proofs(interaction.request, current, interaction)
         user_id = proofs[0].user_id
         factor = self.factors.get(form.get("factor", ""))
         if factor is None or not await factor.enrolled(user_id):
@@ -123,7 +123,8 @@ class InteractionService:
         stored = await self.flow.interaction(interaction.id)  # the stored state, never a stale copy
         if stored is None:
             return _expired()
-        cookie, _ = await self.flow.prove(stored, proof, previous_session_cookie)
+        cookie, proved = await self.flow.auth.prove(stored, proof, previous_session_cookie)
+        await self.flow.save(proved)
         return Redirect(self.page(interaction), cookie=cookie)
 
     # -- other steps ---------------------------------------------------------------------------------
@@ -209,7 +210,7 @@ class InteractionService:
                             username=interaction.request.login_hint)
         if step != "second_factor":
             return ShowStep(step, interaction, current[1] if current else None, error=error, status=status)
-        proofs, _ = self.flow.proofs(interaction.request, current, interaction)
+        proofs, _ = self.flow.auth.proofs(interaction.request, current, interaction)
         user = await self.flow.users.get(proofs[0].user_id)
         choices = [FactorChoice(name, await factor.challenge(proofs[0].user_id, interaction.id))
                    for name, factor in self.factors.items() if await factor.enrolled(proofs[0].user_id)]
