@@ -64,3 +64,12 @@ async def test_users_by_address(stores: Stores) -> None:
     assert len(await stores.user_emails.users_with_email(f"{mark}@example.org", 2)) == 2
     assert await stores.user_emails.users_with_email('a"b@example.org', 5) == []
     assert await stores.user_emails.users_with_email("%@example.org", 5) == []  # LIKE wildcards are text
+
+
+async def test_deleting_a_user_deletes_their_links(stores: Stores) -> None:
+    user = User(id=uid("u"), username=uid("del-"), claims={})
+    await stores.users.create(user)
+    mine = link(user_id=user.id)
+    await stores.email_links.add(mine)
+    assert await stores.users.delete(user.id)
+    assert await stores.email_links.peek(mine.digest, "reset", int(time.time())) is None

@@ -63,6 +63,8 @@ class MemoryUserStore:
                 del d.passkeys[credential_id]
             d.totp.pop(user_id, None)
             d.recovery_codes.pop(user_id, None)
+            for digest in [k for k, link in d.email_links.items() if link.user_id == user_id]:
+                del d.email_links[digest]
             for key in [k for k, link in d.federated_identities.items() if link.user_id == user_id]:
                 del d.federated_identities[key]
             return d.users.pop(user_id, None) is not None

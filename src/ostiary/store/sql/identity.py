@@ -16,6 +16,7 @@ from .access import user_access
 from .dialect import insert_for
 from .schema import (
     consents,
+    email_links,
     federated_identities,
     login_failures,
     passkey_credentials,
@@ -84,6 +85,7 @@ class SqlUserStore:
             await conn.execute(delete(totp_secrets).where(totp_secrets.c.user_id == user_id))
             await conn.execute(delete(recovery_codes).where(recovery_codes.c.user_id == user_id))
             await conn.execute(delete(federated_identities).where(federated_identities.c.user_id == user_id))
+            await conn.execute(delete(email_links).where(email_links.c.user_id == user_id))
             result = await conn.execute(delete(users).where(users.c.id == user_id))
         return result.rowcount > 0
 
