@@ -95,6 +95,7 @@ def test_enrol_sign_in_step_up_and_reuse(site: Site, browser: Browser) -> None:
     check_page(account, "account-recovery-codes", primary=False)
     account.goto(f"{site.server.base_url}/account")
     assert "10 recovery codes left" in account.locator("#totp").inner_text()
+    check_page(account, "account-totp-on", primary=False)
 
     # 2. Step-up: the same browser's session is still password-only; acr_values asks for multi-factor.
     req = authorization(site, app, acr_values=MFA)
