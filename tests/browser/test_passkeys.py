@@ -92,7 +92,7 @@ def register_passkey(site: Site, page: Page, username: str, name: str) -> None:
     page.wait_for_selector("#passkeys-title")
     page.fill("#passkey-new-name", name)
     page.click("#passkey-add")
-    page.wait_for_selector(f"text={name}")
+    page.wait_for_selector(f".passkeys li:has-text('{name}')")
 
 
 def test_register_then_passwordless_hardware_bound_meets_phrh(local_site: Site, browser: Browser) -> None:

@@ -79,3 +79,29 @@ def test_unknown_user(tmp_path: Path) -> None:
     for args in (("status", "nobody"), ("reset", "nobody", "--yes")):
         out = run(db, "user", "mfa", *args)
         assert out.exit_code == 1 and "no user 'nobody'" in out.output
+
+
+def test_status_counts_and_reset_removes_passkeys(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A lost security key: the administrator's reset removes passkeys too (even while the issuer, an IP
+    address here, has passkeys off), so the password alone signs in again."""
+    from ostiary.store.passkeys import PasskeyCredential
+
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert run(db, "user", "create", "bob", "--password", "a long password").exit_code == 0
+
+    async def enrol(p: Any) -> None:
+        from ostiary.app.passkeys import passkey_credentials
+
+        user = await p.users.by_username("bob")
+        for n in range(2):
+            assert await passkey_credentials(p.engine).add(PasskeyCredential(
+                credential_id=f"cred{n}", user_id=user.id, user_handle="aGFuZGxl", public_key=b"k", sign_count=0,
+                transports=(), backup_eligible=False, backed_up=False, name=f"Key {n}", created_at=n))
+
+    with_provider(db, enrol)
+    assert "passkeys: 2" in run(db, "user", "mfa", "status", "bob").output
+    caplog.set_level(logging.INFO, logger="ostiary.audit")
+    out = run(db, "user", "mfa", "reset", "bob", "--yes")
+    assert out.exit_code == 0 and "2 passkey(s) removed" in out.output, out.output
+    assert caplog.text.count('"event":"passkey_removed"') == 2
+    assert json.loads(run(db, "user", "mfa", "status", "bob", "--json").output)["passkeys"] == 0

@@ -7,11 +7,13 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..config import Settings
+from ..server.audit import audit
 from ..server.passkeys import PasskeyService, PasskeysOff, RelyingParty
+from ..store.passkeys import PasskeyStore
 from ..store.sql.identity import SqlUserStore
 from ..store.sql.passkeys import SqlChallengeStore, SqlPasskeyStore
 
-__all__ = ["log_passkeys_off", "passkey_service"]
+__all__ = ["log_passkeys_off", "passkey_credentials", "passkey_service", "remove_all_passkeys"]
 
 log = logging.getLogger("ostiary")
 
@@ -30,3 +32,18 @@ def log_passkeys_off(settings: Settings) -> None:
         RelyingParty.from_issuer(settings.issuer, settings.branding.name)
     except PasskeysOff as exc:
         log.info("%s", exc)
+
+
+def passkey_credentials(engine: AsyncEngine) -> PasskeyStore:
+    """The stored credentials, also while passkeys are off (an administrator still sees and removes them)."""
+    return SqlPasskeyStore(engine)
+
+
+async def remove_all_passkeys(engine: AsyncEngine, user_id: str) -> int:
+    """`ostiary user mfa reset`: every passkey of the user goes (each audited `passkey_removed`)."""
+    store, removed = passkey_credentials(engine), 0
+    for credential in await store.list_for_user(user_id):
+        if await store.remove(user_id, credential.credential_id):
+            removed += 1
+            audit("passkey_removed", sub=user_id, credential=credential.credential_id[:16], reason="mfa reset")
+    return removed
