@@ -80,7 +80,7 @@ class LinkMailer:
         try:
             await self._mailer.send(mail)
         except MailError as exc:
-            audit("email_failed", reason=str(exc), **fields)
+            audit("email_failed", reason=str(exc).replace(mail.to, "<recipient>"), **fields)
             return False
         audit("email_sent", **fields)
         return True
