@@ -94,3 +94,32 @@ async def test_a_silent_server_meets_the_deadline() -> None:
         listener.close()
     with pytest.raises(MailError):  # nothing listening at all
         await SmtpMailer(smtp(port=_free_port()), None).send(Mail("bob@example.org", "s", "t"))
+
+
+def test_admin_sets_the_address_with_the_cli_and_a_change_clears_its_verification(
+        tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import os
+
+    from click.testing import CliRunner
+
+    from ostiary.cli import main
+
+    for name in [n for n in os.environ if n.startswith("OSTIARY_")]:
+        monkeypatch.delenv(name)
+    db = f"sqlite:///{tmp_path}/cli.db"
+
+    def show(*args: str) -> dict[str, object]:
+        result = CliRunner().invoke(main, [*args, "--json", "--database-url", db])
+        assert result.exit_code == 0, result.output
+        claims: dict[str, object] = json.loads(result.output)["claims"]
+        return claims
+
+    assert show("user", "create", "ada", "--password", "long enough pw", "--email", "ada@example.org",
+                "--email-verified")["email_verified"] is True
+    assert show("user", "update", "ada", "--name", "Ada")["email_verified"] is True  # another claim: kept
+    assert "email_verified" not in show("user", "update", "ada", "--email", "ada@new.example")
+    assert show("user", "update", "ada", "--email", "ada@third.example", "--email-verified")["email_verified"] is True
+    bad = CliRunner().invoke(main, ["user", "update", "ada", "--email", "a@b.example, c@d.example",
+                                    "--database-url", db])
+    assert bad.exit_code != 0 and "one plain address" in bad.output
