@@ -60,7 +60,8 @@ class SessionStore(Protocol):
         """Remember that `client_id` got tokens in this session (for logout)."""
     async def delete(self, digest: str) -> Session | None:
         """End a session; returns what it was, or None."""
-    async def delete_for_user(self, user_id: str) -> int: ...
+    async def delete_for_user(self, user_id: str, keep: str | None = None) -> int:
+        """End every session of `user_id` but the one of digest `keep`; how many ended."""
     async def alive(self, sid: str, now: int) -> bool:
         """True while the session with this public `sid` exists and has not expired."""
 

@@ -59,8 +59,8 @@ async def activate(request: Request) -> Response:
     answered = await account_change(request)
     if isinstance(answered, Response):
         return answered
-    _, user, form = answered
-    codes = await provider_of(request).mfa.activate_totp(user.id, form.get("code", "")[:64])
+    session, user, form = answered
+    codes = await provider_of(request).mfa.activate_totp(user.id, form.get("code", "")[:64], session.digest)
     if codes is None:
         return RedirectResponse("/account?totp_error=code#totp", status_code=303)
     return _codes_page(request, codes, "Your authenticator app is set up")

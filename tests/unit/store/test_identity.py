@@ -166,3 +166,15 @@ async def test_access_facts_put_get_replace_delete(stores: Stores) -> None:
     assert await stores.access.delete(user) is True
     assert await stores.access.delete(user) is False
     assert await stores.access.get(user) is None
+
+
+async def test_session_delete_for_user_keeping_one(stores: Stores) -> None:
+    """A second factor set up in one session ends the user's others (web/account_totp.py)."""
+    user = uid("u-")
+    kept, *others = [make_session(user) for _ in range(3)]
+    for session in (kept, *others):
+        await stores.sessions.create(session)
+    assert await stores.sessions.delete_for_user(user, keep=kept.digest) == 2
+    assert await stores.sessions.get(kept.digest, int(time.time())) == kept
+    for session in others:
+        assert await stores.sessions.get(session.digest, int(time.time())) is None

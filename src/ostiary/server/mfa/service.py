@@ -78,8 +78,13 @@ class MfaService:
             return None
         return self._pending(secret.secret, account)
 
-    async def activate_totp(self, user_id: str, code: str) -> list[str] | None:
-        """Activate the pending secret with a correct code: the new recovery codes (shown once), or None."""
+    async def activate_totp(self, user_id: str, code: str, session: str | None = None) -> list[str] | None:
+        """Activate the pending secret with a correct code: the new recovery codes (shown once), or None.
+
+        Every other session of the user ends (the one of digest `session`, which set the app up, goes
+        on): they hold a password alone, so a phished password's session would otherwise outlive the
+        factor set up to lock it out (and could still remove it). Keycloak's "sign out from other
+        devices" when an authenticator is configured, on by default."""
         now = time.time()
         pending = await self._store.totp(user_id)
         secret = pending.secret if pending is not None and not pending.active else None
@@ -87,7 +92,8 @@ class MfaService:
         if secret is None or step is None or not await self._store.activate_totp(user_id, secret, step, int(now)):
             audit("mfa_totp_enrolment_failed", sub=user_id)
             return None
-        audit("mfa_totp_enrolled", sub=user_id)
+        ended = await self._sessions.delete_for_user(user_id, keep=session)
+        audit("mfa_totp_enrolled", sub=user_id, sessions_ended=ended)
         return await self.new_recovery_codes(user_id)
 
     async def new_recovery_codes(self, user_id: str) -> list[str]:

@@ -95,9 +95,9 @@ class MemorySessionStore:
         with self._data.lock:
             return self._data.sessions.pop(digest, None)
 
-    async def delete_for_user(self, user_id: str) -> int:
+    async def delete_for_user(self, user_id: str, keep: str | None = None) -> int:
         with self._data.lock:
-            mine = [k for k, s in self._data.sessions.items() if s.user_id == user_id]
+            mine = [k for k, s in self._data.sessions.items() if s.user_id == user_id and k != keep]
             for digest in mine:
                 del self._data.sessions[digest]
         return len(mine)

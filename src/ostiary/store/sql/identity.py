@@ -146,9 +146,12 @@ class SqlSessionStore:
                 sessions.c.sid == sid, sessions.c.expires_at > now))).first()
         return row is not None
 
-    async def delete_for_user(self, user_id: str) -> int:
+    async def delete_for_user(self, user_id: str, keep: str | None = None) -> int:
+        stmt = delete(sessions).where(sessions.c.user_id == user_id)
+        if keep is not None:
+            stmt = stmt.where(sessions.c.digest != keep)
         async with self._engine.begin() as conn:
-            return (await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))).rowcount
+            return (await conn.execute(stmt)).rowcount
 
 
 class SqlConsentStore:

@@ -1,0 +1,42 @@
+"""Red-team attacks on the sign-in engine (issue 11), each a test named for the rule it checks.
+
+Rules: a second factor can never be skipped by a session made elsewhere or earlier (docs/sign-in.md,
+"Levels and methods"); RFC 6238 §5.2 (a code once); OIDC Core §3.1.2.1 (re-authentication).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ._oidc_flow import audit_events, browser, csrf_of, make_user, sign_in_locally
+from .test_mfa_totp import now_code, recovery_codes_on, secret_on
+
+
+async def test_enrolling_a_second_factor_ends_the_other_password_only_sessions(running, caplog):
+    """Attack: a phished password signs in (password only, no factor yet); the owner then sets up an
+    authenticator app to lock the intruder out. The intruder's older session must not survive it: it
+    would otherwise keep the account page (remove the new app within 5 minutes of its sign-in, revoke
+    applications) and the developer portal, skipping the second factor the account now has."""
+    caplog.set_level(logging.INFO, logger="ostiary.audit")
+    user = await make_user(running)
+    async with browser(running) as intruder, browser(running) as owner:
+        await sign_in_locally(intruder, user.username)
+        assert (await intruder.get("/account")).status_code == 200
+        intruder_csrf = csrf_of((await intruder.get("/account")).text)
+        await sign_in_locally(owner, user.username)
+        csrf = csrf_of((await owner.get("/account")).text)
+        await owner.post("/account/totp/begin", data={"csrf_token": csrf})
+        secret = secret_on((await owner.get("/account")).text)
+        r = await owner.post("/account/totp/activate", data={"csrf_token": csrf, "code": now_code(secret)})
+        assert r.status_code == 200 and len(recovery_codes_on(r.text)) == 10
+        # the owner's own session, which just proved the app, goes on
+        assert "recovery codes left" in (await owner.get("/account")).text
+        # the intruder's is over: no account page, no removal of the new app, no portal
+        page = await intruder.get("/account")
+        assert "not signed in" in page.text
+        r = await intruder.post("/account/totp/remove", data={"csrf_token": intruder_csrf})
+        assert "not signed in" in r.text
+        assert await running.provider.mfa.has_totp(user.id)
+        assert intruder.cookie("ostiary_session") and await running.provider.flow.session(
+            intruder.cookie("ostiary_session")) is None  # the portal and launcher see nobody either
+    assert audit_events(caplog, "mfa_totp_enrolled")[-1]["sessions_ended"] == 1
