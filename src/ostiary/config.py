@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 DEFAULT_DATABASE_URL = "sqlite:///ostiary.db"
+MEMORY_DATABASE_URL = "memory:"  # the in-memory backend (ostiary.store.memory)
 
 
 class ConfigError(ValueError):
@@ -259,6 +260,8 @@ class SmtpSettings:
 class Settings:
     # RFC 8414 §2: https, no query or fragment; http is allowed for loopback development.
     issuer: str = "http://127.0.0.1:8000"
+    # sqlite:///PATH or postgresql://USER@HOST:PORT/DB; "memory:" keeps everything in this process
+    # only (tests and demos on one node, never production: docs/configuration.md).
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
     # Initial access token for /register (RFC 7591 §3); also OSTIARY_REGISTRATION_TOKEN.
@@ -477,8 +480,12 @@ def validate(settings: Settings) -> Settings:
         value = getattr(settings, name)
         if value is not None and len(value) < 32:
             raise ConfigError(f"{name} must be at least 32 characters (e.g. 43 from secrets.token_urlsafe(32))")
-    if not settings.database_url.split(":", 1)[0].startswith(("sqlite", "postgres")):
-        raise ConfigError("database_url must be sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
+    if settings.database_url == MEMORY_DATABASE_URL:
+        if settings.smart.enabled:
+            raise ConfigError('database_url "memory:" holds no FHIR data: set smart.enabled = false '
+                              "(OSTIARY_SMART__ENABLED=false), or use a SQL database")
+    elif not settings.database_url.split(":", 1)[0].startswith(("sqlite", "postgres")):
+        raise ConfigError('database_url must be sqlite:///PATH, postgresql://USER@HOST:PORT/DB or "memory:"')
     return settings
 
 

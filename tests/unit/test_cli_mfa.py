@@ -94,7 +94,7 @@ def test_status_counts_and_reset_removes_passkeys(tmp_path: Path, caplog: pytest
 
         user = await p.users.by_username("bob")
         for n in range(2):
-            assert await passkey_credentials(p.engine).add(PasskeyCredential(
+            assert await passkey_credentials(p.stores).add(PasskeyCredential(
                 credential_id=f"cred{n}", user_id=user.id, user_handle="aGFuZGxl", public_key=b"k", sign_count=0,
                 transports=(), backup_eligible=False, backed_up=False, name=f"Key {n}", created_at=n))
 

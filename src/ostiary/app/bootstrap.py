@@ -14,7 +14,6 @@ from ..server.id_tokens import id_token_algs
 from ..server.keyring import activate, ensure_keys
 from ..server.policy.clients import ClientUpgrade
 from ..store.access import AccessFacts
-from ..store.sql.engine import startup_lock, upgrade
 from .passkeys import log_passkeys_off
 from .provider import Provider
 from .secret_key import load_secret_key
@@ -52,13 +51,13 @@ async def bootstrap(provider: Provider) -> BootstrapReport:
     """
     load_secret_key(provider)  # first (no database needed): the migrations seal what was kept in plaintext
     log_passkeys_off(provider.settings)
-    async with startup_lock(provider.engine):
+    async with provider.database.startup_lock():
         return await _first_start(provider)
 
 
 async def _first_start(provider: Provider) -> BootstrapReport:
     settings = provider.settings
-    for line in await upgrade(provider.engine, client_upgrade=client_upgrade(provider), sealer=provider.sealer):
+    for line in await provider.database.migrate(client_upgrade(provider)):
         log.warning("upgrade report: %s", line)  # docs/security.md "Existing registrations"
     algs = list(dict.fromkeys([settings.tokens.signing_alg, *settings.keys.generate, *id_token_algs(settings)]))
     created = await ensure_keys(provider.key_store, algs)
@@ -76,11 +75,10 @@ async def _first_start(provider: Provider) -> BootstrapReport:
             demo_secret = issued.client_secret
         demo_password = await _demo_user_and_app(provider)
     sample = settings.smart.sample_data if settings.smart.sample_data is not None else settings.demo_enabled
-    if settings.smart.enabled and sample:
+    if provider.fhir_store is not None and sample:
         from ..fhir.sample import load_sample
-        from ..fhir.store import FhirStore
 
-        await load_sample(FhirStore(provider.engine))
+        await load_sample(provider.fhir_store)
     await provider.tokens.purge_expired(int(time.time()))
     return BootstrapReport(created_keys=tuple(k.kid for k in created), imported_key=imported,
                            demo_client_id=demo_id, demo_client_secret=demo_secret,

@@ -4,26 +4,23 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from ..config import Settings
 from ..server.audit import audit
 from ..server.passkeys import PasskeyService, PasskeysOff, RelyingParty
+from ..store.backend import Stores
 from ..store.passkeys import PasskeyStore
-from ..store.sql.identity import SqlUserStore
-from ..store.sql.passkeys import SqlChallengeStore, SqlPasskeyStore
 
 __all__ = ["log_passkeys_off", "passkey_credentials", "passkey_service", "remove_all_passkeys"]
 
 log = logging.getLogger("ostiary")
 
 
-def passkey_service(settings: Settings, engine: AsyncEngine, users: SqlUserStore) -> PasskeyService | None:
+def passkey_service(settings: Settings, stores: Stores) -> PasskeyService | None:
     try:
         rp = RelyingParty.from_issuer(settings.issuer, settings.branding.name)
     except PasskeysOff:
         return None
-    return PasskeyService(rp, SqlPasskeyStore(engine), SqlChallengeStore(engine), users)
+    return PasskeyService(rp, stores.passkeys, stores.passkey_challenges, stores.users)
 
 
 def log_passkeys_off(settings: Settings) -> None:
@@ -34,14 +31,14 @@ def log_passkeys_off(settings: Settings) -> None:
         log.info("%s", exc)
 
 
-def passkey_credentials(engine: AsyncEngine) -> PasskeyStore:
+def passkey_credentials(stores: Stores) -> PasskeyStore:
     """The stored credentials, also while passkeys are off (an administrator still sees and removes them)."""
-    return SqlPasskeyStore(engine)
+    return stores.passkeys
 
 
-async def remove_all_passkeys(engine: AsyncEngine, user_id: str) -> int:
+async def remove_all_passkeys(stores: Stores, user_id: str) -> int:
     """`ostiary user mfa reset`: every passkey of the user goes (each audited `passkey_removed`)."""
-    store, removed = passkey_credentials(engine), 0
+    store, removed = passkey_credentials(stores), 0
     for credential in await store.list_for_user(user_id):
         if await store.remove(user_id, credential.credential_id):
             removed += 1

@@ -14,6 +14,8 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..config import ConfigError, Settings
+from ..fhir.directory import FhirDirectory
+from ..fhir.store import FhirStore
 from ..gateway.catalog import PortalApi, load_catalog
 from ..gateway.config import GatewayConfigError
 from ..keys import ASYMMETRIC_ALGS, HMAC_ALGS
@@ -35,9 +37,6 @@ from ..server.federation.accounts import FederationAccounts
 from ..server.federation.login import FederationLogin
 from ..server.flow import AuthorizationFlow
 from ..server.grants import Grant
-from ..server.grants.authorization_code import AuthorizationCodeGrant
-from ..server.grants.client_credentials import ClientCredentialsGrant
-from ..server.grants.refresh_token import RefreshTokenGrant
 from ..server.grants.rotation import RotationGrace
 from ..server.id_tokens import IdTokenIssuer, id_token_algs
 from ..server.inspection import TokenInspector
@@ -58,21 +57,15 @@ from ..server.user_tokens import UserTokenService
 from ..server.users import UserService, login_limits
 from ..smart.directory import ClinicalDirectory
 from ..smart.launch import LaunchService
-from ..store import Client, ReplayCache
-from ..store.identity import LoginThrottle, ThrottleRule
-from ..store.redis import RedisLoginThrottle, RedisReplayCache
-from ..store.sql.access import SqlAccessStore
-from ..store.sql.changes import SqlChangeLog
-from ..store.sql.email_links import SqlEmailLinkStore, SqlUserEmails
-from ..store.sql.engine import make_engine
-from ..store.sql.federation import SqlIdentityLinkStore
-from ..store.sql.grants import SqlCodeStore, SqlInteractionStore
-from ..store.sql.identity import SqlConsentStore, SqlLoginThrottle, SqlSessionStore, SqlUserStore
-from ..store.sql.mfa import SqlMfaStore
-from ..store.sql.stores import SqlClientStore, SqlKeyStore, SqlReplayCache, SqlStateStore, SqlTokenStore
+from ..store import Client, ClientStore, KeyStore, ReplayCache, StateStore, TokenStore
+from ..store.backend import Database, Stores
+from ..store.changes import ChangeLog
+from ..store.identity import ConsentStore, SessionStore, ThrottleRule, UserStore
 from .federation import federation_login
+from .grants import GrantDeps, build_grants
 from .mail import MailServices, mail_services
 from .passkeys import passkey_service
+from .storage import open_stores, sql_engine
 
 __all__ = ["PATHS", "CachedClients", "Provider", "open_provider", "server_metadata"]
 
@@ -102,7 +95,7 @@ class CachedClients:
 
     MAX_ENTRIES = 10_000
 
-    def __init__(self, store: SqlClientStore, ttl: float) -> None:
+    def __init__(self, store: ClientStore, ttl: float) -> None:
         self._store = store
         self._ttl = ttl
         self._cache: dict[str, tuple[float, Client | None]] = {}
@@ -148,43 +141,48 @@ class CachedClients:
             self._loading.pop(client_id, None)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Provider:
+    """The server's parts, built once from settings (open_provider); typed by the store Protocols, so
+    any backend (SQL, memory) serves it."""
+
     settings: Settings
-    engine: AsyncEngine
-    clients: SqlClientStore
+    database: Database
+    clients: ClientStore
     cached_clients: CachedClients
-    key_store: SqlKeyStore
+    key_store: KeyStore
     keyring: KeyRing
-    tokens: SqlTokenStore
+    tokens: TokenStore
     replay: ReplayCache
-    state: SqlStateStore
+    state: StateStore
     sealer: Sealer
     registry: ClientRegistry
     authenticator: ClientAuthenticator
     key_resolver: ClientKeyResolver
     fetcher: SafeFetcher  # the one way to request a client-supplied URL (docs/security.md: outbound requests)
     issuer: TokenIssuer
-    grants: dict[str, Grant]
+    grants: Mapping[str, Grant]
     token_endpoint: TokenEndpoint
     introspection: IntrospectionEndpoint
     revocation: RevocationEndpoint
     registration: RegistrationEndpoint
     inspector: TokenInspector
-    users: SqlUserStore
+    users: UserStore
     user_service: UserService
     flow: AuthorizationFlow
     signin: InteractionService  # the sign-in engine: every browser step goes through it
     userinfo: UserinfoEndpoint
     logout: LogoutService
-    consents: SqlConsentStore
-    sessions: SqlSessionStore
+    consents: ConsentStore
+    sessions: SessionStore
     patient_access: PatientAccess
-    changes: SqlChangeLog
+    changes: ChangeLog
     watcher: ChangeWatcher
     mfa: MfaService  # authenticator app (TOTP) and recovery codes
     federated_accounts: FederationAccounts  # identities at upstream providers linked to users
+    stores: Stores  # every store of the backend (those above are its most used ones)
     launches: LaunchService | None = None
+    fhir_store: FhirStore | None = None  # this server's FHIR data, when SMART is on
     directory: ClinicalDirectory | None = None  # the FHIR data behind the launch pages, when served
     redis: Redis | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -194,6 +192,11 @@ class Provider:
     factors: dict[str, SecondFactor] = field(default_factory=dict)
     mail: MailServices | None = None  # password reset and email verification, when [smtp] is set
     federation_login: FederationLogin | None = None  # the upstream providers of settings.federation, if any
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQL engine, for what only SQL serves; ConfigError with the memory backend."""
+        return sql_engine(self.database)
 
     def url(self, name: str) -> str:
         return self.settings.issuer + PATHS[name]
@@ -224,7 +227,7 @@ class Provider:
             await self.federation_login.aclose()
         if self.redis is not None:
             await self.redis.aclose()
-        await self.engine.dispose()
+        await self.database.aclose()
 
 
 def server_metadata(settings: Settings, grants: Mapping[str, Grant], registration: bool) -> dict[str, Any]:
@@ -277,18 +280,9 @@ def server_metadata(settings: Settings, grants: Mapping[str, Grant], registratio
 
 async def open_provider(settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None) -> Provider:
     """Connect to storage and build every component; does not migrate (see bootstrap)."""
-    engine = make_engine(settings.database_url)
-    clients = SqlClientStore(engine)
-    cached = CachedClients(clients, settings.cache_ttl)
     sealer = Sealer()  # its key is installed by load_secret_key() at startup, before any migration
-    key_store = SqlKeyStore(engine, sealer)
-    keyring = KeyRing(key_store, settings.cache_ttl)
-    tokens = SqlTokenStore(engine)
-    state = SqlStateStore(engine)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    replay: ReplayCache = RedisReplayCache(redis) if redis is not None else SqlReplayCache(engine)
-    return _assemble(settings, engine, clients, cached, key_store, keyring, tokens, state, replay, redis,
-                     sealer, http_transport)
+    return _assemble(settings, open_stores(settings, sealer, redis), redis, sealer, http_transport)
 
 
 def load_portal_apis(settings: Settings) -> tuple[PortalApi, ...]:
@@ -301,42 +295,32 @@ def load_portal_apis(settings: Settings) -> tuple[PortalApi, ...]:
         raise ConfigError(f"portal.gateway_config: {exc}") from None
 
 
-def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, cached: CachedClients,
-              key_store: SqlKeyStore, keyring: KeyRing, tokens: SqlTokenStore, state: SqlStateStore,
-              replay: ReplayCache, redis: Redis | None, sealer: Sealer,
+def _assemble(settings: Settings, stores: Stores, redis: Redis | None, sealer: Sealer,
               http_transport: httpx.AsyncBaseTransport | None) -> Provider:
+    cached = CachedClients(stores.clients, settings.cache_ttl)
+    keyring = KeyRing(stores.keys, settings.cache_ttl)
+    tokens, users, throttle, replay = stores.tokens, stores.users, stores.throttle, stores.replay
     issuer = TokenIssuer(settings.issuer, keyring, tokens, settings.tokens)
     portal_apis = load_portal_apis(settings)
     client_rules = ClientRules.from_settings(settings.registration,
                                              [SelfServiceApi(api.audience, api.scopes) for api in portal_apis])
-    grants: dict[str, Grant] = {
-        ClientCredentialsGrant.grant_type: ClientCredentialsGrant(
-            issuer, settings.tokens.default_audience or settings.issuer,
-            settings.tokens.openid_on_client_credentials,
-            fhir_audience=settings.fhir_base_url if settings.smart.enabled else None,
-            backend_lifetime=settings.smart.backend_token_lifetime,
-        ),
-    }
-    users = SqlUserStore(engine)
-    throttle: LoginThrottle = RedisLoginThrottle(redis) if redis is not None else SqlLoginThrottle(engine)
     limits = login_limits(settings)
     user_service = UserService(users, throttle, limits, frozenset(settings.oidc.custom_claims))
-    subjects = SubjectMapper(state.get_or_create)
+    subjects = SubjectMapper(stores.state.get_or_create)
     id_tokens = IdTokenIssuer(settings.issuer, keyring, settings.oidc.id_token_lifetime, subjects)
-    patient_access = PatientAccess(SqlAccessStore(engine), settings.fhir_base_url)
+    fhir_store = FhirStore(sql_engine(stores.database)) if settings.smart.enabled else None
+    directory = FhirDirectory(fhir_store) if fhir_store is not None else None
+    patient_access = PatientAccess(stores.access, settings.fhir_base_url, directory)
     user_tokens = UserTokenService(issuer, id_tokens, users, settings.oidc,
                                    settings.tokens.default_audience or settings.issuer, patient_access.fhir_user,
                                    patient_access.token_claims)
-    codes = SqlCodeStore(engine)
-    grants[AuthorizationCodeGrant.grant_type] = AuthorizationCodeGrant(codes, tokens, user_tokens)
-    sessions = SqlSessionStore(engine)
-    mfa = MfaService(SqlMfaStore(engine, sealer), throttle, limits.user, settings.branding.name, sessions)
+    codes, sessions, consents, interactions = stores.codes, stores.sessions, stores.consents, stores.interactions
+    mfa = MfaService(stores.mfa, throttle, limits.user, settings.branding.name, sessions)
     grace = RotationGrace(tokens, settings.oidc.refresh_token_grace_period, sealer.seal, sealer.unseal)
-    grants[RefreshTokenGrant.grant_type] = RefreshTokenGrant(tokens, user_tokens, settings.oidc.refresh_token_rotation,
-                                                             sessions, client_rules, grace)
+    grants = build_grants(GrantDeps(settings, issuer, user_tokens, tokens, codes, sessions, client_rules, grace))
     fetcher = SafeFetcher(allow_loopback=settings.outbound.allow_loopback,
                           negative_ttl=settings.outbound.negative_cache_ttl, transport=http_transport)
-    registry = ClientRegistry(clients, sealer.seal, grants, client_rules,
+    registry = ClientRegistry(stores.clients, sealer.seal, grants, client_rules,
                               allow_loopback=settings.outbound.allow_loopback, fetcher=fetcher,
                               id_token_algs=id_token_algs(settings))
     resolver = ClientKeyResolver(fetcher, timeout=settings.client_auth.jwks_fetch_timeout,
@@ -351,16 +335,13 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
                                                       max_delay=settings.throttle.max_delay,
                                                       window=settings.throttle.window))
     authenticator = ClientAuthenticator(cached, replay, resolver, rules, sealer.unseal, failures)
-    changes = SqlChangeLog(engine)
-    watcher = ChangeWatcher(changes, settings.change_poll_interval)
+    watcher = ChangeWatcher(stores.changes, settings.change_poll_interval)
     inspector = TokenInspector(iss, keyring, tokens, cached, subject_revoked=watcher.revoked)
-    consents = SqlConsentStore(engine)
-    interactions = SqlInteractionStore(engine)
     launches = (LaunchService(interactions, settings.smart.launch_lifetime, settings.fhir_base_url, replay,
                               settings.smart.fhir_bases)
                 if settings.smart.enabled else None)
     factors: dict[str, SecondFactor] = {}  # filled below by each second factor, in the order the page shows them
-    passkeys = passkey_service(settings, engine, users)
+    passkeys = passkey_service(settings, stores)
     if passkeys is not None:
         factors[PasskeyFactor.name] = PasskeyFactor(passkeys)
     factors.update({TotpFactor.name: TotpFactor(mfa), RecoveryCodeFactor.name: RecoveryCodeFactor(mfa)})
@@ -374,7 +355,7 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
     logout = LogoutService(iss, cached, sessions, keyring, id_tokens, fetcher,
                            settings.oidc.backchannel_logout_timeout)
     registration = RegistrationEndpoint(
-        registry, clients,
+        registry, stores.clients,
         initial_tokens=[t for t in (settings.registration_token, settings.registration.initial_access_token) if t],
         open_registration=settings.registration.open, endpoint_url=iss + PATHS["registration_endpoint"],
         unseal=sealer.unseal,
@@ -382,9 +363,10 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
                                          max_delay=settings.throttle.max_delay, window=settings.throttle.window)),
     )
     provider = Provider(
-        settings=settings, engine=engine, clients=clients, cached_clients=cached, key_store=key_store,
-        keyring=keyring, tokens=tokens, replay=replay, state=state, sealer=sealer, registry=registry,
-        authenticator=authenticator, key_resolver=resolver, fetcher=fetcher, issuer=issuer, grants=grants,
+        settings=settings, database=stores.database, clients=stores.clients, cached_clients=cached,
+        key_store=stores.keys, keyring=keyring, tokens=tokens, replay=replay, state=stores.state, sealer=sealer,
+        registry=registry, authenticator=authenticator, key_resolver=resolver, fetcher=fetcher, issuer=issuer,
+        grants=grants,
         token_endpoint=TokenEndpoint(authenticator, grants),
         introspection=IntrospectionEndpoint(authenticator, inspector, cached, client_rules, users,
                                             patient_access.introspection_claims),
@@ -393,14 +375,14 @@ def _assemble(settings: Settings, engine: AsyncEngine, clients: SqlClientStore, 
         flow=flow, signin=InteractionService(flow, factors), factors=factors,
         userinfo=UserinfoEndpoint(inspector, users, tokens, subjects=(subjects, cached),
                                              fhir_user=patient_access.fhir_user), logout=logout,
-        consents=consents, sessions=sessions, launches=launches, changes=changes, watcher=watcher,
-        patient_access=patient_access, mfa=mfa,
+        consents=consents, sessions=sessions, launches=launches, changes=stores.changes, watcher=watcher,
+        patient_access=patient_access, mfa=mfa, stores=stores, fhir_store=fhir_store, directory=directory,
         metadata=server_metadata(settings, grants, registration.enabled), portal_apis=portal_apis,
         passkeys=passkeys,
-        federated_accounts=FederationAccounts(SqlIdentityLinkStore(engine), users),
+        federated_accounts=FederationAccounts(stores.identity_links, users),
         federation_login=federation_login(settings, replay, http_transport),
+        mail=mail_services(settings, stores.email_links, stores.user_emails, users, user_service, throttle, sessions,
+                           tokens, stores.changes),
     )
-    provider.mail = mail_services(settings, SqlEmailLinkStore(engine), SqlUserEmails(engine), users, user_service,
-                                  throttle, sessions, tokens, changes)
     watcher.on_change(provider.reload_changed)
     return provider

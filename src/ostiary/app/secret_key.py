@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from ..config import ConfigError, Settings
 from ..server.audit import audit
 from ..server.credentials import new_secret
+from ..store.memory import MEMORY_URL
 from ..store.sql.engine import sqlite_file
 from ..store.sql.sealed import rewrap as rewrap_columns
 
@@ -40,6 +41,8 @@ POSTGRES_NEEDS_KEY = (
 
 def secret_key_file(database_url: str) -> Path | None:
     """Where a generated key lives: beside the SQLite database file (None without a file)."""
+    if database_url == MEMORY_URL:
+        return None
     path = sqlite_file(database_url)
     return path.with_name(path.name + KEY_FILE_SUFFIX) if path is not None else None
 

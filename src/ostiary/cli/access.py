@@ -71,7 +71,7 @@ def access_command(username: str, fhir_user: str | None, no_fhir_user: bool, add
                         remove_roles, clear, all_patients is not None))
         if not changing:
             return _describe(username, current)
-        directory = FhirDirectory(FhirStore(p.engine))
+        directory = p.directory or FhirDirectory(FhirStore(p.engine))
         facts = AccessFacts(user.id) if clear or current is None else current
         if fhir_user is not None:
             try:

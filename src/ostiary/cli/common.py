@@ -46,13 +46,12 @@ def with_provider(settings: Settings, action: Callable[[Provider], Awaitable[T]]
     """
     from ..app.bootstrap import client_upgrade, load_secret_key
     from ..app.provider import open_provider
-    from ..store.sql.engine import upgrade
 
     async def run() -> T:
         provider = await open_provider(settings)
         try:
             load_secret_key(provider)
-            for line in await upgrade(provider.engine, client_upgrade=client_upgrade(provider), sealer=provider.sealer):
+            for line in await provider.database.migrate(client_upgrade(provider)):
                 click.echo(f"upgrade report: {line}", err=True)  # what the policy removed (docs/security.md)
             result = await action(provider)
             if changes:

@@ -41,7 +41,7 @@ def mfa_status(username: str, config_file: str | None, database_url: str | None,
 
         user_id = await _user_id(p, username)
         status = await p.mfa.status(user_id)
-        passkeys = await passkey_credentials(p.engine).list_for_user(user_id)
+        passkeys = await passkey_credentials(p.stores).list_for_user(user_id)
         return {"username": username, "totp": status.totp, "totp_activated_at": status.activated_at,
                 "recovery_codes_left": status.recovery_codes_left, "passkeys": len(passkeys)}
 
@@ -71,7 +71,7 @@ def mfa_reset(username: str, yes: bool, config_file: str | None, database_url: s
         from ..app.passkeys import remove_all_passkeys
 
         user_id = await _user_id(p, username)
-        passkeys = await remove_all_passkeys(p.engine, user_id)  # first: no session may start from one after
+        passkeys = await remove_all_passkeys(p.stores, user_id)  # first: no session may start from one after
         return (*await p.mfa.reset(user_id), passkeys)
 
     removed, codes, ended, passkeys = with_provider(settings, action)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..config import MEMORY_DATABASE_URL
 from .common import config_option, database_error, database_option, load
 
 if TYPE_CHECKING:
@@ -135,7 +136,13 @@ def serve(host: str, port: int, issuer: str | None, workers: int, tls_cert: str 
     from ..config import ConfigError
     from ..keys import KeyError_
 
+    in_memory = settings.database_url == MEMORY_DATABASE_URL
+    if in_memory and workers != 1:
+        raise click.UsageError('database_url "memory:" keeps everything in one process: use --workers 1')
     _check_bind(host, port)  # before the database work and the banner: a busy port fails in one line
+    if in_memory:
+        _serve_in_memory(settings, host, port, tls_cert, tls_key, log_level)
+        return
     try:
         report = asyncio.run(_bootstrap(settings))
     except ConfigError as exc:
@@ -157,6 +164,26 @@ def serve(host: str, port: int, issuer: str | None, workers: int, tls_cert: str 
         ssl_certfile=tls_cert, ssl_keyfile=tls_key, log_level=log_level, access_log=False,
         loop="uvloop", http=GuardedHttpToolsProtocol, server_header=False, proxy_headers=False,
     )
+
+
+def _serve_in_memory(settings: Settings, host: str, port: int, tls_cert: str | None, tls_key: str | None,
+                     log_level: str) -> None:
+    """database_url "memory:": storage lives in the one serving process, so it bootstraps there too
+    (a bootstrap in this command's own process would be forgotten) and prints the banner then."""
+    import uvicorn
+
+    from ..web.app import make_app
+    from .http_protocol import GuardedHttpToolsProtocol
+
+    def banner(report: BootstrapReport) -> None:
+        _banner(settings, report)
+        sys.stdout.flush()
+
+    app = make_app(settings, on_bootstrap=banner)
+    _raise_open_files(settings.http.max_connections + 64)
+    uvicorn.run(app, host=host, port=port, ssl_certfile=tls_cert, ssl_keyfile=tls_key, log_level=log_level,
+                access_log=False, loop="uvloop", http=GuardedHttpToolsProtocol, server_header=False,
+                proxy_headers=False)
 
 
 def _raise_open_files(wanted: int) -> None:

@@ -31,10 +31,10 @@ def _needs_patient(scope: tuple[str, ...]) -> bool:
 class PatientAccess:
     """Entitlements of users from their access facts, over this server's FHIR data (``directory``)."""
 
-    def __init__(self, facts: AccessStore, fhir_base_url: str) -> None:
+    def __init__(self, facts: AccessStore, fhir_base_url: str, directory: ClinicalDirectory | None = None) -> None:
         self.facts = facts
         self.fhir_base_url = fhir_base_url
-        self.directory: ClinicalDirectory | None = None  # set once the FHIR data is served
+        self.directory = directory  # None when this server serves no FHIR data: nobody has clinical access
 
     async def entitlement(self, user_id: str) -> Entitlement:
         if self.directory is None:

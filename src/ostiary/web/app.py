@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,11 +15,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.staticfiles import StaticFiles
 
-from ..app.bootstrap import bootstrap, load_secret_key
+from ..app.bootstrap import BootstrapReport, bootstrap, load_secret_key
 from ..app.provider import Provider, open_provider
 from ..config import Settings, load_settings
-from ..fhir.directory import FhirDirectory
-from ..fhir.store import FhirStore
 from ..server.requests import EndpointRequest, parse_form
 from .account import account_routes
 from .cors import CorsMiddleware, name_client
@@ -117,12 +115,7 @@ async def client_configuration(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
-    from sqlalchemy import text
-
-    try:
-        async with provider_of(request).engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception:
+    if not await provider_of(request).database.ping():
         return json_response({"status": "unavailable"}, status=503)
     return json_response({"status": "ok"})
 
@@ -152,20 +145,21 @@ async def _purge_forever(provider: Provider) -> None:
             log.exception("purging expired records failed")
 
 
-def make_app(settings: Settings, *, run_bootstrap: bool = True) -> Starlette:
-    """The ASGI app. With run_bootstrap, startup migrates and creates keys (one node at a time)."""
+def make_app(settings: Settings, *, run_bootstrap: bool = True,
+             on_bootstrap: Callable[[BootstrapReport], None] | None = None) -> Starlette:
+    """The ASGI app. With run_bootstrap, startup migrates and creates keys (one node at a time), then
+    hands what it did to `on_bootstrap` (the serve banner, when storage lives in this process)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         provider = await open_provider(settings)
         if run_bootstrap:
             app.state.bootstrap_report = await bootstrap(provider)
+            if on_bootstrap is not None:
+                on_bootstrap(app.state.bootstrap_report)
         else:
             load_secret_key(provider)
             await provider.keyring.refresh(force=True)
-        if settings.smart.enabled:
-            provider.directory = FhirDirectory(FhirStore(provider.engine))
-            provider.patient_access.directory = provider.directory
         app.state.provider = provider
         await provider.watcher.poll()  # the first read: revoked users known before the first request
         purge = asyncio.create_task(_purge_forever(provider))

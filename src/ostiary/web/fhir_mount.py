@@ -9,7 +9,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..app.provider import Provider
 from ..fhir.access import TokenContext, context_from_claims
 from ..fhir.app import make_fhir_app
-from ..fhir.store import FhirStore
 from ..server.audit import audit
 from ..smart.entitlements import NO_ACCESS
 
@@ -40,7 +39,8 @@ def build_fhir_app(provider: Provider) -> ASGIApp:
             context = replace(context, patient=None)
         return replace(context, entitlement=entitlement if user_scoped else None)
 
-    return make_fhir_app(FhirStore(provider.engine), authorize, base,
+    assert provider.fhir_store is not None  # mounted only when SMART is on, and then the provider has it
+    return make_fhir_app(provider.fhir_store, authorize, base,
                          authorize_url=provider.url("authorization_endpoint"), token_url=provider.url("token_endpoint"))
 
 
