@@ -6,10 +6,12 @@ so a second factor can never be skipped by signing in somewhere else.
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from ._factors import FakeFactor, registered
-from ._oidc_flow import browser, csrf_of, is_page, make_user, sign_in_locally
+from ._oidc_flow import audit_events, browser, csrf_of, is_page, make_user, sign_in_locally
 
 HOSTILE = ["//evil.example/x", "/\\evil.example", "/\\/evil.example", "https://evil.example/", "javascript:alert(1)",
            "evil.example", "/%5cevil.example", "/\t/evil.example", "/\n/evil.example", "/x\x00", "/a b", "",
@@ -24,6 +26,14 @@ async def test_return_to_must_be_a_local_path(running, target):
         # (a NUL is refused before any endpoint, as everywhere)
         assert is_page(r) or (r.status_code == 400 and "location" not in r.headers), (target, r.status_code)
         assert b.cookie("ostiary_interaction") is None
+
+
+async def test_refused_return_to_is_audited(running, caplog):
+    caplog.set_level(logging.INFO, logger="ostiary.audit")
+    async with browser(running) as b:
+        await b.get("/signin", params={"return_to": "//evil.example/" + "x" * 100})
+    event = audit_events(caplog, "local_signin_refused")[-1]
+    assert event["return_to"] == ("//evil.example/" + "x" * 100)[:64]
 
 
 async def test_local_sign_in_goes_back_to_return_to_and_is_single_use(running):

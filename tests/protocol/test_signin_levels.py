@@ -10,11 +10,17 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
+
+from ostiary.config import SigninSettings
+from ostiary.server.credentials import digest
+from ostiary.store.identity import Session
 
 from ._factors import CODE, FakeFactor, registered
 from ._oidc_flow import (
     PASSWORD,
     REDIRECT,
+    app_for,
     audit_events,
     browser,
     csrf_of,
@@ -23,6 +29,8 @@ from ._oidc_flow import (
     make_user,
     pkce,
     query_of,
+    sign_in_locally,
+    sqlite_only,
 )
 
 MFA = "urn:ostiary:acr:mfa"
@@ -199,17 +207,52 @@ async def test_oidc_core_5_5_1_1_essential_acr_that_cannot_be_met_is_unmet_authe
             assert (await _id_token(b, path, cid, secret, verifier))["acr"] == MFA
 
 
+async def _unmet_after_password(b, cid: str, user) -> None:
+    """The level needed is beyond the user's factors: the client is told after the password, no code."""
+    path, _ = await _start(b, cid)
+    await _password(b, path, user.username)
+    r = await b.get(path)
+    assert query_of(r.headers["location"])["error"] == "unmet_authentication_requirements"
+
+
 async def test_client_minimum_acr_is_admin_only_and_enforced(running):
     user = await make_user(running)
     cid, _ = await make_rp(running, minimum_acr=MFA)
     async with browser(running) as b:
-        path, _ = await _start(b, cid)
-        await _password(b, path, user.username)
-        r = await b.get(path)
-        assert query_of(r.headers["location"])["error"] == "unmet_authentication_requirements"
+        await _unmet_after_password(b, cid, user)
     # A self-registering client cannot set it (admin-only metadata).
     r = await running.http.post("/register", json={"redirect_uris": [REDIRECT],
                                                    "minimum_acr": "urn:ostiary:acr:password"},
                                 headers={"Authorization": "Bearer initial-token-for-tests"})
     assert r.status_code == 400 and r.json()["error"] == "invalid_client_metadata"
     assert re.search("minimum_acr", r.json()["error_description"])
+
+
+async def test_a_session_from_before_levels_counts_as_one_password_proof(running):
+    """Sessions stored before this change have amr ["pwd"] and no acr: the ID token says password."""
+    user = await make_user(running)
+    cid, secret = await make_rp(running, skip_consent=True)
+    cookie = "old-session-" + user.id
+    await running.provider.sessions.create(Session(digest=digest(cookie), sid="old-sid-" + user.id[:8],
+                                                   user_id=user.id, auth_time=int(time.time()) - 60,
+                                                   expires_at=int(time.time()) + 3600))
+    async with browser(running) as b:
+        b.cookies.set("ostiary_session", cookie, domain="127.0.0.1", path="/")
+        location, verifier = await _start(b, cid)  # signed in, no consent: the code at once
+        code = query_of(location)["code"]
+        r = await b.post("/token", data={"grant_type": "authorization_code", "code": code,
+                                         "redirect_uri": REDIRECT, "code_verifier": verifier}, auth=(cid, secret))
+        claims = (await decode_jwt(b, r.json()["id_token"]))[1]
+    assert claims["acr"] == "urn:ostiary:acr:password" and claims["amr"] == ["pwd"]
+
+
+async def test_global_required_acr_applies_to_applications_not_to_the_local_sign_in(database_url):
+    sqlite_only(database_url)
+    async with app_for(database_url, signin=SigninSettings(required_acr=MFA)) as strict:
+        user = await make_user(strict)
+        cid, _ = await make_rp(strict, skip_consent=True)
+        async with browser(strict) as b:
+            await _unmet_after_password(b, cid, user)
+            # The account page stays reachable with a password: that is where factors are enrolled.
+            _, r = await sign_in_locally(b, user.username, "/account")
+            assert r.headers["location"] == "/account"
