@@ -173,3 +173,15 @@ async def test_interaction_options_need_the_interaction_cookie(local: RunningApp
     async with browser(local, base_url=LOCAL) as other:  # another browser: no interaction cookie
         r = await other.post(path + "/passkey/options", data={"csrf_token": token})
         assert r.status_code == 400 and "challenge" not in r.text
+
+
+async def test_adding_a_passkey_ends_the_other_sessions_of_the_user(local: RunningApp) -> None:
+    """Red team (as for TOTP): a session signed in earlier with a phished password loses the account page."""
+    async with signed_in(local) as (b, user, csrf):
+        async with browser(local, base_url=LOCAL) as phished:
+            await sign_in_locally(phished, user.username)
+            assert user.username in (await phished.get("/account")).text
+            r = await add_passkey(b, csrf, SoftAuthenticator("localhost", LOCAL))
+            assert r.status_code == 303
+            assert "You are not signed in" in (await phished.get("/account")).text
+            assert user.username in (await b.get("/account")).text

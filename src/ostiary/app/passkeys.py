@@ -20,7 +20,7 @@ def passkey_service(settings: Settings, stores: Stores) -> PasskeyService | None
         rp = RelyingParty.from_issuer(settings.issuer, settings.branding.name)
     except PasskeysOff:
         return None
-    return PasskeyService(rp, stores.passkeys, stores.passkey_challenges, stores.users)
+    return PasskeyService(rp, stores.passkeys, stores.passkey_challenges, stores.users, stores.sessions)
 
 
 def log_passkeys_off(settings: Settings) -> None:

@@ -92,7 +92,7 @@ async def registration_options(request: Request, service: PasskeyService) -> Res
     if not credential_is_recent(session):  # the script goes through the sign-in first
         return JSONResponse({"error": "login_required", "location": REAUTHENTICATE}, status_code=403)
     try:
-        return JSONResponse(await service.registration_options(user, session.sid))
+        return JSONResponse(await service.registration_options(user, session))
     except PasskeyError as exc:
         return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, status_code=400)
 
@@ -105,7 +105,7 @@ async def register(request: Request, service: PasskeyService) -> Response:
     if not form.get("credential"):
         return _message(request, "No passkey was added", _NOT_SENT, 400)
     try:
-        await service.register(user, session.sid, form["credential"], form.get("name", ""))
+        await service.register(user, session, form["credential"], form.get("name", ""))
     except PasskeyError as exc:
         return _message(request, "No passkey was added", str(exc), 400)
     return RedirectResponse("/account", status_code=303)

@@ -5,8 +5,10 @@ a foreign origin or RP ID, a regressed counter, hostile JSON)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
+import time
 import uuid
 from dataclasses import replace
 
@@ -16,7 +18,7 @@ from ostiary.server.factors import Proof, combined_amr
 from ostiary.server.passkeys import PasskeyError, PasskeyFactor, PasskeyService, PasskeysOff, RelyingParty
 from ostiary.server.policy.levels import MFA, PHR, PHRH, achieved
 from ostiary.store.backend import Stores
-from ostiary.store.identity import User
+from ostiary.store.identity import Session, User
 from tests.unit._passkey_authenticator import SoftAuthenticator, b64
 from tests.unit.store.conftest import RACERS
 
@@ -25,7 +27,7 @@ RP = RelyingParty.from_issuer("http://localhost:8000", "Ostiary")
 
 @pytest.fixture
 def service(stores: Stores) -> PasskeyService:
-    return PasskeyService(RP, stores.passkeys, stores.passkey_challenges, stores.users)
+    return PasskeyService(RP, stores.passkeys, stores.passkey_challenges, stores.users, stores.sessions)
 
 
 async def new_user(stores: Stores, **changes: object) -> User:
@@ -34,10 +36,17 @@ async def new_user(stores: Stores, **changes: object) -> User:
     return user
 
 
+def sess(user: User, sid: str) -> Session:
+    """A session of `user` with public id `sid` (registration challenges are bound to it)."""
+    now = int(time.time())
+    return Session(digest=hashlib.sha256(sid.encode()).hexdigest(), sid=sid, user_id=user.id, auth_time=now,
+                   expires_at=now + 600)
+
+
 async def enrolled(service: PasskeyService, user: User, **kw: object) -> SoftAuthenticator:
     device = SoftAuthenticator(RP.id, RP.origin, **kw)  # type: ignore[arg-type]
-    options = await service.registration_options(user, "sid-" + user.id)
-    await service.register(user, "sid-" + user.id, device.create(options), "Laptop")
+    options = await service.registration_options(user, sess(user, "sid-" + user.id))
+    await service.register(user, sess(user, "sid-" + user.id), device.create(options), "Laptop")
     return device
 
 
@@ -74,7 +83,7 @@ async def test_webauthn_7_1_register_discoverable_uv_preferred_and_exclude_exist
     with caplog.at_level(logging.INFO, "ostiary.audit"):
         device = await enrolled(service, user)
     assert '"event":"passkey_registered"' in caplog.text
-    options = await service.registration_options(user, "sid-" + user.id)
+    options = await service.registration_options(user, sess(user, "sid-" + user.id))
     assert options["authenticatorSelection"]["residentKey"] == "required"
     assert options["authenticatorSelection"]["userVerification"] == "preferred"
     assert options["rp"]["id"] == "localhost" and options["user"]["name"] == user.username
@@ -87,12 +96,12 @@ async def test_webauthn_7_1_register_discoverable_uv_preferred_and_exclude_exist
 async def test_registration_challenge_is_bound_to_the_session_and_single_use(service: PasskeyService,
                                                                             stores: Stores) -> None:
     user, other = await new_user(stores), await new_user(stores)
-    options = await service.registration_options(user, "sid-a")
+    options = await service.registration_options(user, sess(user, "sid-a"))
     response = SoftAuthenticator(RP.id, RP.origin).create(options)
     with pytest.raises(PasskeyError):  # another session (or user) cannot use the challenge
-        await service.register(other, "sid-a", response, "x")
+        await service.register(other, sess(other, "sid-a"), response, "x")
     with pytest.raises(PasskeyError):  # ... and the attempt spent it
-        await service.register(user, "sid-a", response, "x")
+        await service.register(user, sess(user, "sid-a"), response, "x")
     assert await service.credentials.list_for_user(user.id) == []
 
 
@@ -100,9 +109,9 @@ async def test_registration_of_a_credential_id_already_registered_is_refused(ser
                                                                             stores: Stores) -> None:
     user, other = await new_user(stores), await new_user(stores)
     device = await enrolled(service, user)
-    options = await service.registration_options(other, "sid-o")
+    options = await service.registration_options(other, sess(other, "sid-o"))
     with pytest.raises(PasskeyError):
-        await service.register(other, "sid-o", device.create(options), "stolen id")
+        await service.register(other, sess(other, "sid-o"), device.create(options), "stolen id")
 
 
 @pytest.mark.parametrize("bad", [{"origin": "http://localhost:8001"}, {"origin": "http://evil.localhost:8000"},
@@ -110,15 +119,15 @@ async def test_registration_of_a_credential_id_already_registered_is_refused(ser
 async def test_webauthn_7_1_registration_wrong_origin_or_rp_id_hash_refused(service: PasskeyService,
                                                                             stores: Stores, bad: dict) -> None:
     user = await new_user(stores)
-    options = await service.registration_options(user, "s")
+    options = await service.registration_options(user, sess(user, "s"))
     with pytest.raises(PasskeyError):
-        await service.register(user, "s", SoftAuthenticator(RP.id, RP.origin).create(options, **bad), "x")
+        await service.register(user, sess(user, "s"), SoftAuthenticator(RP.id, RP.origin).create(options, **bad), "x")
 
 
 async def test_credential_name_is_cleaned(service: PasskeyService, stores: Stores) -> None:
     user = await new_user(stores)
-    options = await service.registration_options(user, "s")
-    cred = await service.register(user, "s", SoftAuthenticator(RP.id, RP.origin).create(options),
+    options = await service.registration_options(user, sess(user, "s"))
+    cred = await service.register(user, sess(user, "s"), SoftAuthenticator(RP.id, RP.origin).create(options),
                                   "\u202eKey\x00\n" + "x" * 100)
     assert cred.name == "Key" + "x" * 61
     assert await service.rename(user.id, cred.credential_id, "  ") and \
@@ -266,7 +275,7 @@ async def test_hostile_responses_are_refused_cleanly(service: PasskeyService, st
     with pytest.raises(PasskeyError):
         await service.authenticate(iid(), None, body)
     with pytest.raises(PasskeyError):
-        await service.register(user, "s", body, "x")
+        await service.register(user, sess(user, "s"), body, "x")
 
 
 async def test_hostile_fields_with_a_live_challenge_are_refused_cleanly(service: PasskeyService,
@@ -293,7 +302,7 @@ async def test_remove_only_own_credential_and_audit(service: PasskeyService, sto
 
 
 async def test_store_record_use_counter_must_grow_atomically(stores: Stores) -> None:
-    service = PasskeyService(RP, stores.passkeys, stores.passkey_challenges, stores.users)
+    service = PasskeyService(RP, stores.passkeys, stores.passkey_challenges, stores.users, stores.sessions)
     user = await new_user(stores)
     device = await enrolled(service, user, counter=1)
     store, cid = stores.passkeys, b64(device.credential_id)
@@ -319,3 +328,19 @@ def test_ip_issuer_says_once_at_start_that_passkeys_are_off(caplog: pytest.LogCa
         log_passkeys_off(Settings(issuer="http://127.0.0.1:8000"))
     [record] = caplog.records
     assert "passkeys are off" in record.getMessage() and "127.0.0.1" in record.getMessage()
+
+
+async def test_registering_ends_the_users_other_sessions(service: PasskeyService, stores: Stores,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """A phished password's session made before the owner added a passkey must not outlive it (as for TOTP)."""
+    user, bystander = await new_user(stores), await new_user(stores)
+    mine, phished, theirs = sess(user, uuid.uuid4().hex), sess(user, uuid.uuid4().hex), sess(bystander, iid())
+    for s in (mine, phished, theirs):
+        await stores.sessions.create(s)
+    options = await service.registration_options(user, mine)
+    with caplog.at_level(logging.INFO, "ostiary.audit"):
+        await service.register(user, mine, SoftAuthenticator(RP.id, RP.origin).create(options), "Key")
+    now = int(time.time())
+    assert await stores.sessions.get(mine.digest, now) is not None and await stores.sessions.get(theirs.digest, now)
+    assert await stores.sessions.get(phished.digest, now) is None
+    assert '"sessions_ended":1' in caplog.text

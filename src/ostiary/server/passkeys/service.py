@@ -33,7 +33,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from ...store.identity import User, UserStore
+from ...store.identity import Session, SessionStore, User, UserStore
 from ...store.passkeys import CeremonyChallenge, ChallengeStore, PasskeyCredential, PasskeyStore, Purpose
 from ..audit import audit
 from ..factors import Proof
@@ -72,11 +72,12 @@ def clean_name(name: str, fallback: str) -> str:
 
 class PasskeyService:
     def __init__(self, rp: RelyingParty, credentials: PasskeyStore, challenges: ChallengeStore, users: UserStore,
-                 *, lifetime: int = 300, clock: Callable[[], float] = time.time) -> None:
+                 sessions: SessionStore, *, lifetime: int = 300, clock: Callable[[], float] = time.time) -> None:
         self.rp = rp
         self.credentials = credentials
         self._challenges = challenges
         self._users = users
+        self._sessions = sessions
         self._lifetime = lifetime
         self._clock = clock
 
@@ -104,14 +105,14 @@ class PasskeyService:
         audit("passkey_failed", level=logging.WARNING, purpose=purpose, sub=user_id, reason=reason, **fields)
         return PasskeyError("The passkey could not be verified. Please try again.")
 
-    async def registration_options(self, user: User, sid: str) -> dict[str, Any]:
-        """`PublicKeyCredentialCreationOptions` (JSON) for a new credential of `user` in session `sid`."""
+    async def registration_options(self, user: User, session: Session) -> dict[str, Any]:
+        """`PublicKeyCredentialCreationOptions` (JSON) for a new credential of `user` in `session`."""
         existing = await self.credentials.list_for_user(user.id)
         if len(existing) >= MAX_CREDENTIALS:
             raise PasskeyError(f"You already have {MAX_CREDENTIALS} passkeys; remove one first.")
         # WebAuthn §14.6.1: the user handle is random, not the username; one per user across credentials.
         handle = existing[0].user_handle if existing else b64encode(secrets.token_bytes(32))
-        challenge = await self._challenge("register", sid, user.id, handle)
+        challenge = await self._challenge("register", session.sid, user.id, handle)
         display = user.claims.get("name")
         options = generate_registration_options(
             rp_id=self.rp.id, rp_name=self.rp.name, user_name=user.username, user_id=b64decode(handle),
@@ -122,9 +123,13 @@ class PasskeyService:
         result: dict[str, Any] = orjson.loads(options_to_json(options))
         return result
 
-    async def register(self, user: User, sid: str, response: str, name: str) -> PasskeyCredential:
-        """Verify a registration response (§7.1) and store the credential; raises PasskeyError."""
-        payload, challenge, taken = await self._take(response, "register", sid, user.id)
+    async def register(self, user: User, session: Session, response: str, name: str) -> PasskeyCredential:
+        """Verify a registration response (§7.1) and store the credential; raises PasskeyError.
+
+        Every other session of the user ends (`session`, which added it, goes on), as when an
+        authenticator app is set up: a phished password's session must not outlive the factor added
+        to lock it out (docs/security.md)."""
+        payload, challenge, taken = await self._take(response, "register", session.sid, user.id)
         try:
             verified = verify_registration_response(credential=payload, expected_challenge=challenge,
                                                     expected_rp_id=self.rp.id, expected_origin=self.rp.origin)
@@ -140,8 +145,9 @@ class PasskeyService:
             backed_up=verified.credential_backed_up, name=clean_name(name, "Passkey"), created_at=now)
         if not await self.credentials.add(credential):
             raise self._refuse("register", user.id, "credential id already registered")
+        ended = await self._sessions.delete_for_user(user.id, keep=session.digest)
         audit("passkey_registered", sub=user.id, credential=credential.credential_id[:16],
-              backup_eligible=credential.backup_eligible, user_verified=verified.user_verified)
+              backup_eligible=credential.backup_eligible, user_verified=verified.user_verified, sessions_ended=ended)
         return credential
 
     async def authentication_options(self, interaction_id: str, user_id: str | None) -> dict[str, Any]:
