@@ -106,6 +106,8 @@ def test_reset_through_the_mail_then_sign_in(site: MailSite, browser: Browser) -
     page.fill("#password_confirm", NEW_PASSWORD)
     page.click("button.primary")
     assert page.locator("h1").inner_text() == "Your password is changed"
+    check_page(page, "password-changed", primary=False)
+    assert page.get_by_role("link", name="Sign in").is_visible()
 
     page.goto(link)  # a second use
     assert page.locator("h1").inner_text() == "This link cannot be used"

@@ -16,6 +16,7 @@ from ..app.provider import Provider
 from ..errors import OAuthError
 from ..server.email.reset import RESET_PATH, PasswordReset
 from ..server.requests import parse_form
+from .account_forms import SIGN_IN
 from .kinds import KindRoute, page_route
 from .render import get_cookie, page, set_cookie
 
@@ -127,7 +128,8 @@ async def reset_password(request: Request) -> Response:
     return page(request, "message.html", {
         "heading": "Your password is changed",
         "text": "You were signed out everywhere. Sign in with your new password (and your second factor, "
-                "if you use one) through the application you were using."})
+                "if you use one) through the application you were using, or here to see your account.",
+        "link": {"href": SIGN_IN, "text": "Sign in"}})
 
 
 def password_reset_routes() -> list[KindRoute]:
