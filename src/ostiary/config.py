@@ -221,7 +221,11 @@ class FederationProvider:
     trust_amr: bool = False
     # ID token signature algorithms accepted (never "none", never HMAC: RFC 8725 §3.1).
     algorithms: tuple[str, ...] = ("RS256", "PS256", "ES256", "EdDSA")
-    userinfo: bool = False  # also read the UserInfo endpoint for profile claims (OIDC Core §5.3)
+    # Seconds of clock difference tolerated on the upstream's exp, iat and auth_time (RFC 7519 §4.1.4).
+    clock_skew: int = 30
+    # Also read the UserInfo endpoint for profile claims (OIDC Core §5.3): providers that follow §5.4
+    # return the claims of the profile and email scopes there, not in the ID token.
+    userinfo: bool = True
     # A first sign-in with an unknown upstream identity may create a new user (without access facts);
     # false: only linking to an existing account, after signing in to it.
     provision: bool = True
@@ -511,6 +515,8 @@ def _check_federation(upstreams: tuple[FederationProvider, ...]) -> None:
         reserved = _RESERVED_CLAIMS.intersection(upstream.claims)
         if reserved:  # access facts (fhirUser) and token claims never come from an upstream
             raise ConfigError(f"federation {upstream.id!r}: claims cannot set {', '.join(sorted(reserved))}")
+        if not 0 <= upstream.clock_skew <= 300:
+            raise ConfigError(f"federation {upstream.id!r}: clock_skew must be between 0 and 300 seconds")
         bad = [a for a in upstream.algorithms if a not in ASYMMETRIC_ALGS]
         if bad or not upstream.algorithms:
             raise ConfigError(f"federation {upstream.id!r}: algorithms must be among {', '.join(ASYMMETRIC_ALGS)}")

@@ -33,6 +33,7 @@ class FakeIdp:
     header: dict[str, Any] = field(default_factory=dict)  # extra / overriding JWS header fields
     codes: dict[str, dict[str, str]] = field(default_factory=dict)  # code -> the authorize request
     requests: list[httpx.Request] = field(default_factory=list)
+    userinfo_sub: str | None = None  # a UserInfo answer about someone else (OIDC Core §5.3.2)
     jwks_fetches: int = 0
     token_calls: int = 0
 
@@ -86,4 +87,8 @@ class FakeIdp:
                 return httpx.Response(400, json={"error": "invalid_grant"})
             return httpx.Response(200, json={"access_token": "at", "token_type": "Bearer", "expires_in": 300,
                                              "id_token": self.sign(self.id_token_claims(sent))})
+        if path == "/userinfo":
+            if request.headers.get("authorization") != "Bearer at":
+                return httpx.Response(401)
+            return httpx.Response(200, json={"sub": self.userinfo_sub or self.sub, **self.claims})
         return httpx.Response(404)

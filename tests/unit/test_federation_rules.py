@@ -319,6 +319,21 @@ async def test_discovery_and_keys_are_cached():
     assert paths.count("/.well-known/openid-configuration") == 1 and paths.count("/jwks") == 1
 
 
+async def test_oidc_5_3_2_userinfo_about_another_subject_is_refused():
+    idp = FakeIdp(userinfo_sub="someone-else")
+    with pytest.raises(FederationFailed, match="another subject"):
+        await _round_trip(idp, _login(idp))
+
+
+async def test_profile_claims_come_from_userinfo_when_the_id_token_has_none():
+    idp = FakeIdp()
+    idp.tamper = lambda c: {k: v for k, v in c.items() if k not in ("email", "name")}  # OIDC Core §5.4
+    identity, _, _ = await _round_trip(idp, _login(idp))
+    assert identity.profile["email"] == "someone@idp.example"
+    identity, _, _ = await _round_trip(idp, _login(idp, userinfo=False))
+    assert "email" not in identity.profile
+
+
 async def test_untrusted_amr_and_acr_are_ignored_and_never_multi_factor():
     idp = FakeIdp(claims={"amr": ["pwd", "otp", "mfa"], "acr": "phrh"})
     identity, _, _ = await _round_trip(idp, _login(idp))

@@ -53,13 +53,14 @@ def header_kid(id_token: str) -> str | None:
 
 
 def check_id_token(id_token: str, keys: KeySet, *, issuer: str, client_id: str, nonce: str,
-                   algorithms: Collection[str], freshness: Freshness, now: int) -> dict[str, Any]:
+                   algorithms: Collection[str], freshness: Freshness, now: int,
+                   leeway: int = DEFAULT_LEEWAY) -> dict[str, Any]:
     """The claims of a valid upstream ID token; raises IdTokenRefused naming the broken rule."""
     if len(id_token) > MAX_ID_TOKEN_BYTES:
         raise IdTokenRefused("the ID token is too large")
     try:
         claims = verify(id_token, keys, algorithms=algorithms, issuer=issuer, audience=client_id,
-                        required=("iss", "sub", "aud", "exp", "iat"), now=now).claims
+                        required=("iss", "sub", "aud", "exp", "iat"), leeway=leeway, now=now).claims
     except JWTInvalid as exc:
         raise IdTokenRefused(exc.reason) from None
     aud = claims["aud"]
@@ -76,14 +77,14 @@ def check_id_token(id_token: str, keys: KeySet, *, issuer: str, client_id: str, 
     auth_time = claims.get("auth_time")
     if auth_time is not None and (not isinstance(auth_time, int) or isinstance(auth_time, bool)):
         raise IdTokenRefused("auth_time must be an integer")
-    if auth_time is not None and auth_time - DEFAULT_LEEWAY > now:
+    if auth_time is not None and auth_time - leeway > now:
         raise IdTokenRefused("auth_time is in the future")
     if freshness.required:
         if auth_time is None:
             raise IdTokenRefused("re-authentication was asked and the ID token has no auth_time")
         # prompt=login: the upstream must have authenticated the user after we sent them there.
-        if freshness.login and auth_time + DEFAULT_LEEWAY < freshness.started_at:
+        if freshness.login and auth_time + leeway < freshness.started_at:
             raise IdTokenRefused("prompt=login was asked and the upstream authentication is older")
-        if freshness.max_age is not None and now - auth_time > freshness.max_age + DEFAULT_LEEWAY:
+        if freshness.max_age is not None and now - auth_time > freshness.max_age + leeway:
             raise IdTokenRefused("the upstream authentication is older than max_age")
     return claims

@@ -153,7 +153,8 @@ class FederationLogin:
         claims = check_id_token(
             id_token, await upstream.keys(header_kid(id_token)), issuer=meta.issuer,
             client_id=upstream.config.client_id, nonce=pending.nonce, algorithms=upstream.config.algorithms,
-            freshness=Freshness(pending.started_at, pending.login, pending.max_age), now=now)
+            freshness=Freshness(pending.started_at, pending.login, pending.max_age), now=now,
+            leeway=upstream.config.clock_skew)
         profile_source = dict(claims)
         access_token = tokens.get("access_token")
         if upstream.config.userinfo and meta.userinfo_endpoint and isinstance(access_token, str):

@@ -68,10 +68,12 @@ class UpstreamMetadata:
                    iss_parameter=doc.get("authorization_response_iss_parameter_supported") is True, **urls)
 
 
-async def fetch_json(http: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
+async def fetch_json(http: httpx.AsyncClient, method: str, url: str, *, headers: Mapping[str, str] | None = None,
+                     **kwargs: Any) -> tuple[int, Any]:
     """Status and JSON body of a request upstream, the body capped while it streams."""
     try:
-        async with http.stream(method, url, headers={"Accept": "application/json"}, **kwargs) as response:
+        async with http.stream(method, url, headers={"Accept": "application/json", **(headers or {})},
+                               **kwargs) as response:
             if response.is_redirect:
                 raise UpstreamError(f"{url} answered a redirect")
             body = bytearray()
