@@ -9,6 +9,7 @@ and finish is a `PendingLogin`, which the web layer keeps sealed in a cookie.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import secrets
 from collections.abc import Mapping
@@ -166,16 +167,16 @@ class FederationLogin:
         config = upstream.config
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri(config.id),
                 "code_verifier": pending.code_verifier}
-        auth: httpx.BasicAuth | None = None
+        headers: dict[str, str] = {}
         if not config.client_secret:
             form["client_id"] = config.client_id  # a public client: PKCE alone (RFC 6749 §3.2.1)
         elif "client_secret_basic" in methods or "client_secret_post" not in methods:
             # RFC 6749 §2.3.1: form-urlencode the id and secret before Basic
-            auth = httpx.BasicAuth(_form_encode(config.client_id), _form_encode(config.client_secret))
+            pair = f"{_form_encode(config.client_id)}:{_form_encode(config.client_secret)}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         else:
             form.update(client_id=config.client_id, client_secret=config.client_secret)
-        status, body = await fetch_json(self._http, "POST", endpoint, data=form,
-                                        **({"auth": auth} if auth else {}))
+        status, body = await fetch_json(self._http, "POST", endpoint, data=form, headers=headers)
         if status != 200 or not isinstance(body, dict):
             error = body.get("error") if isinstance(body, dict) else None
             raise UpstreamError(f"the token endpoint answered {status} {str(error)[:64] if error else ''}".strip())
