@@ -1,7 +1,7 @@
 """Enrolment, use and removal of a user's authenticator app (TOTP) and recovery codes.
 
-Guesses are throttled per user with the login throttle's counters and rule (one key per user for
-both kinds of code, so alternating them gains nothing); a success clears the key. Every decision is
+Guesses are throttled per user with the login throttle's counters and a stricter rule (`guessing_rule`;
+one key per user for both kinds of code, so alternating them gains nothing); a success clears the key. Every decision is
 audited (docs/sign-in.md, "Audit events"); codes and secrets never are.
 """
 
@@ -18,7 +18,7 @@ from ..audit import audit
 from ..factors import FactorClass, Proof
 from . import recovery, totp
 
-__all__ = ["RECOVERY_PROOF", "TOTP_PROOF", "MfaService", "MfaStatus", "PendingTotp"]
+__all__ = ["RECOVERY_PROOF", "TOTP_PROOF", "MfaService", "MfaStatus", "PendingTotp", "guessing_rule"]
 
 # RFC 8176 §2 "otp" for both: a recovery code is a one-time password too (RFC 8176 has no value for
 # look-up secrets). Both are "something you have" (NIST SP 800-63B §5.1.2 and §5.1.4), so with a
@@ -27,6 +27,20 @@ TOTP_AMR = ("otp",)
 RECOVERY_AMR = ("otp",)
 TOTP_PROOF: frozenset[FactorClass] = frozenset({"possession"})
 RECOVERY_PROOF: frozenset[FactorClass] = frozenset({"possession"})
+
+
+# Guessing codes (RFC 6238 §5.2, NIST SP 800-63B §5.2.2): a 6-digit code has a million values and three
+# are accepted at a time, so the login rule's one guess a minute (0.4 % a day) is too many. After the
+# same free attempts, delays grow to 15 minutes (Keycloak's default longest wait) and the count is kept
+# until a correct code or a day without guesses: about a hundred guesses a day at most.
+GUESS_MAX_DELAY = 900
+GUESS_WINDOW = 86_400
+
+
+def guessing_rule(login: ThrottleRule) -> ThrottleRule:
+    """The throttle rule for second-factor codes, from the login rule per user."""
+    return ThrottleRule(free=login.free, max_delay=max(login.max_delay, GUESS_MAX_DELAY),
+                        window=max(login.window, GUESS_WINDOW))
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +65,7 @@ class MfaService:
         self._store = store
         self._sessions = sessions
         self._throttle = throttle
-        self._rule = rule
+        self._rule = guessing_rule(rule)
         self._issuer_name = issuer_name  # the otpauth label's issuer: the branding name
 
     async def status(self, user_id: str) -> MfaStatus:
