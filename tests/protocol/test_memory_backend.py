@@ -72,6 +72,16 @@ def test_memory_refuses_the_fhir_data_it_cannot_hold() -> None:
     assert load_settings(env={}, database_url="memory:", smart=SmartSettings(enabled=False)).database_url == "memory:"
 
 
+def test_management_commands_refuse_memory_they_could_not_reach(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from ostiary.cli import main
+
+    monkeypatch.setenv("OSTIARY_SMART__ENABLED", "false")
+    result = CliRunner().invoke(main, ["client", "list", "--database-url", "memory:"])
+    assert result.exit_code == 1 and "management commands cannot reach it" in result.output
+
+
 def test_serve_refuses_several_workers_over_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 

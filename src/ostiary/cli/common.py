@@ -24,7 +24,7 @@ config_option = click.option(
 )
 database_option = click.option(
     "--database-url", envvar="OSTIARY_DATABASE_URL",
-    help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB (env: OSTIARY_DATABASE_URL).",
+    help='sqlite:///PATH, postgresql://USER@HOST:PORT/DB or "memory:" (serve only) (env: OSTIARY_DATABASE_URL).',
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 
@@ -46,6 +46,11 @@ def with_provider(settings: Settings, action: Callable[[Provider], Awaitable[T]]
     """
     from ..app.bootstrap import client_upgrade, load_secret_key
     from ..app.provider import open_provider
+    from ..config import MEMORY_DATABASE_URL
+
+    if settings.database_url == MEMORY_DATABASE_URL:  # a command's own process would change nothing that lasts
+        raise click.ClickException('database_url "memory:" lives inside the one server process: management '
+                                   "commands cannot reach it (use a SQL database, or the server's HTTP APIs)")
 
     async def run() -> T:
         provider = await open_provider(settings)

@@ -1,7 +1,7 @@
 """What the protocol core needs from storage: one small Protocol per aggregate, with contracts.
 
-Every implementation (SQL on SQLite and PostgreSQL, Redis for ephemeral state) passes the same
-contract tests in tests/unit/test_store_contract.py.
+Every implementation (SQL on SQLite and PostgreSQL, memory, Redis for ephemeral state) passes the
+same contract tests in tests/unit/store/; a backend bundles its stores in ``backend.Stores``.
 """
 
 from __future__ import annotations
