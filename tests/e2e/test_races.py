@@ -4,7 +4,8 @@ docs/security.md, concurrency contract: 50 parallel redemptions of one code and 
 token give one success and clean invalid_grant losers (never a 5xx), and the detected reuse
 revokes the whole family, the winner's tokens included; 50 parallel revocations all answer 200;
 50 parallel uses of one SMART launch value give one code and invalid_request for the others; one
-authenticator code posted at once to five sign-ins gives one session (RFC 6238 §5.2).
+authenticator code posted at once to five sign-ins gives one session (RFC 6238 §5.2); one passkey
+assertion posted 50 times at once gives one session (WebAuthn Level 2 §7.2).
 """
 
 from __future__ import annotations
@@ -314,5 +315,34 @@ async def test_rfc6238_5_2_one_code_in_five_sign_ins_at_once_on_two_nodes(nodes,
             await b.aclose()
     statuses = sorted(r.status_code for r in answers)
     assert statuses == [303] + [400] * (FREE_ATTEMPTS - 1), statuses
+    winner = next(r for r in answers if r.status_code == 303)
+    assert re.search(r"ostiary_session=[\w-]+;", winner.headers.get("set-cookie", ""))
+
+
+async def test_webauthn_7_2_one_passkey_assertion_fifty_times_at_once_on_two_nodes(nodes, rp):
+    """A passkey assertion answers one single-use challenge (taken by one DELETE ... RETURNING): the same
+    response posted 50 times at once to two nodes signs in once; the others get the login page again
+    (400), never a 5xx."""
+    from tests.unit._passkey_authenticator import SoftAuthenticator
+
+    username = "passkey-" + secrets.token_hex(3)
+    nodes[0].cli("user", "create", username, "--password-stdin", "--database-url", nodes[0].database_url,
+                 input=PASSWORD + "\n")
+    device = SoftAuthenticator("localhost", ISSUER)  # RP ID = the issuer's host, origin = the issuer's
+    async with httpx.AsyncClient(base_url=nodes[0].base_url, timeout=30) as b:
+        await _sign_in_locally(b, username)
+        csrf = csrf_of((await b.get("/account")).text)
+        options = (await b.post("/account/passkeys/options", data={"csrf_token": csrf})).json()
+        r = await b.post("/account/passkeys/register", data={"csrf_token": csrf, "credential": device.create(options)})
+        assert r.status_code == 303, r.text
+    async with httpx.AsyncClient(base_url=nodes[1].base_url, timeout=30) as fresh:
+        path = (await fresh.get("/signin", params={"return_to": "/account"})).headers["location"]
+        token = csrf_of((await fresh.get(path)).text)
+        options = (await fresh.post(path + "/passkey/options", data={"csrf_token": token})).json()
+        cookie = "; ".join(f"{c.name}={c.value}" for c in fresh.cookies.jar)
+    answers = await _everywhere(nodes, path + "/passkey", {"csrf_token": token, "credential": device.get(options)},
+                                {"Cookie": cookie})
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [303] + [400] * (PARALLEL - 1), statuses
     winner = next(r for r in answers if r.status_code == 303)
     assert re.search(r"ostiary_session=[\w-]+;", winner.headers.get("set-cookie", ""))
