@@ -256,3 +256,18 @@ async def test_global_required_acr_applies_to_applications_not_to_the_local_sign
             # The account page stays reachable with a password: that is where factors are enrolled.
             _, r = await sign_in_locally(b, user.username, "/account")
             assert r.headers["location"] == "/account"
+
+
+async def test_oidc_core_3_1_2_1_prompt_none_when_a_second_factor_is_due_is_login_required(running):
+    """A password session of a user who has enrolled a factor since: no page may be shown, so no code."""
+    user = await make_user(running)
+    cid, secret = await make_rp(running, skip_consent=True)
+    factor = FakeFactor()
+    with registered(running, factor):
+        async with browser(running) as b:
+            path, verifier = await _start(b, cid)
+            await _password(b, path, user.username)
+            await _id_token(b, path, cid, secret, verifier)
+            factor.users.add(user.id)
+            location, _ = await _start(b, cid, prompt="none")
+            assert query_of(location)["error"] == "login_required"

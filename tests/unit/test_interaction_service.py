@@ -164,3 +164,9 @@ async def test_abort_answers_access_denied_to_the_client(engine):
     assert isinstance(outcome, Finish) and isinstance(outcome.response, AuthorizationResponse)
     assert outcome.response.params["error"] == "access_denied"
     assert outcome.response.target == RedirectTarget(REDIRECT, "query", "s")
+
+
+async def test_cancelling_a_local_sign_in_goes_home(engine):
+    interaction = await _interaction(engine, await engine.service.begin_local("/account", None, None, None))
+    outcome = await engine.service.abort(interaction)
+    assert outcome == Redirect("/", ends=interaction) and await engine.service.load(interaction.id) is None
