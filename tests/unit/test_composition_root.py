@@ -54,3 +54,4 @@ def test_a_new_grant_is_one_table_entry_and_a_misfiled_one_is_refused() -> None:
     assert list(build_grants(deps, table)) == [DeviceCode.grant_type]
     with pytest.raises(ValueError, match="builds a"):
         build_grants(deps, {"password": lambda d: DeviceCode()})
+

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 SERVER_ONLY = ("sqlalchemy", "starlette", "uvicorn", "alembic", "argon2", "jinja2", "aiosqlite", "asyncpg",
                "redis", "fhir", "rich", "ada_url", "webauthn", "segno")
 
@@ -42,17 +44,17 @@ CORE_FORBIDDEN = ("sqlalchemy", "starlette", "redis", "uvicorn", "jinja2", "alem
                   "ostiary.store.redis")
 
 
-def test_the_core_imports_no_framework_storage_or_fhir_code():
-    """DESIGN: `server/` is framework-free; the composition root `app/` alone names SQL, Redis and FHIR concretes."""
+def _offenders(layer: str, forbidden: tuple[str, ...]) -> list[str]:
+    """Imports anywhere in the package `layer` (function bodies too) of a module in `forbidden`."""
     import ast
     import pathlib
 
     import ostiary
 
-    core = pathlib.Path(ostiary.__file__).parent / "server"
+    root = pathlib.Path(ostiary.__file__).parent / layer
     offenders = []
-    for path in core.rglob("*.py"):
-        package = "ostiary." + ".".join(path.relative_to(core.parent).with_suffix("").parts[:-1])
+    for path in root.rglob("*.py"):
+        package = "ostiary." + ".".join(path.relative_to(root.parent).with_suffix("").parts[:-1])
         for node in ast.walk(ast.parse(path.read_text())):
             names: list[str] = []
             if isinstance(node, ast.Import):
@@ -62,8 +64,24 @@ def test_the_core_imports_no_framework_storage_or_fhir_code():
                 module = node.module or ""
                 names = [f"{base}.{module}".rstrip(".") if node.level else module]
             offenders += [f"{path.name}: {n}" for n in names
-                          if any(n == f or n.startswith(f + ".") for f in CORE_FORBIDDEN)]
-    assert not offenders, offenders
+                          if any(n == f or n.startswith(f + ".") for f in forbidden)]
+    return offenders
+
+
+def test_the_core_imports_no_framework_storage_or_fhir_code():
+    """DESIGN: `server/` is framework-free; the composition root `app/` alone names SQL, Redis and FHIR concretes."""
+    assert not _offenders("server", CORE_FORBIDDEN)
+
+
+STORAGE_BACKENDS = ("sqlalchemy", "redis", "asyncpg", "aiosqlite", "alembic", "ostiary.store.sql",
+                    "ostiary.store.redis", "ostiary.store.memory")
+
+
+@pytest.mark.parametrize("layer", ["web", "server", "smart"])
+def test_only_the_composition_root_names_a_storage_backend(layer: str):
+    """The web layer and the core reach storage through the provider's Protocols; which backend serves
+    them (SQL, Redis, memory) is decided in `app/` alone."""
+    assert not _offenders(layer, STORAGE_BACKENDS)
 
 
 def _module_level_imports(path, module: str, is_package: bool, known: set[str]) -> set[str]:
