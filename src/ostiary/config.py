@@ -474,10 +474,11 @@ def validate(settings: Settings) -> Settings:
         if not re.fullmatch(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?", colour):
             raise ConfigError(f"branding colours must be #rgb or #rrggbb, not {colour!r}")
     _check_throttle(settings)
-    from .server.policy.levels import LEVELS
+    if settings.signin.required_acr is not None:
+        from .server.policy.levels import LEVELS  # only then: the guard and the jwt tools load no server code
 
-    if settings.signin.required_acr is not None and settings.signin.required_acr not in LEVELS:
-        raise ConfigError(f"signin.required_acr must be one of {', '.join(LEVELS)}")
+        if settings.signin.required_acr not in LEVELS:
+            raise ConfigError(f"signin.required_acr must be one of {', '.join(LEVELS)}")
     _check_smtp(settings.smtp)
     _check_federation(settings.federation)
     for name in ("secret_key", "secret_key_previous"):
