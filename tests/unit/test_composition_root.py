@@ -55,3 +55,27 @@ def test_a_new_grant_is_one_table_entry_and_a_misfiled_one_is_refused() -> None:
     with pytest.raises(ValueError, match="builds a"):
         build_grants(deps, {"password": lambda d: DeviceCode()})
 
+
+
+def test_every_store_protocol_is_in_the_bundle_with_contract_tests() -> None:
+    """A Protocol added to ostiary.store must join `Stores` (so every backend implements it: each
+    builds a whole `Stores`) and have contract tests over every backend (tests/unit/store/)."""
+    import importlib
+    import inspect
+    import pathlib
+    import pkgutil
+
+    import ostiary.store as package
+
+    protocols = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name in {"backend", "memory", "migrations", "redis", "sql"}:
+            continue
+        module = importlib.import_module(f"ostiary.store.{info.name}")
+        protocols.update({name: obj for name, obj in vars(module).items()
+                          if inspect.isclass(obj) and getattr(obj, "_is_protocol", False)
+                          and obj.__module__ == module.__name__})
+    fields = typing.get_type_hints(Stores)
+    assert not [name for name, protocol in protocols.items() if protocol not in fields.values()]
+    contract = "".join(p.read_text() for p in (pathlib.Path(__file__).parent / "store").glob("test_*.py"))
+    assert not [field for field in fields if field != "database" and f"stores.{field}" not in contract]
