@@ -40,16 +40,19 @@ __all__ = [
     "decode_jwt",
     "exchange",
     "form_fields",
+    "id_token_at",
     "is_page",
     "json_of",
     "jwks_of",
     "make_rp",
     "make_user",
+    "password_step",
     "pkce",
     "query_of",
     "run_flow",
     "sign_in_locally",
     "sqlite_only",
+    "start_authorization",
     "tokens_for",
 ]
 
@@ -207,17 +210,45 @@ async def run_flow(
     return Flow(client_id, secret, verifier, r, out, pages)
 
 
+async def start_authorization(b: httpx.AsyncClient, client_id: str, *, scope: str = "openid",
+                              **extra: str) -> tuple[str, str]:
+    """GET /authorize with PKCE: (the location it answers with, the code_verifier)."""
+    verifier, challenge = pkce()
+    params = {"client_id": client_id, "redirect_uri": REDIRECT, "response_type": "code", "scope": scope,
+              "state": "s1", "code_challenge": challenge, "code_challenge_method": "S256", **extra}
+    r = await b.get("/authorize", params=params)
+    assert r.status_code == 303, r.text[:500]
+    return r.headers["location"], verifier
+
+
+async def password_step(b: httpx.AsyncClient, path: str, username: str) -> str:
+    """Sign in with the password on the interaction's login page; the next location."""
+    page = await b.get(path)
+    assert 'name="password"' in page.text, page.text[:500]
+    r = await b.post(path + "/login", data={"csrf_token": csrf_of(page.text), "username": username,
+                                            "password": PASSWORD})
+    assert r.status_code == 303, r.text[:500]
+    return r.headers["location"]
+
+
+async def id_token_at(b: httpx.AsyncClient, path: str, client_id: str, secret: str, verifier: str) -> dict[str, Any]:
+    """Follow the interaction at `path` to the code (no page left to answer), redeem it: the ID token's claims."""
+    r = await b.get(path)
+    assert r.status_code == 303 and r.headers["location"].startswith(REDIRECT), r.text[:800]
+    code = query_of(r.headers["location"])["code"]
+    r = await b.post("/token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                                     "code_verifier": verifier}, auth=(client_id, secret))
+    assert r.status_code == 200, r.text
+    return (await decode_jwt(b, r.json()["id_token"]))[1]
+
+
 async def sign_in_locally(b: httpx.AsyncClient, username: str, return_to: str = "/account",
                           **extra: str) -> tuple[str, httpx.Response]:
     """The local sign-in (GET /signin) with the password: (interaction path, what its page answers next)."""
     r = await b.get("/signin", params={"return_to": return_to, **extra})
     assert r.status_code == 303 and r.headers["location"].startswith("/interaction/"), r.text[:500]
     path = r.headers["location"]
-    page = await b.get(path)
-    assert 'name="password"' in page.text, page.text[:500]
-    r = await b.post(path + "/login", data={"csrf_token": csrf_of(page.text), "username": username,
-                                            "password": PASSWORD})
-    assert r.status_code == 303, r.text[:500]
+    await password_step(b, path, username)
     return path, await b.get(path)
 
 

@@ -11,50 +11,28 @@ import logging
 import time
 
 from ._oidc_flow import (
-    PASSWORD,
     REDIRECT,
     audit_events,
     browser,
     csrf_of,
     decode_jwt,
     exchange,
+    id_token_at,
     make_rp,
     make_user,
+    password_step,
     pkce,
     query_of,
     run_flow,
+    start_authorization,
 )
 
 
 async def _start(b, cid: str, **extra: str) -> tuple[str, str]:
     """Begin an authorization; (interaction path, code_verifier)."""
-    verifier, challenge = pkce()
-    params = {"client_id": cid, "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid profile",
-              "state": "s9", "code_challenge": challenge, "code_challenge_method": "S256", **extra}
-    r = await b.get("/authorize", params=params)
-    assert r.status_code == 303 and r.headers["location"].startswith("/interaction/"), r.text
-    return r.headers["location"], verifier
-
-
-async def _log_in(b, path: str, username: str) -> str:
-    """Sign in on the interaction's login page; the next location."""
-    page = await b.get(path)
-    assert 'name="password"' in page.text, page.text[:500]
-    r = await b.post(path + "/login", data={"csrf_token": csrf_of(page.text), "username": username,
-                                            "password": PASSWORD})
-    assert r.status_code == 303, r.text
-    return r.headers["location"]
-
-
-async def _code(b, path: str, cid: str, secret: str, verifier: str) -> dict:
-    """Follow the interaction to the code and redeem it; the ID token's claims."""
-    r = await b.get(path)
-    assert r.status_code == 303 and r.headers["location"].startswith(REDIRECT), r.text[:500]
-    code = query_of(r.headers["location"])["code"]
-    r = await b.post("/token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-                                     "code_verifier": verifier}, auth=(cid, secret))
-    assert r.status_code == 200, r.text
-    return (await decode_jwt(b, r.json()["id_token"]))[1]
+    location, verifier = await start_authorization(b, cid, scope="openid profile", state="s9", **extra)
+    assert location.startswith("/interaction/"), location
+    return location, verifier
 
 
 async def _post_other_steps(b, path: str) -> None:
@@ -77,8 +55,8 @@ async def test_oidc_core_3_1_2_1_prompt_login_is_not_skipped_by_posting_the_acco
         assert page.status_code == 200 and 'name="password"' in page.text  # still the login page
         # The legitimate way: the password, verified now; its time is the ID token's auth_time.
         verified_at = int(time.time())
-        assert await _log_in(b, path, user.username) == path
-        claims = await _code(b, path, cid, secret, verifier)
+        assert await password_step(b, path, user.username) == path
+        claims = await id_token_at(b, path, cid, secret, verifier)
         assert claims["sub"] == user.id and claims["auth_time"] >= verified_at
         assert claims["sid"] != before["sid"]  # a new session, made by this login
 
@@ -93,8 +71,8 @@ async def test_oidc_core_3_1_2_1_max_age_is_not_met_by_consent_or_account_choice
         await _post_other_steps(b, path)
         assert 'name="password"' in (await b.get(path)).text
         verified_at = int(time.time())
-        await _log_in(b, path, user.username)
-        claims = await _code(b, path, cid, secret, verifier)
+        await password_step(b, path, user.username)
+        claims = await id_token_at(b, path, cid, secret, verifier)
         assert claims["auth_time"] >= verified_at and claims["sid"] != before["sid"]
 
 
@@ -111,14 +89,14 @@ async def test_oidc_core_3_1_2_1_id_token_hint_of_another_user_is_met_only_by_th
         await _post_other_steps(b, path)
         assert 'name="password"' in (await b.get(path)).text
         # Signing in again as Alice does not make her Bob: the client is told login_required.
-        await _log_in(b, path, alice.username)
+        await password_step(b, path, alice.username)
         r = await b.get(path)
         assert query_of(r.headers["location"])["error"] == "login_required"
         assert audit_events(caplog, "reauthentication_refused")[-1]["sub"] == alice.id
         # Bob's own password is what the hint asks for.
         path, verifier = await _start(b, cid, id_token_hint=bob_hint)
-        await _log_in(b, path, bob.username)
-        assert (await _code(b, path, cid, secret, verifier))["sub"] == bob.id
+        await password_step(b, path, bob.username)
+        assert (await id_token_at(b, path, cid, secret, verifier))["sub"] == bob.id
 
 
 async def test_oidc_core_3_1_2_1_a_login_in_another_interaction_does_not_count_for_this_one(running):
@@ -129,11 +107,11 @@ async def test_oidc_core_3_1_2_1_a_login_in_another_interaction_does_not_count_f
         forced, verifier = await _start(b, cid, prompt="login")
         # Another tab signs in (a fresh session): this interaction still needs its own login.
         other, _ = await _start(b, cid, prompt="login")
-        await _log_in(b, other, user.username)
+        await password_step(b, other, user.username)
         b.cookies.set("ostiary_interaction", forced.rsplit("/", 1)[1], domain="127.0.0.1", path="/")
         assert 'name="password"' in (await b.get(forced)).text
-        await _log_in(b, forced, user.username)
-        assert (await _code(b, forced, cid, secret, verifier))["sub"] == user.id
+        await password_step(b, forced, user.username)
+        assert (await id_token_at(b, forced, cid, secret, verifier))["sub"] == user.id
 
 
 async def test_oidc_core_3_1_2_1_interaction_stored_with_old_done_flags_asks_for_login_again(running):
@@ -172,8 +150,8 @@ async def test_oidc_core_3_1_2_2_sub_asked_for_with_a_value_is_met_only_by_that_
         assert query_of(silent.headers["location"]).get("error") == "login_required", silent.headers
         path, verifier = await _start(b, cid, claims=asked)
         assert 'name="password"' in (await b.get(path)).text
-        await _log_in(b, path, bob.username)
-        assert (await _code(b, path, cid, secret, verifier))["sub"] == bob.id
+        await password_step(b, path, bob.username)
+        assert (await id_token_at(b, path, cid, secret, verifier))["sub"] == bob.id
         again = await b.get("/authorize", params={  # the legitimate request: Bob, now signed in, silently
             "client_id": cid, "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid", "state": "s",
             "code_challenge": pkce()[1], "code_challenge_method": "S256", "prompt": "none", "claims": asked})

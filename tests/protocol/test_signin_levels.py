@@ -7,10 +7,13 @@ RFC 8176 (amr values), OpenID Connect Core Error Code unmet_authentication_requi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import time
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 from ostiary.config import SigninSettings
 from ostiary.server.credentials import digest
@@ -18,40 +21,37 @@ from ostiary.store.identity import Session
 
 from ._factors import CODE, FakeFactor, registered
 from ._oidc_flow import (
-    PASSWORD,
     REDIRECT,
     app_for,
     audit_events,
     browser,
     csrf_of,
     decode_jwt,
+    id_token_at,
     make_rp,
     make_user,
+    password_step,
     pkce,
     query_of,
     sign_in_locally,
     sqlite_only,
+    start_authorization,
 )
 
 MFA = "urn:ostiary:acr:mfa"
 
 
-async def _start(b, cid: str, **extra: str) -> tuple[str, str]:
-    verifier, challenge = pkce()
-    params = {"client_id": cid, "redirect_uri": REDIRECT, "response_type": "code", "scope": "openid",
-              "state": "s1", "code_challenge": challenge, "code_challenge_method": "S256", **extra}
-    r = await b.get("/authorize", params=params)
-    assert r.status_code == 303, r.text[:500]
-    return r.headers["location"], verifier
-
-
-async def _password(b, path: str, username: str) -> str:
-    page = await b.get(path)
-    assert 'name="password"' in page.text, page.text[:800]
-    r = await b.post(path + "/login", data={"csrf_token": csrf_of(page.text), "username": username,
-                                            "password": PASSWORD})
-    assert r.status_code == 303, r.text[:500]
-    return r.headers["location"]
+@contextlib.asynccontextmanager
+async def _signing_in(running, *, enrolled: bool = True) -> AsyncIterator[SimpleNamespace]:
+    """A user, a first-party client, the fake factor (enrolled or not) and a browser."""
+    user = await make_user(running)
+    cid, secret = await make_rp(running, skip_consent=True)
+    factor = FakeFactor()
+    if enrolled:
+        factor.users.add(user.id)
+    with registered(running, factor):
+        async with browser(running) as b:
+            yield SimpleNamespace(user=user, cid=cid, secret=secret, factor=factor, b=b)
 
 
 async def _factor(b, path: str, code: str = CODE, factor: str = "fake"):
@@ -60,38 +60,21 @@ async def _factor(b, path: str, code: str = CODE, factor: str = "fake"):
     return await b.post(path + "/factor", data={"csrf_token": csrf_of(page.text), "factor": factor, "code": code})
 
 
-async def _id_token(b, path: str, cid: str, secret: str, verifier: str) -> dict:
-    r = await b.get(path)
-    while r.status_code == 200 and 'name="decision"' in r.text:  # consent
-        r = await b.post(path + "/consent", data={"csrf_token": csrf_of(r.text), "decision": "approve"})
-        r = await b.get(path)
-    assert r.status_code == 303 and r.headers["location"].startswith(REDIRECT), r.text[:800]
-    code = query_of(r.headers["location"])["code"]
-    r = await b.post("/token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-                                     "code_verifier": verifier}, auth=(cid, secret))
-    assert r.status_code == 200, r.text
-    return (await decode_jwt(b, r.json()["id_token"]))[1]
-
-
 async def test_enrolled_second_factor_is_asked_at_every_sign_in_and_password_alone_signs_nobody_in(running):
-    user = await make_user(running)
-    cid, secret = await make_rp(running, skip_consent=True)
-    factor = FakeFactor()
-    factor.users.add(user.id)
-    with registered(running, factor):
-        async with browser(running) as b:
-            path, verifier = await _start(b, cid)
-            assert await _password(b, path, user.username) == path
-            assert b.cookie("ostiary_session") is None  # the password alone made no session
-            page = await b.get(path)
-            # The engine's page: the factor's own partial with its challenge() as ctx, labelled code input.
-            assert f"fake for {user.id[:4]}" in page.text and 'autocomplete="one-time-code"' in page.text
-            assert 'inputmode="numeric"' in page.text and 'name="password"' not in page.text
-            r = await _factor(b, path, code="000000")
-            assert r.status_code == 400 and "not accepted" in r.text and b.cookie("ostiary_session") is None
-            r = await _factor(b, path)
-            assert r.status_code == 303 and b.cookie("ostiary_session")
-            claims = await _id_token(b, path, cid, secret, verifier)
+    async with _signing_in(running) as t:
+        user, cid, secret, b = t.user, t.cid, t.secret, t.b
+        path, verifier = await start_authorization(b, cid)
+        assert await password_step(b, path, user.username) == path
+        assert b.cookie("ostiary_session") is None  # the password alone made no session
+        page = await b.get(path)
+        # The engine's page: the factor's own partial with its challenge() as ctx, labelled code input.
+        assert f"fake for {user.id[:4]}" in page.text and 'autocomplete="one-time-code"' in page.text
+        assert 'inputmode="numeric"' in page.text and 'name="password"' not in page.text
+        r = await _factor(b, path, code="000000")
+        assert r.status_code == 400 and "not accepted" in r.text and b.cookie("ostiary_session") is None
+        r = await _factor(b, path)
+        assert r.status_code == 303 and b.cookie("ostiary_session")
+        claims = await id_token_at(b, path, cid, secret, verifier)
     # RFC 8176: pwd + otp, and mfa for two factor classes.
     assert claims["amr"] == ["pwd", "otp", "mfa"] and claims["acr"] == MFA
 
@@ -104,58 +87,55 @@ async def test_factor_answer_when_no_second_factor_is_due_is_not_verified(runnin
     factor.users.add(user.id)
     with registered(running, factor):
         async with browser(running) as b:
-            path, _ = await _start(b, cid)
+            path, _ = await start_authorization(b, cid)
             page = await b.get(path)
             r = await b.post(path + "/factor", data={"csrf_token": csrf_of(page.text), "factor": "fake",
                                                      "code": CODE})
             assert r.status_code == 303 and r.headers["location"] == path
             assert factor.verified == [] and b.cookie("ostiary_session") is None
             # A factor the user has not enrolled, or an unknown one, is refused without verifying.
-            await _password(b, path, user.username)
+            await password_step(b, path, user.username)
             r = await _factor(b, path, factor="nonexistent")
             assert r.status_code == 400 and factor.verified == []
             r = await b.post(path + "/factor", data={"factor": "fake", "code": CODE})  # no CSRF value
             assert r.status_code == 403 and factor.verified == []
 
 
+async def _password_session_then_enrol(b, cid: str, secret: str, user, factor: FakeFactor) -> None:
+    """A password session (the ID token says so), then the user enrols the factor."""
+    path, verifier = await start_authorization(b, cid)
+    await password_step(b, path, user.username)
+    assert (await id_token_at(b, path, cid, secret, verifier))["acr"] == "urn:ostiary:acr:password"
+    factor.users.add(user.id)
+
+
 async def test_step_up_by_acr_values_asks_only_the_missing_factor(running):
     """A higher level asked for on an existing session re-authenticates only the missing factor."""
-    user = await make_user(running)
-    cid, secret = await make_rp(running, skip_consent=True)
-    factor = FakeFactor()
-    with registered(running, factor):
-        async with browser(running) as b:
-            path, verifier = await _start(b, cid)
-            await _password(b, path, user.username)
-            first = await _id_token(b, path, cid, secret, verifier)
-            assert first["acr"] == "urn:ostiary:acr:password"
-            factor.users.add(user.id)  # enrolled since
-            old_cookie = b.cookie("ostiary_session")
-            path, verifier = await _start(b, cid, acr_values=MFA)
-            page = await b.get(path)
-            assert 'name="password"' not in page.text and "/factor" in page.text
-            assert (await _factor(b, path)).status_code == 303
-            assert b.cookie("ostiary_session") != old_cookie  # upgraded: a new cookie value
-            claims = await _id_token(b, path, cid, secret, verifier)
+    async with _signing_in(running, enrolled=False) as t:
+        user, cid, secret, factor, b = t.user, t.cid, t.secret, t.factor, t.b
+        await _password_session_then_enrol(b, cid, secret, user, factor)
+        old_cookie = b.cookie("ostiary_session")
+        path, verifier = await start_authorization(b, cid, acr_values=MFA)
+        page = await b.get(path)
+        assert 'name="password"' not in page.text and "/factor" in page.text
+        assert (await _factor(b, path)).status_code == 303
+        assert b.cookie("ostiary_session") != old_cookie  # upgraded: a new cookie value
+        claims = await id_token_at(b, path, cid, secret, verifier)
     assert claims["acr"] == MFA and claims["amr"] == ["pwd", "otp", "mfa"]
 
 
 async def test_prompt_login_re_runs_every_factor_the_level_needs(running):
-    user = await make_user(running)
-    cid, secret = await make_rp(running, skip_consent=True)
-    factor = FakeFactor()
-    factor.users.add(user.id)
-    with registered(running, factor):
-        async with browser(running) as b:
-            path, verifier = await _start(b, cid)
-            await _password(b, path, user.username)
-            await _factor(b, path)
-            await _id_token(b, path, cid, secret, verifier)
-            for extra in ({"prompt": "login"}, {"max_age": "0"}):
-                path, verifier = await _start(b, cid, **extra)
-                await _password(b, path, user.username)
-                assert (await _factor(b, path)).status_code == 303
-                assert (await _id_token(b, path, cid, secret, verifier))["acr"] == MFA
+    async with _signing_in(running) as t:
+        user, cid, secret, b = t.user, t.cid, t.secret, t.b
+        path, verifier = await start_authorization(b, cid)
+        await password_step(b, path, user.username)
+        await _factor(b, path)
+        await id_token_at(b, path, cid, secret, verifier)
+        for extra in ({"prompt": "login"}, {"max_age": "0"}):
+            path, verifier = await start_authorization(b, cid, **extra)
+            await password_step(b, path, user.username)
+            assert (await _factor(b, path)).status_code == 303
+            assert (await id_token_at(b, path, cid, secret, verifier))["acr"] == MFA
 
 
 async def test_acr_values_supported_each_level_is_reached_and_stated(running):
@@ -166,16 +146,16 @@ async def test_acr_values_supported_each_level_is_reached_and_stated(running):
     with registered(running, otp, key):
         async with browser(running) as b:
             # No factor enrolled: mfa cannot be reached, the sign-in goes on at the password level.
-            path, verifier = await _start(b, cid, acr_values=MFA)
-            await _password(b, path, user.username)
-            assert (await _id_token(b, path, cid, secret, verifier))["acr"] == "urn:ostiary:acr:password"
+            path, verifier = await start_authorization(b, cid, acr_values=MFA)
+            await password_step(b, path, user.username)
+            assert (await id_token_at(b, path, cid, secret, verifier))["acr"] == "urn:ostiary:acr:password"
             otp.users.add(user.id)
             key.users.add(user.id)
             for wanted, used, stated in (("phr", "key", "phrh"), ("phrh", "key", "phrh"), (MFA, "fake", MFA)):
-                path, verifier = await _start(b, cid, acr_values=wanted, prompt="login")
-                await _password(b, path, user.username)
+                path, verifier = await start_authorization(b, cid, acr_values=wanted, prompt="login")
+                await password_step(b, path, user.username)
                 assert (await _factor(b, path, factor=used)).status_code == 303
-                assert (await _id_token(b, path, cid, secret, verifier))["acr"] == stated, wanted
+                assert (await id_token_at(b, path, cid, secret, verifier))["acr"] == stated, wanted
 
 
 async def test_oidc_core_5_5_1_1_essential_acr_that_cannot_be_met_is_unmet_authentication_requirements(
@@ -192,8 +172,8 @@ async def test_oidc_core_5_5_1_1_essential_acr_that_cannot_be_met_is_unmet_authe
                                               "code_challenge": pkce()[1], "code_challenge_method": "S256"})
         assert query_of(r.headers["location"])["error"] == "unmet_authentication_requirements"
         # mfa, for a user with no second factor: failed after the password, never a password-only token.
-        path, _ = await _start(b, cid, claims=json.dumps(essential))
-        await _password(b, path, user.username)
+        path, _ = await start_authorization(b, cid, claims=json.dumps(essential))
+        await password_step(b, path, user.username)
         r = await b.get(path)
         assert query_of(r.headers["location"])["error"] == "unmet_authentication_requirements"
     assert audit_events(caplog, "authentication_failed")
@@ -201,16 +181,16 @@ async def test_oidc_core_5_5_1_1_essential_acr_that_cannot_be_met_is_unmet_authe
     factor.users.add(user.id)
     with registered(running, factor):
         async with browser(running) as b:
-            path, verifier = await _start(b, cid, claims=json.dumps(essential))
-            await _password(b, path, user.username)
+            path, verifier = await start_authorization(b, cid, claims=json.dumps(essential))
+            await password_step(b, path, user.username)
             await _factor(b, path)
-            assert (await _id_token(b, path, cid, secret, verifier))["acr"] == MFA
+            assert (await id_token_at(b, path, cid, secret, verifier))["acr"] == MFA
 
 
 async def _unmet_after_password(b, cid: str, user) -> None:
     """The level needed is beyond the user's factors: the client is told after the password, no code."""
-    path, _ = await _start(b, cid)
-    await _password(b, path, user.username)
+    path, _ = await start_authorization(b, cid)
+    await password_step(b, path, user.username)
     r = await b.get(path)
     assert query_of(r.headers["location"])["error"] == "unmet_authentication_requirements"
 
@@ -238,7 +218,7 @@ async def test_a_session_from_before_levels_counts_as_one_password_proof(running
                                                    expires_at=int(time.time()) + 3600))
     async with browser(running) as b:
         b.cookies.set("ostiary_session", cookie, domain="127.0.0.1", path="/")
-        location, verifier = await _start(b, cid)  # signed in, no consent: the code at once
+        location, verifier = await start_authorization(b, cid)  # signed in, no consent: the code at once
         code = query_of(location)["code"]
         r = await b.post("/token", data={"grant_type": "authorization_code", "code": code,
                                          "redirect_uri": REDIRECT, "code_verifier": verifier}, auth=(cid, secret))
@@ -260,14 +240,8 @@ async def test_global_required_acr_applies_to_applications_not_to_the_local_sign
 
 async def test_oidc_core_3_1_2_1_prompt_none_when_a_second_factor_is_due_is_login_required(running):
     """A password session of a user who has enrolled a factor since: no page may be shown, so no code."""
-    user = await make_user(running)
-    cid, secret = await make_rp(running, skip_consent=True)
-    factor = FakeFactor()
-    with registered(running, factor):
-        async with browser(running) as b:
-            path, verifier = await _start(b, cid)
-            await _password(b, path, user.username)
-            await _id_token(b, path, cid, secret, verifier)
-            factor.users.add(user.id)
-            location, _ = await _start(b, cid, prompt="none")
-            assert query_of(location)["error"] == "login_required"
+    async with _signing_in(running, enrolled=False) as t:
+        user, cid, secret, factor, b = t.user, t.cid, t.secret, t.factor, t.b
+        await _password_session_then_enrol(b, cid, secret, user, factor)
+        location, _ = await start_authorization(b, cid, prompt="none")
+        assert query_of(location)["error"] == "login_required"
