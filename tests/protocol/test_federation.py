@@ -173,13 +173,17 @@ async def test_a_replayed_callback_is_refused(database_url, audit):
         assert any("already used" in e["reason"] for e in audit_events(audit, "federation_failed"))
 
 
-@pytest.mark.parametrize("field, value", [("state", "forged"), ("iss", "https://evil.example")])
+@pytest.mark.parametrize("field, value", [("state", "forged"), ("iss", "https://evil.example"), ("code", None)])
 async def test_hostile_callback_parameters_are_refused(database_url, audit, field, value):
     idp = FakeIdp()
     async with federated_app(database_url, idp) as running:
         b, r = await started(running)
-        answer = {**idp.authorize(r.headers["location"]), field: value}
-        r = await b.get("/federation/hospital/callback", params=answer)
+        answer = idp.authorize(r.headers["location"])
+        if value is None:  # the parameter twice (RFC 6749 §3.1)
+            query = [*answer.items(), (field, "another")]
+        else:
+            query = [*{**answer, field: value}.items()]
+        r = await b.get("/federation/hospital/callback", params=query)
         assert r.status_code == 400 and "did not work" in r.text
 
 

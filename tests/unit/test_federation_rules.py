@@ -227,6 +227,23 @@ async def test_hostile_callbacks_are_refused(edit, reason):
         await _round_trip(idp, _login(idp), edit=edit)
 
 
+async def test_rfc6749_3_1_a_repeated_response_parameter_is_refused():
+    """Two `state` or `code` values: which one a parser takes is not defined, so neither is used."""
+    idp = FakeIdp()
+    login = _login(idp)
+    url, pending = await login.begin("hospital", "i", login=False, max_age=None, now=int(time.time()))
+    with pytest.raises(FederationFailed, match="repeated"):
+        await login.finish(pending, "hospital", idp.authorize(url), int(time.time()), repeated=True)
+    assert idp.token_calls == 0
+
+
+def test_the_identity_shown_has_no_bidi_or_control_characters():
+    from ostiary.server.federation.login import UpstreamIdentity
+
+    shown = UpstreamIdentity("hospital", "s", {"email": "evil\u202egro.elpmaxe@\x00x"}, None, None, ()).label
+    assert "\u202e" not in shown and "\x00" not in shown
+
+
 async def test_a_callback_is_single_use():
     """A replayed callback (same state) is refused even with a fresh code."""
     idp = FakeIdp()

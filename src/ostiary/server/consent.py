@@ -20,18 +20,24 @@ from .authorize import AuthorizationRequest
 from .claims import consentable_claims
 from .interaction import ConsentGiven, Interaction
 
-__all__ = ["ConsentAsk", "ConsentService", "claim_token", "client_display_name", "consented_claims", "redirect_host"]
+__all__ = ["ConsentAsk", "ConsentService", "claim_token", "client_display_name", "consented_claims", "redirect_host",
+           "visible_text"]
 
 # Control, format (bidi overrides and isolates, zero-width), separator, private and unassigned characters.
 _HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
+def visible_text(raw: str, limit: int = 80) -> str:
+    """Text from elsewhere as pages show it: without bidi or control characters (text that reverses or
+    hides itself could pose as something else), whitespace collapsed, at most `limit` characters."""
+    text = "".join(c for c in unicodedata.normalize("NFC", raw) if unicodedata.category(c) not in _HIDDEN)
+    return " ".join(text.split())[:limit]
+
+
 def client_display_name(client: Client | None, fallback: str) -> str:
-    """The client's name as pages show it: without bidi or control characters (a name that reverses
-    or hides text could pose as another app), whitespace collapsed, at most 80 characters."""
+    """The client's name as pages show it (`visible_text`: it could pose as another app)."""
     for raw in (client.client_name if client else "", fallback):
-        text = "".join(c for c in unicodedata.normalize("NFC", raw) if unicodedata.category(c) not in _HIDDEN)
-        text = " ".join(text.split())[:80]
+        text = visible_text(raw)
         if text:
             return text
     return "this application"

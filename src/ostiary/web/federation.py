@@ -111,14 +111,15 @@ async def callback(request: Request) -> Response:
     label = login.upstreams[name].label
     data = _unsealed(p, get_cookie(request, FLOW_COOKIE))
     pending = PendingLogin.from_dict(data) if data else None
-    params = {k: v for k, v in request.query_params.items()}
+    params = dict(request.query_params.items())
+    repeated = len(params) != len(request.query_params.multi_items())  # RFC 6749 §3.1: refused
     interaction = await _this_interaction(request, pending.interaction_id) if pending else None
     if pending is None or interaction is None:
         audit("federation_failed", provider=name, reason="no sign-in of this browser waits for this answer")
         response = _failed(request, label)
     else:
         try:
-            identity = await login.finish(pending, name, params, int(time.time()))
+            identity = await login.finish(pending, name, params, int(time.time()), repeated=repeated)
         except FederationFailed as exc:
             audit("federation_failed", provider=name, client_id=interaction.request.client_id, reason=exc.reason)
             response = _failed(request, label)

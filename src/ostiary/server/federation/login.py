@@ -21,6 +21,7 @@ import httpx
 
 from ...client.pkce import Pkce, s256
 from ...store.protocols import ReplayCache
+from ..consent import visible_text
 from ..credentials import digest
 from .id_token import Freshness, check_id_token, header_kid
 from .upstream import UpstreamError, UpstreamProvider, fetch_json
@@ -76,7 +77,8 @@ class UpstreamIdentity:
     @property
     def label(self) -> str:
         """What the account page shows for this identity (never used to match an account)."""
-        return self.profile.get("email") or self.profile.get("name") or self.subject
+        shown = visible_text(self.profile.get("email") or self.profile.get("name") or "", 120)
+        return shown or visible_text(self.subject, 120) or "(no name)"
 
 
 class FederationLogin:
@@ -117,16 +119,18 @@ class FederationLogin:
         separator = "&" if "?" in meta.authorization_endpoint else "?"
         return meta.authorization_endpoint + separator + urlencode(params), pending
 
-    async def finish(self, pending: PendingLogin, provider: str, params: Mapping[str, str],
-                     now: int) -> UpstreamIdentity:
-        """The identity the callback proves; raises FederationFailed naming the broken rule."""
+    async def finish(self, pending: PendingLogin, provider: str, params: Mapping[str, str], now: int, *,
+                     repeated: bool = False) -> UpstreamIdentity:
+        """The identity the callback proves (`repeated`: a parameter came twice); raises FederationFailed."""
         try:
-            return await self._finish(pending, provider, params, now)
+            return await self._finish(pending, provider, params, now, repeated)
         except UpstreamError as exc:
             raise FederationFailed(exc.reason) from None
 
     async def _finish(self, pending: PendingLogin, provider: str, params: Mapping[str, str],
-                      now: int) -> UpstreamIdentity:
+                      now: int, repeated: bool) -> UpstreamIdentity:
+        if repeated:
+            raise UpstreamError("a parameter was repeated in the response (RFC 6749 §3.1)")
         state = params.get("state", "")
         if provider != pending.provider or len(state) > MAX_PARAM or not hmac.compare_digest(
                 state.encode(), pending.state.encode()):
