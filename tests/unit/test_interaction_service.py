@@ -7,6 +7,7 @@ for another user, a finished interaction replayed, a return_to elsewhere.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -170,3 +171,15 @@ async def test_cancelling_a_local_sign_in_goes_home(engine):
     interaction = await _interaction(engine, await engine.service.begin_local("/account", None, None, None))
     outcome = await engine.service.abort(interaction)
     assert outcome == Redirect("/", ends=interaction) and await engine.service.load(interaction.id) is None
+
+
+async def test_the_same_proof_twice_is_kept_once(engine):
+    """A repeated factor adds nothing: the interaction's proofs cannot grow without end."""
+    user = await engine.users.create("dora", PASSWORD)
+    engine.factors["key"] = FakeFactor("key", phishing_resistant=True, hardware_bound=True, amr=("hwk",))
+    engine.factors["key"].users.add(user.id)
+    interaction = await _interaction(engine, await engine.begin(acr_values="phrh", claims=json.dumps(
+        {"id_token": {"acr": {"essential": True, "values": ["phrh"]}}})))
+    await engine.service.password(interaction, "dora", PASSWORD, "10.0.0.5", None)
+    await engine.service.password(await engine.service.load(interaction.id), "dora", PASSWORD, "10.0.0.5", None)
+    assert len((await engine.service.load(interaction.id)).proofs) == 1

@@ -125,7 +125,9 @@ class UserAuthentication:
         interaction's. Until then nobody is signed in: a password alone does not pass a second factor."""
         current = await self.session(previous_cookie)
         had, _ = self.proofs(interaction.request, current, interaction)
-        proofs = (*(p for p in had if p.user_id == proof.user_id), proof)
+        kept = tuple(p for p in had if p.user_id == proof.user_id)
+        # The same kind of proof twice adds nothing (and a stored interaction cannot grow without end).
+        proofs = kept if any(replace(p, time=None) == replace(proof, time=None) for p in kept) else (*kept, proof)
         updated = replace(interaction, proofs=proofs, authenticated=None, switching=False, interacted=True)
         user = await self.users.get(proof.user_id)
         client = None if interaction.local else await self.clients.get(interaction.request.client_id)
