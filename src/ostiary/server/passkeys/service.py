@@ -186,6 +186,11 @@ class PasskeyService:
                 credential_current_sign_count=0, require_user_verification=user_id is None)
         except _BAD_RESPONSE as exc:
             raise self._refuse(purpose, credential.user_id, str(exc)[:200]) from None
+        if (verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE) != credential.backup_eligible:
+            # WebAuthn Level 3 §7.2: BE is fixed for a credential's life; a device-bound key (hwk, phrh)
+            # that now says it can be synced is not the key that was registered as device-bound.
+            raise self._refuse(purpose, credential.user_id, "backup eligibility changed since registration",
+                               credential=credential.credential_id[:16])
         stored, new = credential.sign_count, verified.new_sign_count
         regressed = (new > 0 or stored > 0) and new <= stored  # §7.2 step 21: a cloned authenticator?
         if regressed or not await self.credentials.record_use(credential.credential_id, new,
