@@ -7,16 +7,25 @@ from __future__ import annotations
 
 import logging
 
-from ._oidc_flow import audit_events, browser, csrf_of, make_rp, make_user
+from ._oidc_flow import (
+    audit_events,
+    browser,
+    csrf_of,
+    id_token_at,
+    make_rp,
+    make_user,
+    password_step,
+    start_authorization,
+)
 from .test_mfa_totp import enrol, now_code
-from .test_signin_levels import MFA, _factor, _id_token, _password, _start
+from .test_signin_levels import MFA, _factor
 
 
 async def enrolled_user(running, b):
     """A user signed in with the password alone (before enrolling), then enrolled on the account page."""
     user = await make_user(running)
     r = await b.get("/signin", params={"return_to": "/account"})
-    await _password(b, r.headers["location"], user.username)
+    await password_step(b, r.headers["location"], user.username)
     secret, codes = await enrol(b)
     return user, secret, codes
 
@@ -27,18 +36,18 @@ async def test_client_sign_in_with_password_and_totp_states_mfa(running, caplog)
     async with browser(running) as b:
         user, seed, _ = await enrolled_user(running, b)
     async with browser(running) as b:
-        path, verifier = await _start(b, cid)
-        await _password(b, path, user.username)
+        path, verifier = await start_authorization(b, cid)
+        await password_step(b, path, user.username)
         page = (await b.get(path)).text
         assert 'id="factor-totp-code"' in page and 'id="factor-recovery-code"' in page
         code = now_code(seed, 1)  # the next step: the activation spent the current one
         r = await _factor(b, path, code=code, factor="totp")
         assert r.status_code == 303 and b.cookie("ostiary_session")
-        claims = await _id_token(b, path, cid, secret, verifier)
+        claims = await id_token_at(b, path, cid, secret, verifier)
     assert claims["acr"] == MFA and claims["amr"] == ["pwd", "otp", "mfa"]
     async with browser(running) as b:  # the same code in another sign-in (a phished or shoulder-surfed code)
-        path, _ = await _start(b, cid)
-        await _password(b, path, user.username)
+        path, _ = await start_authorization(b, cid)
+        await password_step(b, path, user.username)
         r = await _factor(b, path, code=code, factor="totp")
         assert r.status_code == 400 and "not accepted" in r.text and b.cookie("ostiary_session") is None
     assert audit_events(caplog, "mfa_totp_failed")[-1]["reason"] == "code already used"
@@ -50,8 +59,8 @@ async def test_recovery_code_signs_in_once(running):
         user, _, codes = await enrolled_user(running, b)
     for attempt in range(2):
         async with browser(running) as b:
-            path, verifier = await _start(b, cid)
-            await _password(b, path, user.username)
+            path, verifier = await start_authorization(b, cid)
+            await password_step(b, path, user.username)
             page = await b.get(path)
             r = await b.post(path + "/factor", data={"csrf_token": csrf_of(page.text), "factor": "recovery_code",
                                                      "recovery_code": codes[0]})
@@ -59,7 +68,7 @@ async def test_recovery_code_signs_in_once(running):
                 assert r.status_code == 400 and b.cookie("ostiary_session") is None
                 continue
             assert r.status_code == 303
-            claims = await _id_token(b, path, cid, secret, verifier)
+            claims = await id_token_at(b, path, cid, secret, verifier)
             assert claims["acr"] == MFA and claims["amr"] == ["pwd", "otp", "mfa"]
 
 
@@ -67,11 +76,11 @@ async def test_step_up_by_acr_values_asks_only_the_code(running):
     cid, secret = await make_rp(running, skip_consent=True)
     async with browser(running) as b:
         _, seed, _ = await enrolled_user(running, b)  # this browser's session: password only
-        path, verifier = await _start(b, cid, acr_values=MFA)
+        path, verifier = await start_authorization(b, cid, acr_values=MFA)
         page = (await b.get(path)).text
         assert 'name="password"' not in page and 'id="factor-totp-code"' in page
         assert (await _factor(b, path, code=now_code(seed, 1), factor="totp")).status_code == 303
-        claims = await _id_token(b, path, cid, secret, verifier)
+        claims = await id_token_at(b, path, cid, secret, verifier)
     assert claims["acr"] == MFA and claims["amr"] == ["pwd", "otp", "mfa"]
 
 
@@ -81,7 +90,7 @@ async def test_account_sign_in_asks_the_code_and_admin_reset_lets_the_password_a
     async with browser(running) as b:
         r = await b.get("/signin", params={"return_to": "/account"})
         path = r.headers["location"]
-        await _password(b, path, user.username)
+        await password_step(b, path, user.username)
         assert "You are not signed in" in (await b.get("/account")).text
         assert (await _factor(b, path, code=now_code(seed, 1), factor="totp")).status_code == 303
         assert (await b.get(path)).headers["location"] == "/account"
@@ -92,5 +101,5 @@ async def test_account_sign_in_asks_the_code_and_admin_reset_lets_the_password_a
     async with browser(running) as b:
         r = await b.get("/signin", params={"return_to": "/account"})
         path = r.headers["location"]
-        await _password(b, path, user.username)
+        await password_step(b, path, user.username)
         assert (await b.get(path)).headers["location"] == "/account"

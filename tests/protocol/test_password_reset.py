@@ -324,7 +324,8 @@ async def test_reset_does_not_bypass_the_second_factor(running: RunningApp, inbo
     # person signs in normally, and the factor is still asked (only `ostiary user mfa reset` or a
     # recovery code removes it).
     from ._factors import CODE, FakeFactor, registered
-    from .test_signin_levels import _factor, _start
+    from ._oidc_flow import start_authorization
+    from .test_signin_levels import _factor
 
     user = await make_user(running, email="mfa-reset@example.org")
     factor = FakeFactor()
@@ -335,7 +336,7 @@ async def test_reset_does_not_bypass_the_second_factor(running: RunningApp, inbo
         async with browser(running) as b:
             await ask(running, b, user.username)
             assert (await set_password(b, link_in(inbox.mails[0]))).status_code == 200
-            path, _ = await _start(b, cid)
+            path, _ = await start_authorization(b, cid)
             page = await b.get(path)
             r = await b.post(path + "/login", data={"csrf_token": csrf_of(page.text), "username": user.username,
                                                     "password": NEW_PASSWORD})
