@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from .federation_settings import FederationProvider, check_federation, read_client_secret
+
 __all__ = [
     "BrandingSettings",
     "ClientAuthSettings",
@@ -190,45 +192,6 @@ class PortalSettings:
     # The API gateway's TOML file: its routes marked self_service are the APIs of the developer portal
     # (/developers) and of the "portal" trust level (docs/gateway.md). None: no portal.
     gateway_config: str | None = None
-
-
-# Profile claims copied from an upstream provider by default: local claim name -> upstream claim name.
-# Not `email_verified`: an address the upstream vouches for is not one this server verified.
-DEFAULT_CLAIM_MAPPING: Mapping[str, str] = types.MappingProxyType({
-    "name": "name", "given_name": "given_name", "family_name": "family_name", "email": "email",
-    "preferred_username": "preferred_username", "locale": "locale"})
-
-
-@dataclass(frozen=True, slots=True)
-class FederationProvider:
-    """An upstream OpenID Connect provider (docs/sign-in.md, federation): one ``[[federation]]`` table."""
-
-    id: str = ""  # in URLs (/federation/{id}/...) and in linked identities: letters, digits, - and _
-    issuer: str = ""  # OIDC Discovery §4: {issuer}/.well-known/openid-configuration, fetched and cached
-    client_id: str = ""
-    # The client secret is never in the TOML file: the name of an environment variable holding it,
-    # or a file (a container secret). Read once at start; never printed (repr=False).
-    client_secret_env: str | None = None
-    client_secret_file: str | None = None
-    client_secret: str = field(default="", repr=False)
-    scopes: tuple[str, ...] = ("openid", "profile", "email")
-    label: str = ""  # the button: "Sign in with {label}" (default: the id)
-    # local claim -> upstream claim, for the profile of a user provisioned (and refreshed) from it
-    claims: Mapping[str, str] = field(default_factory=lambda: DEFAULT_CLAIM_MAPPING)
-    # Take the upstream `acr` / `amr` as this server's only when the administrator trusts the provider
-    # for them; otherwise a federated sign-in is amr ["fed"] and never counts as multi-factor.
-    trust_acr: bool = False
-    trust_amr: bool = False
-    # ID token signature algorithms accepted (never "none", never HMAC: RFC 8725 §3.1).
-    algorithms: tuple[str, ...] = ("RS256", "PS256", "ES256", "EdDSA")
-    # Seconds of clock difference tolerated on the upstream's exp, iat and auth_time (RFC 7519 §4.1.4).
-    clock_skew: int = 30
-    # Also read the UserInfo endpoint for profile claims (OIDC Core §5.3): providers that follow §5.4
-    # return the claims of the profile and email scopes there, not in the ID token.
-    userinfo: bool = True
-    # A first sign-in with an unknown upstream identity may create a new user (without access facts);
-    # false: only linking to an existing account, after signing in to it.
-    provision: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,27 +373,9 @@ def _build_tables(name: str, cls: type[Any], tables: Any, env: Mapping[str, str]
     for table in tables:
         item = _build(cls, table, {}, "")
         if cls is FederationProvider:
-            item = dataclasses.replace(item, client_secret=_client_secret(item, env))
+            item = dataclasses.replace(item, client_secret=read_client_secret(item, env))
         built.append(item)
     return tuple(built)
-
-
-def _client_secret(upstream: FederationProvider, env: Mapping[str, str]) -> str:
-    """An upstream client secret from the environment variable or the file its table names."""
-    if upstream.client_secret:
-        raise ConfigError(f"federation {upstream.id!r}: put the client secret in an environment variable "
-                          "(client_secret_env) or a file (client_secret_file), not in the config file")
-    if upstream.client_secret_env:
-        value = env.get(upstream.client_secret_env)
-        if not value:
-            raise ConfigError(f"federation {upstream.id!r}: {upstream.client_secret_env} is not set")
-        return value
-    if upstream.client_secret_file:
-        try:
-            return Path(upstream.client_secret_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"federation {upstream.id!r}: cannot read client_secret_file: {exc.strerror}") from None
-    return ""  # a public client upstream (PKCE only)
 
 
 # Claims the server sets itself (RFC 9068 §2.2, OIDC Core §2, SMART launch and access facts): never custom.
@@ -480,7 +425,7 @@ def validate(settings: Settings) -> Settings:
         if settings.signin.required_acr not in LEVELS:
             raise ConfigError(f"signin.required_acr must be one of {', '.join(LEVELS)}")
     _check_smtp(settings.smtp)
-    _check_federation(settings.federation)
+    check_federation(settings.federation, _RESERVED_CLAIMS)
     for name in ("secret_key", "secret_key_previous"):
         value = getattr(settings, name)
         if value is not None and len(value) < 32:
@@ -492,35 +437,6 @@ def validate(settings: Settings) -> Settings:
     elif not settings.database_url.split(":", 1)[0].startswith(("sqlite", "postgres")):
         raise ConfigError('database_url must be sqlite:///PATH, postgresql://USER@HOST:PORT/DB or "memory:"')
     return settings
-
-
-def _check_federation(upstreams: tuple[FederationProvider, ...]) -> None:
-    import re
-
-    from .keys import ASYMMETRIC_ALGS
-
-    seen: set[str] = set()
-    for upstream in upstreams:
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", upstream.id) or upstream.id in seen:
-            raise ConfigError(f"federation: id {upstream.id!r} must be unique, 1-32 letters, digits, - or _")
-        seen.add(upstream.id)
-        parts = urlsplit(upstream.issuer)
-        if parts.scheme not in {"https", "http"} or not parts.hostname or parts.query or parts.fragment:
-            raise ConfigError(f"federation {upstream.id!r}: issuer must be an absolute https URL")
-        if parts.scheme == "http" and parts.hostname not in {"localhost", "127.0.0.1", "::1"}:
-            raise ConfigError(f"federation {upstream.id!r}: an http issuer is only allowed on loopback")
-        if not upstream.client_id:
-            raise ConfigError(f"federation {upstream.id!r}: client_id is required")
-        if "openid" not in upstream.scopes:
-            raise ConfigError(f"federation {upstream.id!r}: scopes must include openid")
-        reserved = _RESERVED_CLAIMS.intersection(upstream.claims)
-        if reserved:  # access facts (fhirUser) and token claims never come from an upstream
-            raise ConfigError(f"federation {upstream.id!r}: claims cannot set {', '.join(sorted(reserved))}")
-        if not 0 <= upstream.clock_skew <= 300:
-            raise ConfigError(f"federation {upstream.id!r}: clock_skew must be between 0 and 300 seconds")
-        bad = [a for a in upstream.algorithms if a not in ASYMMETRIC_ALGS]
-        if bad or not upstream.algorithms:
-            raise ConfigError(f"federation {upstream.id!r}: algorithms must be among {', '.join(ASYMMETRIC_ALGS)}")
 
 
 def _check_throttle(settings: Settings) -> None:
