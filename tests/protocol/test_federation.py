@@ -414,3 +414,29 @@ async def test_a_session_from_before_the_upstream_sign_in_does_not_confirm_a_lin
         r, _ = await upstream_sign_in(b, idp, await to_login_page(b, cid, prompt="login"))
         r = await b.get("/federation/link/confirm")
         assert r.status_code == 303 and r.headers["location"] == "/federation/link"
+
+
+async def test_the_account_pages_reauthentication_goes_through_the_upstream_again(database_url, audit):
+    """A federated user's credential change: the local sign-in (prompt=login) offers the provider, forwards
+    prompt=login upstream, and the fresh upstream sign-in brings the user back to the account page."""
+    sqlite_only(database_url)
+    idp = FakeIdp(sub="reauth-account", claims={"email": "x@idp.example"})
+    async with federated_app(database_url, idp) as running:
+        b, _, _ = await first_sign_in(running, idp)
+        p = running.provider
+        session, user = await p.flow.session(b.cookie("ostiary_session"))
+        await p.sessions.delete(session.digest)
+        await p.sessions.create(replace(session, auth_time=int(time.time()) - 600))  # signed in long ago
+        page = await b.get("/account")
+        r = await b.post("/account/federation/unlink", data={"csrf_token": csrf_of(page.text),
+                                                             "provider": "hospital", "subject": "reauth-account"})
+        assert r.headers["location"] == "/signin?return_to=/account&prompt=login"
+        r = await b.get(r.headers["location"])
+        login = await b.get(r.headers["location"])
+        r, upstream_url = await upstream_sign_in(b, idp, login)
+        assert "prompt=login" in upstream_url
+        while r.status_code == 303 and r.headers["location"] != "/account":
+            r = await b.get(r.headers["location"])
+        assert r.headers["location"] == "/account"
+        fresh, again = await p.flow.session(b.cookie("ostiary_session"))
+        assert again.id == user.id and fresh.auth_time >= int(time.time()) - 5 and fresh.amr == ("fed",)
