@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -21,6 +22,7 @@ from joserfc.jwk import KeySet
 
 from ...config import FederationProvider
 from ...keys import KeyError_
+from ...outbound import url_refusal
 from ..client_keys import key_set_from_jwks
 
 __all__ = ["MAX_DOCUMENT_BYTES", "UpstreamError", "UpstreamMetadata", "UpstreamProvider"]
@@ -54,18 +56,37 @@ class UpstreamMetadata:
             raise UpstreamError("the discovery document is not a JSON object")
         if doc.get("issuer") != issuer:  # OIDC Discovery §4.3: exactly the configured issuer
             raise UpstreamError("the discovery document names another issuer")
-        urls = {}
-        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+        urls: dict[str, str] = {}
+        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri", "userinfo_endpoint"):
             value = doc.get(name)
-            if not isinstance(value, str) or not value.startswith(("https://", "http://")):
-                raise UpstreamError(f"the discovery document has no usable {name}")
+            if value is None and name == "userinfo_endpoint":
+                continue
+            refusal = _endpoint_refusal(value, issuer) if isinstance(value, str) else "not a URL"
+            if refusal is not None or not isinstance(value, str):
+                raise UpstreamError(f"the discovery document has no usable {name}: {refusal}")
             urls[name] = value
-        userinfo = doc.get("userinfo_endpoint")
+        userinfo = urls.pop("userinfo_endpoint", None)
         methods = doc.get("token_endpoint_auth_methods_supported", ["client_secret_basic"])
-        return cls(issuer=issuer, userinfo_endpoint=userinfo if isinstance(userinfo, str) else None,
+        return cls(issuer=issuer, userinfo_endpoint=userinfo,
                    token_auth_methods=tuple(m for m in methods if isinstance(m, str)) if isinstance(methods, list)
                    else ("client_secret_basic",),
                    iss_parameter=doc.get("authorization_response_iss_parameter_supported") is True, **urls)
+
+
+def _endpoint_refusal(url: str, issuer: str) -> str | None:
+    """Why this server will not use an endpoint the upstream's discovery document names, or None.
+
+    Only the issuer is the administrator's: an endpoint on its origin is trusted like it (it may be on
+    a private network); one elsewhere is the upstream's word, so it must be a URL the safe fetcher would
+    request (https, no internal address literal, no loopback name, no userinfo: RFC 9700 §4.15). An
+    https issuer's endpoints are never http (the client secret and tokens would travel in clear text).
+    """
+    if any(c <= " " or c in "\x7f\\" for c in url):
+        return "control characters, spaces or backslashes"
+    parts, home = urlsplit(url), urlsplit(issuer)
+    if (parts.scheme, parts.netloc) == (home.scheme, home.netloc) and parts.scheme in ("https", "http"):
+        return None
+    return url_refusal(url)
 
 
 async def fetch_json(http: httpx.AsyncClient, method: str, url: str, *, headers: Mapping[str, str] | None = None,

@@ -1,0 +1,63 @@
+"""Red-team attacks on federation (issue 11 item 8): what an upstream's own answers can make this server
+do. The administrator configured the issuer; everything its discovery document names is the upstream's
+word, not the administrator's (RFC 9700 §4.15 SSRF, OIDC Discovery §3)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from ostiary.server.federation.login import FederationFailed
+from ostiary.server.federation.upstream import UpstreamError, UpstreamMetadata
+from tests.protocol._fake_idp import IDP, FakeIdp
+from tests.unit.test_federation_rules import _login, _round_trip
+
+DOC = {"issuer": IDP, "authorization_endpoint": IDP + "/authorize", "token_endpoint": IDP + "/token",
+       "jwks_uri": IDP + "/jwks", "userinfo_endpoint": IDP + "/userinfo"}
+
+
+@pytest.mark.parametrize("field, url", [
+    ("token_endpoint", "http://idp.example/token"),  # the client secret in clear text
+    ("authorization_endpoint", "http://idp.example/authorize"),  # the browser sent over http
+    ("jwks_uri", "https://169.254.169.254/latest/meta-data/"),  # cloud metadata
+    ("userinfo_endpoint", "http://10.0.0.7:6379/"),  # a bearer token to an internal service
+    ("token_endpoint", "https://localhost:8443/token"),
+    ("jwks_uri", "https://[::1]/keys"),
+    ("userinfo_endpoint", "https://user:pw@idp.example/userinfo"),
+    ("userinfo_endpoint", "ftp://idp.example/userinfo"),
+    ("userinfo_endpoint", 42),
+])
+def test_rfc9700_4_15_discovery_cannot_point_this_server_inside_or_downgrade_to_http(field, url):
+    """Attack: an upstream (compromised, or answering over a network an attacker controls) names internal
+    or cleartext endpoints in its discovery document; the trusted client would request them."""
+    with pytest.raises(UpstreamError, match=field):
+        UpstreamMetadata.parse({**DOC, field: url}, IDP)
+
+
+def test_endpoints_on_the_issuers_origin_or_another_public_https_host_are_accepted():
+    meta = UpstreamMetadata.parse({**DOC, "jwks_uri": "https://keys.idp-cdn.example/jwks",
+                                   "token_endpoint": "https://login.idp.example/token"}, IDP)
+    assert meta.jwks_uri == "https://keys.idp-cdn.example/jwks"
+    loopback = "http://localhost:9000"  # a development upstream the administrator configured on loopback
+    local = {k: v.replace(IDP, loopback) for k, v in DOC.items()}
+    assert UpstreamMetadata.parse(local, loopback).token_endpoint == loopback + "/token"
+
+
+async def test_an_internal_userinfo_endpoint_is_never_requested():
+    idp = FakeIdp()
+    original = idp.handle
+    internal: list[str] = []
+
+    def pointing_inside(request: httpx.Request) -> httpx.Response:
+        if request.url.host != "idp.example":
+            internal.append(str(request.url))
+            return httpx.Response(200, json={"sub": idp.sub})
+        response = original(request)
+        if request.url.path.endswith("openid-configuration"):
+            return httpx.Response(200, json={**response.json(), "userinfo_endpoint": "http://169.254.169.254/"})
+        return response
+
+    idp.handle = pointing_inside  # type: ignore[method-assign]
+    with pytest.raises(FederationFailed, match="userinfo_endpoint"):
+        await _round_trip(idp, _login(idp))
+    assert internal == [] and idp.token_calls == 0
