@@ -71,6 +71,20 @@ class UserAuthentication:
             return (), False
         return (session_proof(session.user_id, session.amr, session.acr, session.auth_time),), True
 
+    async def outdated(self, proofs: Sequence[Proof]) -> bool:
+        """Whether the proofs of a sign-in under way hold a password checked before the user's account
+        last changed (a password reset or set, a disable): a reset must also stop whoever entered the old
+        password and now waits at the second factor, so the password is asked for again."""
+        if not proofs:
+            return False
+        user = await self.users.get(proofs[0].user_id)
+        stale = user is None or any("pwd" in p.amr and p.time is not None and p.time < user.updated_at
+                                    for p in proofs)
+        if stale:
+            audit("signin_proofs_outdated", sub=proofs[0].user_id,
+                  reason="the account changed after its password was checked in this sign-in")
+        return stale
+
     def _must_reauthenticate(self, req: AuthorizationRequest, session: Session,
                              interaction: Interaction | None) -> bool:
         if interaction is not None and interaction.switching:
@@ -89,7 +103,7 @@ class UserAuthentication:
         """"login", "second_factor" or None (authenticated at the level needed); raises RedirectError
         (unmet_authentication_requirements) when the level needed is beyond this user's factors."""
         proofs, in_session = self.proofs(req, current, interaction)
-        if not proofs:
+        if not proofs or (not in_session and await self.outdated(proofs)):
             return "login"
         need = await self.levels.need(req, client, proofs[0].user_id)
         gap = need.gap(proofs)
@@ -124,7 +138,9 @@ class UserAuthentication:
         level needed, a session is made or upgraded (a new cookie value) and recorded as this
         interaction's. Until then nobody is signed in: a password alone does not pass a second factor."""
         current = await self.session(previous_cookie)
-        had, _ = self.proofs(interaction.request, current, interaction)
+        had, in_session = self.proofs(interaction.request, current, interaction)
+        if not in_session and await self.outdated(had):
+            had = ()  # the password changed since it was checked here: it proves nothing now
         kept = tuple(p for p in had if p.user_id == proof.user_id)
         # The same kind of proof twice adds nothing (and a stored interaction cannot grow without end).
         proofs = kept if any(replace(p, time=None) == replace(proof, time=None) for p in kept) else (*kept, proof)
