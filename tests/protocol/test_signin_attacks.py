@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ._factors import CODE, FakeFactor, registered
-from ._oidc_flow import audit_events, browser, csrf_of, make_rp, make_user, sign_in_locally
+from ._factors import CODE
+from ._oidc_flow import audit_events, browser, csrf_of, make_user, password_step, sign_in_locally, start_authorization
 from .test_mfa_totp import now_code, recovery_codes_on, secret_on
-from .test_signin_levels import _password, _start
+from .test_signin_levels import _signing_in
 
 
 async def test_enrolling_a_second_factor_ends_the_other_password_only_sessions(running, caplog):
@@ -51,22 +51,20 @@ async def test_a_password_reset_voids_the_password_step_of_a_sign_in_under_way(r
     (phished, or guessed). The old password's proof must not count any more: the engine asks for the
     password again instead of signing the intruder in."""
     caplog.set_level(logging.INFO, logger="ostiary.audit")
-    user, factor = await make_user(running), FakeFactor()
-    factor.users.add(user.id)
-    with registered(running, factor):
-        async with browser(running) as intruder:
-            path, _ = await _start(intruder, (await make_rp(running, skip_consent=True))[0])
-            await _password(intruder, path, user.username)
-            page = await intruder.get(path)
-            assert "/factor" in page.text  # the second factor is due
-            await asyncio.sleep(1.1)  # the reset comes at least a second later
-            p = running.provider
-            await p.flow.user_service.store_password_hash(user.id, await p.flow.user_service.hash_password(
-                "a new passphrase nobody phished"))
-            r = await intruder.post(path + "/factor", data={"csrf_token": csrf_of(page.text), "factor": "fake",
-                                                            "code": CODE})
-            assert r.status_code == 303 and intruder.cookie("ostiary_session") is None
-            page = await intruder.get(path)
-            assert 'name="password"' in page.text and "/factor" not in page.text
-            assert factor.verified == []  # the code was not even checked
+    async with _signing_in(running) as s:
+        intruder, user, factor = s.b, s.user, s.factor
+        path, _ = await start_authorization(intruder, s.cid)
+        await password_step(intruder, path, user.username)
+        page = await intruder.get(path)
+        assert "/factor" in page.text  # the second factor is due
+        await asyncio.sleep(1.1)  # the reset comes at least a second later
+        p = running.provider
+        await p.flow.user_service.store_password_hash(user.id, await p.flow.user_service.hash_password(
+            "a new passphrase nobody phished"))
+        r = await intruder.post(path + "/factor", data={"csrf_token": csrf_of(page.text), "factor": "fake",
+                                                        "code": CODE})
+        assert r.status_code == 303 and intruder.cookie("ostiary_session") is None
+        page = await intruder.get(path)
+        assert 'name="password"' in page.text and "/factor" not in page.text
+        assert factor.verified == []  # the code was not even checked
     assert audit_events(caplog, "signin_proofs_outdated")
