@@ -10,6 +10,7 @@ from ..jwt_cli import jwt_group
 from .access import access_command
 from .clients import client_group
 from .db import db_group
+from .federation import links_command
 from .gateway import gateway_group
 from .keys import keys_group
 from .mfa import mfa_group
@@ -55,6 +56,7 @@ main.add_command(token)
 main.add_command(user_group, "user")
 user_group.add_command(access_command)
 user_group.add_command(mfa_group)
+user_group.add_command(links_command)
 main.add_command(jwt_group, "jwt")
 main.add_command(fhir_group, "fhir")
 main.add_command(fhir_gateway)
