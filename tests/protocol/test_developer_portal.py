@@ -159,3 +159,54 @@ async def test_item8_an_admin_made_client_is_never_a_portal_app(portal: RunningA
     admin_cid, _ = await portal.add_client(scope="notes:read")
     r = await alice.post(f"/developers/apps/{admin_cid}/delete", data={"csrf_token": await csrf_of(alice)})
     assert r.status_code == 404 and await portal.provider.clients.get(admin_cid) is not None
+
+
+async def test_the_global_required_acr_guards_the_portal_too(database_url: str,
+                                                              tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Attack (red team): with `[signin] required_acr` = multi-factor, a developer who has only a password
+    (stolen, say) signed in through the local sign-in to the portal, or reused a password session of the
+    account page (exempt: factors are enrolled there), and registered apps and rotated secrets. The
+    portal is not where factors are enrolled: it needs the level applications need."""
+    from ostiary.config import SigninSettings
+    from tests.protocol._factors import FakeFactor, registered
+    from tests.protocol._oidc_flow import make_user
+
+    path = tmp_path_factory.mktemp("portal-acr") / "gateway.toml"
+    path.write_text(GATEWAY)
+    settings = settings_for(database_url, portal=PortalSettings(gateway_config=str(path)),
+                            signin=SigninSettings(required_acr="urn:ostiary:acr:mfa"))
+    async for strict in start_app(settings):
+        user = await make_user(strict)
+        await strict.provider.patient_access.facts.put(AccessFacts(user.id, roles=frozenset({"develop"})))
+        transport = httpx.ASGITransport(app=strict.app, client=("10.9.8.7", 1234))
+        async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:
+            r = await http.get("/signin", params={"return_to": "/developers"})
+            assert r.status_code == 303 and r.headers["location"].startswith("/interaction/")
+            interaction = r.headers["location"]
+            page = await http.get(interaction)
+            r = await http.post(interaction + "/login", data={"csrf_token": re.search(
+                r'name="csrf_token" value="([^"]+)"', page.text).group(1), "username": user.username,  # type: ignore[union-attr]
+                "password": PASSWORD})
+            r = await http.get(interaction)
+            assert r.status_code == 400 and "unmet_authentication_requirements" in r.text
+            # a password session of the account page (exempt) does not open the portal either
+            _, r = await sign_in_locally(http, user.username, "/account")
+            assert r.headers["location"] == "/account"
+            page = await http.get("/developers")
+            assert 'href="/signin?return_to=/developers"' in page.text and "csrf_token" not in page.text
+            r = await http.post("/developers/apps", data={"client_name": "x", "api": "notes"})
+            assert r.status_code == 401
+            # with a second factor the portal opens (step-up: only the factor is asked)
+            factor = FakeFactor()
+            factor.users.add(user.id)
+            with registered(strict, factor):
+                r = await http.get("/signin", params={"return_to": "/developers"})
+                interaction = r.headers["location"]
+                page = await http.get(interaction)
+                assert 'name="password"' not in page.text and "/factor" in page.text
+                r = await http.post(interaction + "/factor", data={"csrf_token": re.search(
+                    r'name="csrf_token" value="([^"]+)"', page.text).group(1), "factor": "fake",  # type: ignore[union-attr]
+                    "code": "123456"})
+                r = await http.get(interaction)
+                assert r.headers["location"] == "/developers"
+                assert "csrf_token" in (await http.get("/developers")).text

@@ -52,7 +52,7 @@ async def _allowed(request: Request, user: User) -> Entitlement | None:
 
 async def launcher(request: Request) -> Response:
     p = provider_of(request)
-    current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
+    current = await p.signin.signed_in("/smart/launcher", get_cookie(request, SESSION_COOKIE))
     if current is None:  # the local sign-in: the same steps as for an app, second factor included
         return RedirectResponse(SIGN_IN, status_code=303)
     if p.directory is None or p.launches is None:

@@ -60,7 +60,7 @@ def _app_view(client: Client) -> dict[str, Any]:
 async def _render(request: Request, *, issued: dict[str, str] | None = None, error: str | None = None,
                   status: int = 200) -> Response:
     p = _p(request)
-    current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
+    current = await p.signin.signed_in("/developers", get_cookie(request, SESSION_COOKIE))
     context: dict[str, Any] = {"apis": _apis(p), "issued": issued, "error": error, "user": None}
     if current is None:  # signing in is the local sign-in's (second factor included): a link to it
         context["sign_in"] = SIGN_IN
@@ -82,7 +82,7 @@ async def developers(request: Request) -> Response:
 async def _developer_form(request: Request) -> tuple[User, dict[str, str], tuple[str, ...]] | Response:
     """The signed-in developer and the form they sent (CSRF checked), or the page that says why not."""
     p = _p(request)
-    current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
+    current = await p.signin.signed_in("/developers", get_cookie(request, SESSION_COOKIE))
     if current is None:
         return await _render(request, error="Sign in first.", status=401)
     session, user = current

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-__all__ = ["MAX_RETURN_TO", "safe_return_to"]
+__all__ = ["ACCOUNT_PAGE", "MAX_RETURN_TO", "exempt_from_required_acr", "safe_return_to"]
 
 MAX_RETURN_TO = 512
+ACCOUNT_PAGE = "/account"  # where second factors are enrolled
 _UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")  # controls, space, DEL, backslash
 
 
@@ -26,3 +27,10 @@ def safe_return_to(value: str | None) -> str | None:
     if parts.scheme or parts.netloc or parts.fragment:
         return None
     return value
+
+
+def exempt_from_required_acr(return_to: str) -> bool:
+    """Whether a local sign-in to `return_to` is exempt from `[signin] required_acr`: only the account
+    page, so a user can always reach the page where second factors are enrolled. The launcher and the
+    developer portal need the level applications need."""
+    return urlsplit(return_to).path == ACCOUNT_PAGE

@@ -2,8 +2,9 @@
 
 The level needed is the strictest of (docs/sign-in.md "Authentication levels"):
 
-- the server's `[signin] required_acr` (sign-ins for applications; the local sign-in to the account
-  page is exempt, so a user can always reach the page where second factors are enrolled);
+- the server's `[signin] required_acr` (sign-ins for applications, the EHR launcher and the developer
+  portal; the local sign-in to the account page is exempt, so a user can always reach the page where
+  second factors are enrolled);
 - the client's admin-only `minimum_acr` metadata;
 - an essential `acr` claim (OIDC Core §5.5.1.1): the weakest of its known values, and the `acr` stated
   is one of them; when none can be met the sign-in fails with `unmet_authentication_requirements`;
@@ -22,6 +23,7 @@ from ...store import Client
 from ..authorize import AuthorizationRequest
 from ..factors import Proof, SecondFactor
 from ..policy.levels import LEVELS, MFA, PASSWORD, PHR, PHRH, Missing, missing, strictest
+from .local import exempt_from_required_acr
 
 __all__ = ["CLIENT_LEVEL_FIELD", "LevelPolicy", "Need", "essential_acr", "session_proof"]
 
@@ -106,7 +108,7 @@ class LevelPolicy:
         values = essential_acr(req.claims) or ()
         known = [v for v in values if v in LEVELS]
         mandatory = strictest([
-            self.required_acr if client is not None else None,
+            self.required_acr if client is not None or not exempt_from_required_acr(req.redirect_uri) else None,
             str(client.extra.get(CLIENT_LEVEL_FIELD)) if client is not None else None,
             min(known, key=LEVELS.index) if known else None,
             MFA if factors else None,

@@ -32,6 +32,13 @@ def PASSWORD_PROOF(user_id: str) -> Proof:
     return Proof(user_id, ("pwd",), frozenset({"knowledge"}), time=int(time.time()))
 
 
+def _local_request(target: str, prompt: str | None, acr_values: str | None) -> AuthorizationRequest:
+    """The request of a local sign-in (no client) back to `target`."""
+    return AuthorizationRequest(
+        client_id="", redirect_uri=target, redirect_uri_given=False, response_mode="query", scope=(),
+        prompt=("login",) if prompt == "login" else (), acr_values=(acr_values or "")[:MAX_ACR_VALUES] or None)
+
+
 def _expired() -> ErrorPage:
     return ErrorPage(PageError("invalid_request", "This sign-in was already completed or has expired. "
                                                   "Go back to the application and start again."))
@@ -63,14 +70,27 @@ class InteractionService:
         if target is None:
             audit("local_signin_refused", reason="return_to is not a local path", return_to=(return_to or "")[:64])
             return ErrorPage(PageError("invalid_request", "return_to must be a path on this server."))
-        req = AuthorizationRequest(
-            client_id="", redirect_uri=target, redirect_uri_given=False, response_mode="query", scope=(),
-            prompt=("login",) if prompt == "login" else (),
-            acr_values=(acr_values or "")[:MAX_ACR_VALUES] or None)
-        step, _ = await self.flow.next_step(req, None, await self.flow.session(cookie), None)
+        req = _local_request(target, prompt, acr_values)
+        try:
+            step, _ = await self.flow.next_step(req, None, await self.flow.session(cookie), None)
+        except RedirectError as err:  # a level this user's factors cannot reach
+            return ErrorPage(PageError(err.error.error, err.error.description or err.error.error))
         if step is None:
             return Redirect(target)
         return await self._start(Interaction(id="", request=req, return_to=target))
+
+    async def signed_in(self, page: str, cookie: str | None) -> Current:
+        """The session and user for one of this server's own pages (`page`, its path), if the session
+        meets what the local sign-in to that page needs (the user's factors, `required_acr` outside the
+        account page); else None, and the page sends the person through `/signin?return_to=page`."""
+        current = await self.flow.session(cookie)
+        if current is None:
+            return None
+        try:
+            step, _ = await self.flow.next_step(_local_request(page, None, None), None, current, None)
+        except RedirectError:
+            return None
+        return current if step is None else None
 
     async def load(self, interaction_id: str) -> Interaction | None:
         return await self.flow.interaction(interaction_id)
