@@ -1,8 +1,9 @@
 """Reading what a browser sent back from `navigator.credentials.create()` / `.get()`: hostile input.
 
-The JSON is bounded in size before it is parsed, must be an object, and the challenge is read from its
-clientDataJSON only to find the ceremony it answers; every other check (type, challenge, origin, RP ID
-hash, flags, signature) is the library's, which follows WebAuthn Level 2 §7.1 and §7.2.
+The JSON is bounded in size before it is parsed, must be an object, must not come from a cross-origin
+frame, and the challenge is read from its clientDataJSON only to find the ceremony it answers; every
+other check (type, challenge, origin, RP ID hash, flags, signature) is the library's, which follows
+WebAuthn Level 2 §7.1 and §7.2.
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ def parse(text: str) -> tuple[dict[str, Any], bytes]:
         collected = orjson.loads(b64decode(client_data))
     except orjson.JSONDecodeError:
         raise MalformedResponse("clientDataJSON is not JSON") from None
+    if isinstance(collected, Mapping) and (collected.get("crossOrigin") is True or "topOrigin" in collected):
+        # WebAuthn L3 §7.1 / §7.2: made inside a frame of another site; this server's pages refuse framing,
+        # so it never expects one (a clickjacked ceremony, were a page ever framed).
+        raise MalformedResponse("made in a cross-origin frame")
     challenge = collected.get("challenge") if isinstance(collected, Mapping) else None
     if not isinstance(challenge, str) or len(challenge) > 256:
         raise MalformedResponse("no challenge")
