@@ -4,12 +4,19 @@ word, not the administrator's (RFC 9700 §4.15 SSRF, OIDC Discovery §3)."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
+from ostiary.config import FederationProvider
+from ostiary.server.factors import Proof, combined_amr
+from ostiary.server.federation.accounts import federated_proof
 from ostiary.server.federation.login import FederationFailed
 from ostiary.server.federation.upstream import UpstreamError, UpstreamMetadata
-from tests.protocol._fake_idp import IDP, FakeIdp
+from ostiary.server.policy.levels import MFA, achieved, missing
+from ostiary.server.signin.requirement import session_proof
+from tests.protocol._fake_idp import CLIENT_ID, IDP, FakeIdp
 from tests.unit.test_federation_rules import _login, _round_trip
 
 DOC = {"issuer": IDP, "authorization_endpoint": IDP + "/authorize", "token_endpoint": IDP + "/token",
@@ -61,3 +68,31 @@ async def test_an_internal_userinfo_endpoint_is_never_requested():
     with pytest.raises(FederationFailed, match="userinfo_endpoint"):
         await _round_trip(idp, _login(idp))
     assert internal == [] and idp.token_calls == 0
+
+
+@pytest.mark.parametrize("upstream_amr", [["pwd"], ["otp"], ["hwk"], ["pwd", "pin"], ["mfa"], ["pwd", "mfa"]])
+async def test_rfc8176_a_trusted_upstreams_single_factor_is_not_multi_factor_here(upstream_amr):
+    """docs/sign-in.md "Methods and levels": with trust_amr, `mfa` only when the upstream's own values make
+    two factor classes. Attack: an upstream trusted for amr that signed the user in with a password alone
+    (amr ["pwd"]) counted as two classes (the upstream sign-in itself + its password), so its password met
+    urn:ostiary:acr:mfa and skipped the second factor the user enrolled here; the session, read back, too."""
+    idp = FakeIdp(claims={"amr": upstream_amr})
+    identity, _, _ = await _round_trip(idp, _login(idp, trust_amr=True))
+    config = FederationProvider(id="hospital", issuer=IDP, client_id=CLIENT_ID, trust_amr=True)
+    proof = federated_proof(identity, "user-1", config, int(time.time()))
+    amr = combined_amr([proof])
+    assert "mfa" not in amr and missing(MFA, [proof]) == "second_factor"
+    session = session_proof("user-1", amr, achieved([proof]), int(time.time()))  # the session made from it
+    assert missing(MFA, [session]) == "second_factor"
+    local = Proof("user-1", ("otp",), frozenset({"possession"}))  # this server's own second factor
+    assert missing(MFA, [proof, local]) is None and missing(MFA, [session, local]) is None  # one factor each
+
+
+async def test_a_trusted_upstreams_two_factor_classes_are_multi_factor():
+    idp = FakeIdp(claims={"amr": ["pwd", "otp"]})
+    identity, _, _ = await _round_trip(idp, _login(idp, trust_amr=True))
+    config = FederationProvider(id="hospital", issuer=IDP, client_id=CLIENT_ID, trust_amr=True)
+    proof = federated_proof(identity, "user-1", config, int(time.time()))
+    amr = combined_amr([proof])
+    assert amr == ("fed", "pwd", "otp", "mfa") and missing(MFA, [proof]) is None
+    assert missing(MFA, [session_proof("user-1", amr, achieved([proof]), int(time.time()))]) is None

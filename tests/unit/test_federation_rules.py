@@ -366,7 +366,7 @@ async def test_trusted_amr_and_acr_are_taken():
     config = FederationProvider(id="hospital", issuer=IDP, client_id=CLIENT_ID, trust_amr=True, trust_acr=True)
     proof = federated_proof(identity, "user-1", config, int(time.time()))
     assert proof.amr == ("fed", "pwd", "otp")  # unregistered values dropped; mfa is recomputed
-    assert proof.classes == frozenset({"federated", "knowledge", "possession"}) and proof.acr == "phr"
+    assert proof.classes == frozenset({"knowledge", "possession"}) and proof.acr == "phr"
 
 
 def test_a_pending_sign_in_survives_its_cookie_round_trip_and_rejects_garbage():

@@ -35,16 +35,22 @@ class LastSignInMethod(Exception):
 
 def federated_proof(identity: UpstreamIdentity, user_id: str, config: FederationProvider, now: int) -> Proof:
     """The Proof of an upstream sign-in: amr ["fed"], class "federated"; the upstream's own `amr`
-    and `acr` only when the administrator trusts the provider for them (never assumed multi-factor)."""
-    classes: set[FactorClass] = {"federated"}
+    and `acr` only when the administrator trusts the provider for them (never assumed multi-factor).
+
+    The upstream's trusted values describe that one sign-in: they make it multi-factor only when they
+    name two factor classes themselves; otherwise it stays the one class "federated" (so a local second
+    factor, whatever its class, makes two). Adding them to "federated" counted an upstream password
+    alone as two classes (red team, docs/security.md)."""
+    upstream: set[FactorClass] = set()
     amr = [FEDERATED_AMR]
     if config.trust_amr:
         for value in identity.amr:
             kind = AMR_CLASSES.get(value)
             if kind is not None:
-                classes.add(kind)  # type: ignore[arg-type]
+                upstream.add(kind)  # type: ignore[arg-type]
             if value != "mfa":  # combined_amr adds mfa itself when two classes were used
                 amr.append(value)
+    classes: set[FactorClass] = upstream if len(upstream) >= 2 else {"federated"}
     time = identity.auth_time if identity.auth_time is not None and identity.auth_time <= now else now
     return Proof(user_id=user_id, amr=tuple(amr), classes=frozenset(classes), time=time,
                  acr=identity.acr if config.trust_acr else None)

@@ -48,8 +48,13 @@ def essential_acr(claims: Mapping[str, Any]) -> tuple[str, ...] | None:
 
 
 def session_proof(user_id: str, amr: Sequence[str], acr: str | None, auth_time: int) -> Proof:
-    """What an existing session proves: its recorded amr and acr, as one proof."""
-    classes = frozenset(_AMR_CLASSES[v] for v in amr if v in _AMR_CLASSES)
+    """What an existing session proves: its recorded amr and acr, as one proof.
+
+    Without `mfa` in its amr the sign-in used one factor class (combined_amr adds `mfa` whenever two
+    were used), so it is read back as one class even when its amr names more values (["fed", "pwd"]:
+    an upstream's password, red team)."""
+    known = [_AMR_CLASSES[v] for v in amr if v in _AMR_CLASSES]
+    classes = frozenset(known if "mfa" in amr else known[:1])
     return Proof(user_id=user_id, amr=tuple(amr), classes=classes, time=auth_time,  # type: ignore[arg-type]
                  acr=acr if acr in LEVELS else PASSWORD)
 
