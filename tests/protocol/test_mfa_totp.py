@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from ostiary.server.factors import FactorThrottled
 from ostiary.server.mfa import totp
 from ostiary.server.mfa.service import MfaService
 
@@ -201,8 +202,10 @@ async def test_guesses_are_throttled_per_user_for_both_kinds_of_code(running, ca
     free = running.settings.oidc.login_attempts
     for _ in range(free):
         assert await mfa.verify_totp(user.id, "000000" if now_code(secret, 1) != "000000" else "111111") is None
-    assert await mfa.verify_recovery_code(user.id, codes[0]) is None  # throttled: not even checked
-    assert await mfa.verify_totp(user.id, now_code(secret, 1)) is None
+    with pytest.raises(FactorThrottled):  # throttled: not even checked
+        await mfa.verify_recovery_code(user.id, codes[0])
+    with pytest.raises(FactorThrottled):
+        await mfa.verify_totp(user.id, now_code(secret, 1))
     assert audit_events(caplog, "mfa_throttled")
     assert (await mfa.status(user.id)).recovery_codes_left == 10  # nothing was spent while throttled
 

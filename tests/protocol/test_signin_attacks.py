@@ -10,7 +10,17 @@ import asyncio
 import logging
 
 from ._factors import CODE
-from ._oidc_flow import audit_events, browser, csrf_of, make_user, password_step, sign_in_locally, start_authorization
+from ._oidc_flow import (
+    audit_events,
+    browser,
+    csrf_of,
+    make_rp,
+    make_user,
+    password_step,
+    sign_in_locally,
+    start_authorization,
+)
+from .test_mfa_signin import enrolled_user
 from .test_mfa_totp import now_code, recovery_codes_on, secret_on
 from .test_signin_levels import _signing_in
 
@@ -68,3 +78,22 @@ async def test_a_password_reset_voids_the_password_step_of_a_sign_in_under_way(r
         assert 'name="password"' in page.text and "/factor" not in page.text
         assert factor.verified == []  # the code was not even checked
     assert audit_events(caplog, "signin_proofs_outdated")
+
+
+async def test_a_throttled_code_is_answered_429_with_the_wait_not_as_a_wrong_code(running):
+    """Codes are throttled per user for up to 15 minutes (a thief with the password guessing): the
+    owner's right code in that time is not checked, and the page must say to wait (RFC 6585 §4, RFC
+    9110 §10.2.3 Retry-After), not that the code was wrong, or the owner blames their phone's clock."""
+    async with browser(running) as b:
+        user, seed, _ = await enrolled_user(running, b)
+    wrong = "000000" if now_code(seed, 1) != "000000" else "111111"
+    async with browser(running) as b:
+        path, _ = await start_authorization(b, (await make_rp(running, skip_consent=True))[0])
+        await password_step(b, path, user.username)
+        for _ in range(running.settings.oidc.login_attempts + 1):
+            page = await b.get(path)
+            r = await b.post(path + "/factor", data={"csrf_token": csrf_of(page.text), "factor": "totp",
+                                                     "code": wrong})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+        assert "Try again in" in r.text and "not accepted" not in r.text
+        assert b.cookie("ostiary_session") is None

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-__all__ = ["FactorClass", "Proof", "SecondFactor", "combined_amr"]
+__all__ = ["FactorClass", "FactorThrottled", "Proof", "SecondFactor", "combined_amr"]
 
 # NIST SP 800-63B: something you know, have, are. A federated sign-in is its own class: what the
 # upstream provider checked is not known here unless the administrator trusts its `amr`, but it is one
@@ -33,6 +33,15 @@ class Proof:
     hardware_bound: bool = False  # the key cannot leave the authenticator (not backup-eligible)
     time: int | None = None  # when it was verified, if not now (an upstream provider's auth_time)
     acr: str | None = None  # an upstream provider's acr, only from one the administrator trusts for it
+
+
+class FactorThrottled(Exception):
+    """Raised by `SecondFactor.verify` when the answer was not checked: too many recent attempts for this
+    user. The page says to wait `retry_after` seconds (429), not that the answer was wrong."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
 
 
 def combined_amr(proofs: Iterable[Proof]) -> tuple[str, ...]:
@@ -63,5 +72,6 @@ class SecondFactor(Protocol):
         ...
 
     async def verify(self, user_id: str, interaction_id: str, form: Mapping[str, str]) -> Proof | None:
-        """The proof, or None for a wrong, reused or throttled answer (the factor audits and throttles)."""
+        """The proof, or None for a wrong or reused answer; raises FactorThrottled for one not checked
+        (the factor audits and throttles)."""
         ...

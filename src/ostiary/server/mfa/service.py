@@ -15,7 +15,7 @@ from typing import Literal
 from ...store.identity import LoginThrottle, SessionStore, ThrottleRule
 from ...store.mfa import MfaStore
 from ..audit import audit
-from ..factors import FactorClass, Proof
+from ..factors import FactorClass, FactorThrottled, Proof
 from . import recovery, totp
 
 __all__ = ["RECOVERY_PROOF", "TOTP_PROOF", "MfaService", "MfaStatus", "PendingTotp", "guessing_rule"]
@@ -144,16 +144,16 @@ class MfaService:
     async def has_recovery_codes(self, user_id: str) -> bool:
         return await self._store.recovery_codes_left(user_id) > 0
 
-    async def _admit(self, user_id: str) -> bool:
+    async def _admit(self, user_id: str) -> None:
+        """Count one guess; raises FactorThrottled (nothing checked) while the user's guesses must wait."""
         wait = await self._throttle.attempt(f"mfa:{user_id}", self._rule, int(time.time()))
         if wait:
             audit("mfa_throttled", sub=user_id, retry_after=wait)
-        return not wait
+            raise FactorThrottled(wait)
 
     async def verify_totp(self, user_id: str, code: str) -> Proof | None:
         """A proof for a correct code of a time step not used before; None otherwise (audited)."""
-        if not await self._admit(user_id):
-            return None
+        await self._admit(user_id)
         stored = await self._store.totp(user_id)
         if stored is not None and stored.active and stored.secret is None:
             audit("mfa_totp_unreadable", level=logging.ERROR, sub=user_id,
@@ -172,8 +172,7 @@ class MfaService:
 
     async def verify_recovery_code(self, user_id: str, code: str) -> Proof | None:
         """A proof for an unused recovery code, which is spent; None otherwise (audited)."""
-        if not await self._admit(user_id):
-            return None
+        await self._admit(user_id)
         normalised = recovery.normalise(code)
         if normalised is None or not await self._store.use_recovery_code(user_id, recovery.digest(normalised)):
             audit("mfa_recovery_code_failed", sub=user_id)

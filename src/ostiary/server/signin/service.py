@@ -15,7 +15,7 @@ from dataclasses import replace
 from ...store.identity import Session, User
 from ..audit import audit
 from ..authorize import AuthorizationRequest, PageError, RedirectError
-from ..factors import Proof, SecondFactor
+from ..factors import FactorThrottled, Proof, SecondFactor
 from ..flow import AuthorizationFlow, AuthorizationResponse
 from ..interaction import Interaction, Step
 from .local import safe_return_to
@@ -37,6 +37,11 @@ def _local_request(target: str, prompt: str | None, acr_values: str | None) -> A
     return AuthorizationRequest(
         client_id="", redirect_uri=target, redirect_uri_given=False, response_mode="query", scope=(),
         prompt=("login",) if prompt == "login" else (), acr_values=(acr_values or "")[:MAX_ACR_VALUES] or None)
+
+
+def _duration(seconds: int) -> str:
+    minutes = -(-seconds // 60)
+    return f"{seconds} seconds" if seconds < 120 else f"{minutes} minutes"
 
 
 def _expired() -> ErrorPage:
@@ -132,7 +137,13 @@ class InteractionService:
         if factor is None or not await factor.enrolled(user_id):
             return await self._show("second_factor", interaction, current, status=400,
                                     error="Choose one of your second factors.")
-        proof = await factor.verify(user_id, interaction.id, form)
+        try:
+            proof = await factor.verify(user_id, interaction.id, form)
+        except FactorThrottled as wait:
+            shown = await self._show("second_factor", interaction, current, status=429,
+                                     error=f"Too many codes were tried for this account. Try again in "
+                                           f"{_duration(wait.retry_after)}.")
+            return replace(shown, retry_after=wait.retry_after)
         if proof is None or proof.user_id != user_id:
             return await self._show("second_factor", interaction, current, status=400,
                                     error="That was not accepted. Try again or use another factor.")
