@@ -21,6 +21,7 @@ from ostiary.config import FederationProvider
 from ostiary.server.factors import Proof
 from ostiary.server.policy.levels import MFA
 from ostiary.server.policy.levels import PASSWORD as PASSWORD_LEVEL
+from ostiary.store.federation import LinkedIdentity
 from tests.protocol._fake_idp import CLIENT_ID, CLIENT_SECRET, IDP, FakeIdp
 from tests.protocol._oidc_flow import (
     PASSWORD,
@@ -440,3 +441,38 @@ async def test_the_account_pages_reauthentication_goes_through_the_upstream_agai
         assert r.headers["location"] == "/account"
         fresh, again = await p.flow.session(b.cookie("ostiary_session"))
         assert again.id == user.id and fresh.auth_time >= int(time.time()) - 5 and fresh.amr == ("fed",)
+
+
+async def test_confirming_a_link_the_identity_got_meanwhile_is_refused_and_declining_links_nothing(database_url,
+                                                                                                  audit):
+    """Two tabs: the upstream identity was linked to another account while this confirmation page was open
+    (one identity, one user: 409, nothing changed); and "Do not connect" links nothing."""
+    sqlite_only(database_url)
+    idp = FakeIdp(sub="two-tabs", claims={"email": "t@idp.example"})
+    async with federated_app(database_url, idp) as running:
+        p = running.provider
+        alice = await make_user(running)
+        cid, _ = await make_rp(running)
+
+        async def to_confirmation() -> tuple[Browser, httpx.Response]:
+            b = browser(running)
+            await upstream_sign_in(b, idp, await to_login_page(b, cid))
+            choice = await b.get("/federation/link")
+            r = await b.post("/federation/link", data={"csrf_token": csrf_of(choice.text), "choice": "link"})
+            login = await b.get((await b.get(r.headers["location"])).headers["location"])
+            await b.post(str(login.url.path) + "/login", data={"csrf_token": csrf_of(login.text),
+                                                               "username": alice.username, "password": PASSWORD})
+            return b, await b.get("/federation/link/confirm")
+
+        b, confirm = await to_confirmation()
+        r = await b.post("/federation/link/confirm", data={"csrf_token": csrf_of(confirm.text), "decision": "cancel"})
+        assert r.status_code == 303 and r.headers["location"].startswith("/interaction/")
+        assert not await p.federated_accounts.of_user(alice.id) and audit_events(audit, "federation_link_declined")
+
+        b, confirm = await to_confirmation()
+        other = await make_user(running)
+        now = int(time.time())
+        await p.federated_accounts.links.add(LinkedIdentity("hospital", "two-tabs", other.id, now, now, "t"))
+        r = await b.post("/federation/link/confirm", data={"csrf_token": csrf_of(confirm.text), "decision": "link"})
+        assert r.status_code == 409 and not await p.federated_accounts.of_user(alice.id)
+        assert (await p.federated_accounts.links.find("hospital", "two-tabs")).user_id == other.id
