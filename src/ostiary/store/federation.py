@@ -32,5 +32,7 @@ class IdentityLinkStore(Protocol):
         """The user's links, oldest first."""
     async def touch(self, provider: str, subject: str, now: int) -> None:
         """Record a sign-in through this link."""
-    async def remove(self, user_id: str, provider: str, subject: str) -> bool:
-        """Remove one of the user's links; False if the user has no such link (never another user's)."""
+    async def remove(self, user_id: str, provider: str, subject: str, *, keep_last: bool = False) -> bool:
+        """Remove one of the user's links; False if the user has no such link (never another user's) or,
+        with `keep_last`, if it is the user's only link (checked and removed atomically: racing removals
+        of two links leave one)."""

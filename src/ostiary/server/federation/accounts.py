@@ -115,9 +115,12 @@ class FederationAccounts:
         links = await self.links.for_user(user.id)
         if not any(link.provider == provider and link.subject == subject for link in links):
             return False
-        if user.password_hash is None and len(links) < 2:
+        passwordless = user.password_hash is None
+        if passwordless and len(links) < 2:
             raise LastSignInMethod("this account has no password and no other linked identity")
-        removed = await self.links.remove(user.id, provider, subject)
+        removed = await self.links.remove(user.id, provider, subject, keep_last=passwordless)
+        if passwordless and not removed:  # a racing removal took the other link first
+            raise LastSignInMethod("this account has no password and no other linked identity")
         if removed:
             audit("federation_unlinked", sub=user.id, provider=provider)
         return removed

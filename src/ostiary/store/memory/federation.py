@@ -37,10 +37,13 @@ class MemoryIdentityLinkStore:
             if link is not None:
                 self._data.federated_identities[(provider, subject)] = replace(link, last_used=now)
 
-    async def remove(self, user_id: str, provider: str, subject: str) -> bool:
+    async def remove(self, user_id: str, provider: str, subject: str, *, keep_last: bool = False) -> bool:
         with self._data.lock:
             link = self._data.federated_identities.get((provider, subject))
             if link is None or link.user_id != user_id:
+                return False
+            if keep_last and sum(1 for other in self._data.federated_identities.values()
+                                 if other.user_id == user_id) < 2:
                 return False
             del self._data.federated_identities[(provider, subject)]
             return True

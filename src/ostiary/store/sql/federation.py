@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -50,8 +50,17 @@ class SqlIdentityLinkStore:
             await conn.execute(update(links).where(links.c.provider == provider, links.c.subject == subject)
                                .values(last_used=now))
 
-    async def remove(self, user_id: str, provider: str, subject: str) -> bool:
+    async def remove(self, user_id: str, provider: str, subject: str, *, keep_last: bool = False) -> bool:
+        query = delete(links).where(links.c.user_id == user_id, links.c.provider == provider,
+                                    links.c.subject == subject)
+        if keep_last:  # one statement: the other link must still be there when this one goes
+            other = links.alias("other")
+            query = query.where(exists().where(other.c.user_id == user_id, or_(
+                other.c.provider != provider, other.c.subject != subject)))
         async with self._engine.begin() as conn:
-            result = await conn.execute(delete(links).where(
-                links.c.user_id == user_id, links.c.provider == provider, links.c.subject == subject))
+            if keep_last and conn.dialect.name == "postgresql":
+                # READ COMMITTED: a racing removal of the user's other link is not yet visible to the
+                # statement above; lock the user's links first so the second removal waits and re-reads.
+                await conn.execute(select(links.c.provider).where(links.c.user_id == user_id).with_for_update())
+            result = await conn.execute(query)
         return result.rowcount > 0
