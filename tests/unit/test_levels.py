@@ -63,3 +63,16 @@ def test_oidc_3_1_2_1_acr_values_out_of_reach_is_given_up_not_refused() -> None:
     assert need.gap([SYNCED_PASSKEY_UV]) is None and achieved([SYNCED_PASSKEY_UV]) == PHR
     assert need.gap([PWD]) == "second_factor"  # the floor is never given up
     assert Need(MFA, PHRH, (passkey,)).gap([HW_PASSKEY, PWD]) is None  # type: ignore[arg-type]
+
+
+def test_oidc_core_5_5_1_1_essential_acr_values_not_an_array_is_never_any_level() -> None:
+    """Attack (red team): `"values": "urn:ostiary:acr:mfa"` (a string, not the array §5.5.1 defines) was read
+    as "any acr", so a client that asked for multi-factor as essential got a password sign-in. A string
+    is read as its one value; anything else names no level (the request then cannot be met)."""
+    from ostiary.server.signin.requirement import essential_acr
+
+    assert essential_acr({"id_token": {"acr": {"essential": True, "values": MFA}}}) == (MFA,)
+    for odd in (5, {"a": 1}, None, True):
+        values = essential_acr({"id_token": {"acr": {"essential": True, "values": odd}}})
+        assert values and all(v not in (MFA, PASSWORD) for v in values)
+    assert essential_acr({"id_token": {"acr": {"essential": True}}}) == ()  # any acr, as §5.5.1.1 allows

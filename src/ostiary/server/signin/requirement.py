@@ -43,7 +43,10 @@ def essential_acr(claims: Mapping[str, Any]) -> tuple[str, ...] | None:
         wanted = (claims.get(member) or {}).get("acr")
         if isinstance(wanted, dict) and wanted.get("essential") is True:
             values = wanted.get("values") if "values" in wanted else [wanted["value"]] if "value" in wanted else []
-            return tuple(str(v) for v in values) if isinstance(values, list) else ()
+            if isinstance(values, str):  # not the array §5.5.1 defines, but its meaning is plain
+                values = [values]
+            # anything else that is not an array names no level: never "any acr" for a malformed request
+            return tuple(str(v) for v in values) if isinstance(values, list) else (repr(values),)
     return None
 
 
