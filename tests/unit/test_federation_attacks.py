@@ -96,3 +96,18 @@ async def test_a_trusted_upstreams_two_factor_classes_are_multi_factor():
     amr = combined_amr([proof])
     assert amr == ("fed", "pwd", "otp", "mfa") and missing(MFA, [proof]) is None
     assert missing(MFA, [session_proof("user-1", amr, achieved([proof]), int(time.time()))]) is None
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "open, needs a decision: an upstream ID token without auth_time (allowed when neither prompt=login nor "
+    "max_age was sent, OIDC Core §2) is recorded as an authentication made now, so a silent upstream SSO hop "
+    "counts as a credential verified in the last 5 minutes (account changes) and the ID token's auth_time "
+    "claims a fresh authentication; honest options (always send max_age to get auth_time, or record the time "
+    "as unknown/old) change interop or what auth_time means"))
+async def test_oidc_2_an_upstream_without_auth_time_is_not_a_fresh_credential():
+    idp = FakeIdp(tamper=lambda c: {k: v for k, v in c.items() if k != "auth_time"})
+    identity, _, _ = await _round_trip(idp, _login(idp))
+    config = FederationProvider(id="hospital", issuer=IDP, client_id=CLIENT_ID)
+    now = int(time.time())
+    proof = federated_proof(identity, "user-1", config, now)
+    assert proof.time is not None and proof.time < now - 300
