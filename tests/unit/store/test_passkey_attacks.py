@@ -91,3 +91,17 @@ async def test_eap_phrh_is_not_met_by_an_unattested_self_declared_device_bound_k
     proof = await service.authenticate(interaction, None, device.get(
         await service.authentication_options(interaction, None)))
     assert not proof.hardware_bound
+
+
+@pytest.mark.parametrize("origin", ["http://evil.localhost:8000", "http://localhost:8001", "null",
+                                    "http://localhost:8000.evil.example", "HTTP://LOCALHOST:8000"])
+async def test_webauthn_7_2_13_a_sub_domain_another_port_or_a_look_alike_origin_is_refused(
+        service: PasskeyService, stores: Stores, origin: str) -> None:
+    """§7.2 step 13: the origin must be exactly the issuer's. Attack: a page on a sub-domain (a user's
+    site under the RP ID), on another port of the same host, or a look-alike asks the authenticator."""
+    user = await new_user(stores)
+    device = await enrolled(service, user)
+    interaction = iid()
+    with pytest.raises(PasskeyError):
+        await service.authenticate(interaction, None, device.get(
+            await service.authentication_options(interaction, None), origin=origin))
