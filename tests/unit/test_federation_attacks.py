@@ -5,6 +5,7 @@ word, not the administrator's (RFC 9700 §4.15 SSRF, OIDC Discovery §3)."""
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -111,3 +112,27 @@ async def test_oidc_2_an_upstream_without_auth_time_is_not_a_fresh_credential():
     now = int(time.time())
     proof = federated_proof(identity, "user-1", config, now)
     assert proof.time is not None and proof.time < now - 300
+
+
+@pytest.mark.parametrize("path", ["/token", "/userinfo", "/jwks"])
+async def test_a_huge_upstream_answer_is_refused_while_it_streams(path):
+    """Attack: an upstream answering megabytes (or without end) from its token, UserInfo or keys endpoint;
+    the body is capped while it streams, and the sign-in fails cleanly."""
+    idp = FakeIdp()
+    original = idp.handle
+    sent: list[int] = []
+
+    async def endless() -> AsyncIterator[bytes]:
+        for _ in range(10_000):  # 640 MB if read to the end
+            sent.append(1)
+            yield b'{"a":"' + b"x" * 65_536
+
+    def huge(request: httpx.Request) -> httpx.Response:
+        if request.url.path == path:
+            return httpx.Response(200, content=endless(), headers={"content-type": "application/json"})
+        return original(request)
+
+    idp.handle = huge  # type: ignore[method-assign]
+    with pytest.raises(FederationFailed, match="more than"):
+        await _round_trip(idp, _login(idp))
+    assert len(sent) < 10

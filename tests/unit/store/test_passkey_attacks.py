@@ -105,3 +105,18 @@ async def test_webauthn_7_2_13_a_sub_domain_another_port_or_a_look_alike_origin_
     with pytest.raises(PasskeyError):
         await service.authenticate(interaction, None, device.get(
             await service.authentication_options(interaction, None), origin=origin))
+
+
+async def test_a_second_factor_challenge_cannot_answer_a_passwordless_sign_in_or_the_reverse(
+        service: PasskeyService, stores: Stores) -> None:
+    """Challenges are bound to their purpose: a second-factor assertion (user verification only preferred)
+    posted as a passwordless sign-in of the same interaction, or the reverse, finds no challenge."""
+    user = await new_user(stores)
+    device = await enrolled(service, user, user_verifying=False)
+    factor, interaction = PasskeyFactor(service), iid()
+    ctx = await factor.challenge(user.id, interaction)
+    with pytest.raises(PasskeyError):
+        await service.authenticate(interaction, None, device.get(dict(ctx["options"])))
+    device.user_verifying = True
+    passwordless = await service.authentication_options(interaction, None)
+    assert await factor.verify(user.id, interaction, {"credential": device.get(passwordless)}) is None
