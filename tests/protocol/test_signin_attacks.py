@@ -97,3 +97,29 @@ async def test_a_throttled_code_is_answered_429_with_the_wait_not_as_a_wrong_cod
         assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
         assert "Try again in" in r.text and "not accepted" not in r.text
         assert b.cookie("ostiary_session") is None
+
+
+async def test_a_pending_authenticator_secret_is_shown_only_to_the_browser_that_started_the_set_up(running):
+    """Attack: an intruder signed in with a phished password (within 5 minutes: "recent") reloads the
+    account page while the owner sets up an authenticator app, reads the pending secret (QR code and
+    text) and so holds the second factor the owner is about to turn on. The secret is for the browser
+    that asked for it only; another session of the same user sees that a set-up is under way, no more,
+    and cannot activate it."""
+    user = await make_user(running)
+    async with browser(running) as intruder, browser(running) as owner:
+        await sign_in_locally(intruder, user.username)
+        await sign_in_locally(owner, user.username)
+        csrf = csrf_of((await owner.get("/account")).text)
+        await owner.post("/account/totp/begin", data={"csrf_token": csrf})
+        secret = secret_on((await owner.get("/account")).text)
+        page = (await intruder.get("/account")).text
+        assert secret not in page and secret_grouped(secret) not in page and "otpauth://" not in page
+        r = await intruder.post("/account/totp/activate", data={"csrf_token": csrf_of(page),
+                                                                "code": now_code(secret)})
+        assert r.status_code == 303 and not await running.provider.mfa.has_totp(user.id)
+        r = await owner.post("/account/totp/activate", data={"csrf_token": csrf, "code": now_code(secret)})
+        assert r.status_code == 200 and await running.provider.mfa.has_totp(user.id)
+
+
+def secret_grouped(secret: str) -> str:
+    return " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))

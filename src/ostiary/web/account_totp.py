@@ -7,21 +7,28 @@ shown once. Every change needs a recent credential (account_forms.account_change
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import segno
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..app.provider import Provider
+from ..server.mfa.service import PendingTotp
 from ..server.mfa.totp import DIGITS
 from ..store.identity import Session, User
 from .account_forms import Section, account_change, account_csrf, credential_is_recent, provider_of
 from .kinds import KindRoute, page_route
-from .render import page
+from .render import clear_cookie, get_cookie, page, set_cookie
 
 __all__ = ["qr_svg", "totp_routes", "totp_section"]
 
-ERRORS = {"code": "That code was not right. Check the time on your phone and try the newest code."}
+ERRORS = {"code": "That code was not right. Check the time on your phone and try the newest code.",
+          "setup": "The set-up was started in another browser or has changed. Start it again here."}
+SETUP_COOKIE = "ostiary_totp_setup"  # binds a pending secret to the browser that started the set-up
+SETUP_LIFETIME = 3600
 
 
 def qr_svg(uri: str) -> Markup:
@@ -40,19 +47,38 @@ async def totp_section(request: Request, p: Provider, session: Session, user: Us
         "recovery_codes_left": status.recovery_codes_left, "digits": DIGITS,
         "error": ERRORS.get(request.query_params.get("totp_error", "")),
     }
-    pending = await p.mfa.pending_totp(user.id, user.username) if status.totp == "pending" and recent else None
+    pending = await _own_pending(request, p, session, user) if status.totp == "pending" and recent else None
     if pending is not None:
         ctx.update(secret=pending.grouped, uri=pending.uri, qr=qr_svg(pending.uri))
     return Section("account_totp.html", ctx)
+
+
+def _setup_mac(p: Provider, session: Session, secret: str) -> str:
+    """Binds a pending secret to the session (and so the browser) that asked for it."""
+    return p.sealer.mac("totp-setup", session.digest + ":" + hashlib.sha256(secret.encode()).hexdigest())
+
+
+async def _own_pending(request: Request, p: Provider, session: Session, user: User) -> PendingTotp | None:
+    """The pending secret, only for the browser that started the set-up: another session of the user (a
+    phished password's, even a recent one) would otherwise read the factor about to be turned on."""
+    pending = await p.mfa.pending_totp(user.id, user.username)
+    cookie = get_cookie(request, SETUP_COOKIE) or ""
+    if pending is None or not hmac.compare_digest(cookie.encode(), _setup_mac(p, session, pending.secret).encode()):
+        return None
+    return pending
 
 
 async def begin(request: Request) -> Response:
     answered = await account_change(request)
     if isinstance(answered, Response):
         return answered
-    _, user, _ = answered
-    await provider_of(request).mfa.begin_totp(user.id, user.username)
-    return RedirectResponse("/account#totp", status_code=303)
+    session, user, _ = answered
+    p = provider_of(request)
+    pending = await p.mfa.begin_totp(user.id, user.username)
+    response = RedirectResponse("/account#totp", status_code=303)
+    if pending is not None:
+        set_cookie(request, response, SETUP_COOKIE, _setup_mac(p, session, pending.secret), SETUP_LIFETIME)
+    return response
 
 
 async def activate(request: Request) -> Response:
@@ -60,10 +86,15 @@ async def activate(request: Request) -> Response:
     if isinstance(answered, Response):
         return answered
     session, user, form = answered
-    codes = await provider_of(request).mfa.activate_totp(user.id, form.get("code", "")[:64], session.digest)
+    p = provider_of(request)
+    if await _own_pending(request, p, session, user) is None:  # started elsewhere: this browser never saw it
+        return RedirectResponse("/account?totp_error=setup#totp", status_code=303)
+    codes = await p.mfa.activate_totp(user.id, form.get("code", "")[:64], session.digest)
     if codes is None:
         return RedirectResponse("/account?totp_error=code#totp", status_code=303)
-    return _codes_page(request, codes, "Your authenticator app is set up")
+    response = _codes_page(request, codes, "Your authenticator app is set up")
+    clear_cookie(request, response, SETUP_COOKIE)
+    return response
 
 
 async def recovery_codes(request: Request) -> Response:
