@@ -13,13 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_CLAIM_MAPPING", "FederationProvider", "check_federation", "read_client_secret"]
+__all__ = ["DEFAULT_CLAIM_MAPPING", "NEVER_FROM_UPSTREAM", "FederationProvider", "check_federation",
+           "read_client_secret"]
 
 # Profile claims copied from an upstream provider by default: local claim name -> upstream claim name.
-# Not `email_verified`: an address the upstream vouches for is not one this server verified.
 DEFAULT_CLAIM_MAPPING: Mapping[str, str] = types.MappingProxyType({
     "name": "name", "given_name": "given_name", "family_name": "family_name", "email": "email",
-    "preferred_username": "preferred_username", "locale": "locale"})
+    "locale": "locale"})
+# Local claims an upstream never sets (red team, docs/security.md): `preferred_username` is this server's
+# unique username (an upstream's could be a local user's, and applications match accounts by it);
+# `email_verified` means verified here (a provisioned user's address starts unverified).
+NEVER_FROM_UPSTREAM = frozenset({"preferred_username", "email_verified"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +97,7 @@ def check_federation(upstreams: tuple[FederationProvider, ...], reserved_claims:
             raise ConfigError(f"federation {upstream.id!r}: client_id is required")
         if "openid" not in upstream.scopes:
             raise ConfigError(f"federation {upstream.id!r}: scopes must include openid")
-        reserved = reserved_claims.intersection(upstream.claims)
+        reserved = (reserved_claims | NEVER_FROM_UPSTREAM).intersection(upstream.claims)
         if reserved:  # access facts (fhirUser) and token claims never come from an upstream
             raise ConfigError(f"federation {upstream.id!r}: claims cannot set {', '.join(sorted(reserved))}")
         if not 0 <= upstream.clock_skew <= 300:

@@ -121,7 +121,7 @@ async def test_first_sign_in_provisions_a_user_without_access_facts(database_url
         (provisioned,) = audit_events(audit, "federation_provisioned")
         user = await running.provider.users.get(provisioned["sub"])
         assert user.username == "hospital-first-1" and user.password_hash is None
-        assert user.claims["email"] == "someone@idp.example" and "email_verified" not in user.claims
+        assert user.claims["email"] == "someone@idp.example" and user.claims["email_verified"] is False
         assert await running.provider.patient_access.facts.get(user.id) is None  # no patients, no roles
         # the second sign-in goes straight through the link
         b2 = browser(running)

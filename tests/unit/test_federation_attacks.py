@@ -10,15 +10,18 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from ostiary.config import FederationProvider
+from ostiary.config import ConfigError, FederationProvider, load_settings
+from ostiary.federation_settings import DEFAULT_CLAIM_MAPPING
+from ostiary.server.claims import user_claims
 from ostiary.server.factors import Proof, combined_amr
-from ostiary.server.federation.accounts import federated_proof
+from ostiary.server.federation.accounts import FederationAccounts, federated_proof
 from ostiary.server.federation.login import FederationFailed
 from ostiary.server.federation.upstream import UpstreamError, UpstreamMetadata
 from ostiary.server.policy.levels import MFA, achieved, missing
 from ostiary.server.signin.requirement import session_proof
+from ostiary.store.memory import open_memory
 from tests.protocol._fake_idp import CLIENT_ID, IDP, FakeIdp
-from tests.unit.test_federation_rules import _login, _round_trip
+from tests.unit.test_federation_rules import TOML, _login, _round_trip
 
 DOC = {"issuer": IDP, "authorization_endpoint": IDP + "/authorize", "token_endpoint": IDP + "/token",
        "jwks_uri": IDP + "/jwks", "userinfo_endpoint": IDP + "/userinfo"}
@@ -136,3 +139,29 @@ async def test_a_huge_upstream_answer_is_refused_while_it_streams(path):
     with pytest.raises(FederationFailed, match="more than"):
         await _round_trip(idp, _login(idp))
     assert len(sent) < 10
+
+
+@pytest.mark.parametrize("mapping, claim", [('{ preferred_username = "preferred_username" }', "preferred_username"),
+                                            ('{ email_verified = "email_verified" }', "email_verified")])
+def test_an_upstream_can_never_set_the_local_username_or_a_verified_email(tmp_path, mapping, claim):
+    """Attack (impersonation at the applications): `preferred_username` is this server's unique username
+    (claims.user_claims) and `email_verified` means verified here; mapping them from an upstream lets its
+    account carry an existing local user's username, or a verified look of someone's address, into every
+    application that matches accounts by them."""
+    path = tmp_path / "ostiary.toml"
+    path.write_text(TOML.replace('claims = { name = "name", email = "mail" }', f"claims = {mapping}"))
+    with pytest.raises(ConfigError, match=claim):
+        load_settings(env={"HOSPITAL_SECRET": "s"}, config_file=path)
+    assert "preferred_username" not in DEFAULT_CLAIM_MAPPING and "email_verified" not in DEFAULT_CLAIM_MAPPING
+
+
+async def test_a_provisioned_user_keeps_its_own_username_and_an_unverified_email():
+    """An upstream asserting a local user's username and address: the new account's ID token and UserInfo
+    state its own username and `email_verified` false (applications must not take the address as proven)."""
+    idp = FakeIdp(claims={"preferred_username": "alice", "email": "alice@example.org", "email_verified": True})
+    identity, _, _ = await _round_trip(idp, _login(idp))
+    stores = open_memory()
+    user = await FederationAccounts(stores.identity_links, stores.users).provision(identity, int(time.time()))
+    released = user_claims(user, ["openid", "profile", "email"])
+    assert released["preferred_username"] == user.username != "alice"
+    assert released["email"] == "alice@example.org" and released["email_verified"] is False

@@ -80,8 +80,10 @@ class FederationAccounts:
         if a racing request linked the identity first."""
         base = f"{identity.provider}-{identity.subject}"
         username = base if _NAME.fullmatch(identity.subject) else f"{identity.provider}-{digest(identity.subject)[:16]}"
-        user = User(id=new_token(16), username=username, claims=dict(identity.profile), created_at=now,
-                    updated_at=now)
+        claims: dict[str, object] = dict(identity.profile)
+        if "email" in claims:  # the upstream's word, not verified here (docs/security.md)
+            claims["email_verified"] = False
+        user = User(id=new_token(16), username=username, claims=claims, created_at=now, updated_at=now)
         for _ in range(3):
             try:
                 await self._users.create(user)
