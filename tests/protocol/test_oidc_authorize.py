@@ -330,3 +330,22 @@ async def test_rfc6749_3_1_repeated_parameter_in_post_is_invalid_request_redirec
     r = await running.http.post("/authorize", content=body,
                                 headers={"content-type": "application/x-www-form-urlencoded"})
     assert is_page(r)
+
+
+@pytest.mark.parametrize("name", ["nonce", "login_hint", "acr_values", "claims", "id_token_hint", "state"])
+async def test_stored_parameters_are_bounded_so_an_anonymous_request_cannot_park_a_megabyte(running, name):
+    """Attack: every /authorize request is kept as an interaction for its lifetime; a 60 KB parameter was
+    stored as sent. Each kept parameter has a cap (authorize.STORED_PARAM_LIMITS): over it is
+    invalid_request (RFC 6749 §4.1.2.1), at it the request goes on."""
+    from ostiary.server.authorize import STORED_PARAM_LIMITS
+
+    cid, _ = await make_rp(running)
+    limit = STORED_PARAM_LIMITS[name]
+    over = _request(cid, **{name: "a" * (limit + 1)})
+    r = await running.http.post("/authorize", data=over)
+    q = assert_redirect_error(r, "invalid_request", state=over["state"])
+    assert name in q["error_description"]
+    if name in ("nonce", "login_hint", "acr_values", "state"):  # at the cap: on to the sign-in
+        at = _request(cid, **{name: "a" * limit})
+        r = await running.http.post("/authorize", data=at)
+        assert r.status_code == 303 and r.headers["location"].startswith("/interaction/"), r.headers

@@ -130,10 +130,21 @@ async def validate_request(
         raise RedirectError(exc, target) from None
 
 
+# What an interaction stores for an anonymous caller is bounded: each kept parameter has a length cap, so one
+# request cannot park up to the body limit in the interaction store for its lifetime.
+STORED_PARAM_LIMITS: Mapping[str, int] = {
+    "state": 4096, "nonce": 1024, "login_hint": 1024, "acr_values": 1024, "launch": 1024, "aud": 2048,
+    "claims": 8192, "id_token_hint": 8192,
+}
+
+
 def _validate_rest(params: Mapping[str, str], repeated: set[str], client: Client, redirect_uri: str,
                    given: bool, keyring: KeyRing, issuer: str, pkce_required: bool) -> AuthorizationRequest:
     if repeated:
         raise InvalidRequest(f"parameter {sorted(repeated)[0]!r} is repeated")
+    for name, limit in STORED_PARAM_LIMITS.items():
+        if len(params.get(name) or "") > limit:
+            raise InvalidRequest(f"{name} is longer than {limit} characters")
     for name, error in (("request", RequestNotSupported), ("request_uri", RequestUriNotSupported),
                         ("registration", RegistrationNotSupported)):
         if name in params:
