@@ -55,5 +55,6 @@ class MemoryUserEmails:
         wanted = address.lower()
         with self._data.lock:
             found = sorted((u for u in self._data.users.values()
-                            if str(u.claims.get("email", "")).lower() == wanted), key=lambda u: u.username)
+                            if str(u.claims.get("email", "")).lower() == wanted),
+                           key=lambda u: (u.claims.get("email_verified") is not True, u.username))  # verified first
         return [_detached(u) for u in found[:limit]]

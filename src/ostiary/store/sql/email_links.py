@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import case, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..email_links import EmailLink, LinkPurpose
@@ -74,7 +74,10 @@ class SqlUserEmails:
             return []
         pattern = f'%"email":"{_like_escape(address)}"%'
         async with self._engine.connect() as conn:
+            # verified addresses first: accounts that merely claim it (an upstream's word) never push
+            # the owner out of the limit (red team, docs/security.md)
+            unverified = case((users.c.claims.like('%"email_verified":true%'), 0), else_=1)
             rows = (await conn.execute(select(users).where(users.c.claims.ilike(pattern, escape="\\"))
-                                       .order_by(users.c.username).limit(limit))).all()
+                                       .order_by(unverified, users.c.username).limit(limit))).all()
         wanted = address.lower()
         return [u for u in map(_user, rows) if str(u.claims.get("email", "")).lower() == wanted]
