@@ -165,6 +165,27 @@ async def test_link_is_single_use_and_other_links_die_with_it(running: RunningAp
         assert (await b.get(urlsplit(second).path + "?" + urlsplit(second).query)).status_code == 400
 
 
+async def test_administrator_setting_a_password_voids_pending_reset_links(
+        running: RunningApp, inbox: Inbox, caplog: pytest.LogCaptureFixture) -> None:
+    # The attack: a link mailed before the administrator set a new password (say, for an account taken
+    # over) still chose the password afterwards, for whoever had the mailbox or the link, until it expired.
+    user = await make_user(running, email="admin-set@example.org")
+    other = await make_user(running, email="admin-set-other@example.org")
+    inbox.clear()
+    async with browser(running) as b:
+        await ask(running, b, user.username)
+        await ask(running, b, other.username)
+        link, other_link = (link_in(m) for m in inbox.mails)
+        await running.provider.user_service.set_password(user.username, "set by the administrator")
+        stale = await b.get(urlsplit(link).path + "?" + urlsplit(link).query)
+        assert stale.status_code == 400 and "cannot be used" in stale.text
+        assert (await set_password(b, other_link)).status_code == 200  # only that user's links
+    service = running.provider.user_service
+    assert (await service.login(user.username, "set by the administrator", "10.9.8.1")).user is not None
+    (event,) = audit_events(caplog, "password_set_by_administrator")
+    assert event["sub"] == user.id and event["reset_links_voided"] == 1
+
+
 async def test_expired_link_is_refused(running: RunningApp) -> None:
     user = await make_user(running, email="late@example.org")
     link = await running.provider.mail.links.issue("reset", user, "late@example.org", -1, "/password/reset")

@@ -305,7 +305,7 @@ def _assemble(settings: Settings, stores: Stores, redis: Redis | None, sealer: S
     client_rules = ClientRules.from_settings(settings.registration,
                                              [SelfServiceApi(api.audience, api.scopes) for api in portal_apis])
     limits = login_limits(settings)
-    user_service = UserService(users, throttle, limits, frozenset(settings.oidc.custom_claims))
+    user_service = UserService(users, throttle, limits, frozenset(settings.oidc.custom_claims), stores.email_links)
     subjects = SubjectMapper(stores.state.get_or_create)
     id_tokens = IdTokenIssuer(settings.issuer, keyring, settings.oidc.id_token_lifetime, subjects)
     fhir_store = FhirStore(sql_engine(stores.database)) if settings.smart.enabled else None

@@ -173,13 +173,13 @@ def user_update(username: str, name: str | None, email: str | None, email_verifi
 @database_option
 def user_set_password(username: str, password: str | None, password_stdin: bool, config_file: str | None,
                       database_url: str | None) -> None:
-    """Set a new password."""
+    """Set a new password; the user's pending password-reset links stop working."""
     secret = _password(password, password_stdin)
     if not secret:
         raise click.UsageError("give --password or --password-stdin")
     settings = load(config_file, database_url=database_url)
     _user_action(username, settings, lambda p: p.user_service.set_password(username, secret))
-    click.echo(f"password of {username} changed")
+    click.echo(f"password of {username} changed; pending password-reset links no longer work")
 
 
 async def _end_access(p: Provider, user_id: str, reason: str) -> None:

@@ -14,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from ..config import Settings
 from ..errors import InvalidRequest, NotFound
 from ..mailer import valid_address
+from ..store.email_links import EmailLinkStore
 from ..store.identity import LoginThrottle, ThrottleRule, User, UserStore
 from .audit import audit
 from .hashing import HashingBusy, HashingPool
@@ -69,8 +70,9 @@ class UserService:
     _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
 
     def __init__(self, store: UserStore, throttle: LoginThrottle, limits: LoginLimits,
-                 custom_claims: frozenset[str] = frozenset()) -> None:
+                 custom_claims: frozenset[str] = frozenset(), links: EmailLinkStore | None = None) -> None:
         self._store = store
+        self._links = links  # mailed password-reset links, voided when an administrator sets a password
         self._throttle = throttle
         self._limits = limits
         self._claims = STANDARD_CLAIMS | custom_claims  # the operator's own (oidc.custom_claims)
@@ -104,9 +106,12 @@ class UserService:
         return user
 
     async def set_password(self, username: str, password: str) -> User:
+        """An administrator's new password: the user's pending reset links stop working (docs/sign-in.md)."""
         user = replace(await self._get(username), password_hash=await self.hash_password(password),
                        updated_at=int(time.time()))
         await self._store.update(user)
+        voided = await self._links.delete_for_user(user.id, "reset") if self._links is not None else 0
+        audit("password_set_by_administrator", sub=user.id, reset_links_voided=voided)
         return user
 
     async def store_password_hash(self, user_id: str, password_hash: str) -> User | None:
