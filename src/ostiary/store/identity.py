@@ -48,6 +48,10 @@ class UserStore(Protocol):
     async def create(self, user: User) -> None:
         """Raises UserExists if the username is taken."""
     async def update(self, user: User) -> bool: ...
+    async def confirm_email(self, user_id: str, email: str, now: int) -> User | None:
+        """Set the `email_verified` claim true (and `updated_at` to `now`) only while the user's `email`
+        claim is still `email`, in one conditional write of the claims alone: an address changed meanwhile
+        is never marked verified, and nothing written meanwhile is lost. The updated user, or None."""
     async def delete(self, user_id: str) -> bool:
         """Remove the user with their sessions and consents; False if unknown."""
 

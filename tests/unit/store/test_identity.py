@@ -69,6 +69,49 @@ async def test_user_update_keeps_creation_time(stores: Stores) -> None:
     assert await stores.users.update(make_user()) is False
 
 
+async def test_user_confirm_email_only_while_the_address_is_the_one_mailed(stores: Stores) -> None:
+    # docs/sign-in.md, email verification: a link confirms only the address it was sent to.
+    user = make_user(claims={"name": "Ada", "email": "ada@example.org", "email_verified": False})
+    await stores.users.create(user)
+    confirmed = await stores.users.confirm_email(user.id, "ada@example.org", 7_000)
+    assert confirmed == await stores.users.get(user.id)
+    assert confirmed is not None and confirmed.updated_at == 7_000 and confirmed.claims == {
+        "name": "Ada", "email": "ada@example.org", "email_verified": True}
+    assert (confirmed.password_hash, confirmed.created_at) == (user.password_hash, user.created_at)
+    # The address changed since the link was mailed: refused, nothing written.
+    moved = make_user(id=user.id, username=user.username, claims={"email": "new@example.org"}, updated_at=8_000)
+    await stores.users.update(moved)
+    assert await stores.users.confirm_email(user.id, "ada@example.org", 9_000) is None
+    got = await stores.users.get(user.id)
+    assert got is not None and (got.claims, got.updated_at) == ({"email": "new@example.org"}, 8_000)
+    assert await stores.users.confirm_email(uid("none-"), "ada@example.org", 9_000) is None
+
+
+async def test_user_confirm_email_loses_no_change_made_at_the_same_moment(stores: Stores) -> None:
+    # The lost update: the confirmation read the user and wrote the whole record back, so an administrator's
+    # new address (or password, or disabling) written in between was undone, and the old address verified.
+    for round_ in range(10):
+        user = make_user(claims={"email": "old@example.org"})
+        await stores.users.create(user)
+        moved = make_user(id=user.id, username=user.username, password_hash=f"$argon2id$new{round_}",
+                          disabled=True, claims={"email": "new@example.org"})
+        await asyncio.gather(stores.users.confirm_email(user.id, "old@example.org", int(time.time())),
+                             stores.users.update(moved))
+        got = await stores.users.get(user.id)
+        assert got is not None
+        assert (got.claims.get("email"), got.password_hash, got.disabled) == ("new@example.org", moved.password_hash,
+                                                                               True)
+        assert got.claims.get("email_verified") is not True  # the new address was never confirmed
+    # A password written after the confirmation's caller last read the user is kept.
+    user = make_user(claims={"email": "kept@example.org"})
+    await stores.users.create(user)
+    await stores.users.update(make_user(id=user.id, username=user.username, password_hash="$argon2id$later",
+                                        claims={"email": "kept@example.org"}))
+    confirmed = await stores.users.confirm_email(user.id, "kept@example.org", int(time.time()))
+    assert confirmed is not None and confirmed.password_hash == "$argon2id$later"
+    assert confirmed.claims == {"email": "kept@example.org", "email_verified": True}
+
+
 async def test_user_delete_removes_sessions_consents_and_access(stores: Stores) -> None:
     user, bystander = make_user(), make_user()
     for u in (user, bystander):

@@ -7,7 +7,6 @@ confirms only that address: if the address changed since (an admin set another),
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from typing import Literal
 
 from ...mailer import Mail, valid_address
@@ -57,11 +56,11 @@ class EmailVerification:
     async def confirm(self, token: str) -> User | None:
         """Use the link; the user whose address is now verified, or None (unknown, used, expired, changed)."""
         link = await self._links.take(token, "verify")
-        user = await self._users.get(link.user_id) if link else None
-        if link is None or user is None or user.claims.get("email") != link.email:
+        # One conditional write (only while the address is still the one mailed), never a whole record read
+        # earlier: an administrator's change of address or password at the same moment is not lost.
+        user = await self._users.confirm_email(link.user_id, link.email, int(time.time())) if link else None
+        if link is None or user is None:
             audit("email_verification_refused", sub=link.user_id if link else None)
             return None
-        verified = replace(user, claims={**user.claims, "email_verified": True}, updated_at=int(time.time()))
-        await self._users.update(verified)
         audit("email_verified", sub=user.id)
-        return verified
+        return user

@@ -51,6 +51,15 @@ class MemoryUserStore:
             self._data.users[user.id] = replace(_detached(user), created_at=old.created_at)
         return True
 
+    async def confirm_email(self, user_id: str, email: str, now: int) -> User | None:
+        with self._data.lock:
+            user = self._data.users.get(user_id)
+            if user is None or user.claims.get("email") != email:
+                return None
+            user = replace(user, claims={**copy_json(user.claims), "email_verified": True}, updated_at=now)
+            self._data.users[user_id] = user
+        return _detached(user)
+
     async def delete(self, user_id: str) -> bool:
         d = self._data
         with d.lock:

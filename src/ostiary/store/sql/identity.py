@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -75,6 +76,25 @@ class SqlUserStore:
         async with self._engine.begin() as conn:
             result = await conn.execute(update(users).where(users.c.id == user.id).values(**values))
         return result.rowcount > 0
+
+    async def confirm_email(self, user_id: str, email: str, now: int) -> User | None:
+        # Compare-and-set on the claims: written only if no one changed them since they were read.
+        for _ in range(_CAS_TRIES):
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+            if row is None:
+                return None
+            user = _user(row)
+            if user.claims.get("email") != email:
+                return None
+            confirmed = replace(user, claims={**user.claims, "email_verified": True}, updated_at=now)
+            text = orjson.dumps(dict(confirmed.claims)).decode()
+            async with self._engine.begin() as conn:
+                result = await conn.execute(update(users).where(users.c.id == user_id, users.c.claims == row.claims)
+                                            .values(claims=text, updated_at=now))
+            if result.rowcount:
+                return confirmed
+        return None
 
     async def delete(self, user_id: str) -> bool:
         async with self._engine.begin() as conn:
