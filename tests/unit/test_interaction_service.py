@@ -14,7 +14,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from ostiary.config import OidcSettings, load_settings
-from ostiary.server.authorize import RedirectTarget
+from ostiary.errors import RedirectTarget
 from ostiary.server.factors import Proof, SecondFactor
 from ostiary.server.flow import AuthorizationFlow, AuthorizationResponse
 from ostiary.server.keyring import KeyRing

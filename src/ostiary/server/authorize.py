@@ -34,8 +34,7 @@ from .policy.grants import check_grant
 from .redirect_uris import match_redirect_uri, registered_default
 from .scopes import grant_scopes, parse_scope
 
-# PageError and RedirectError live in ostiary.errors; named here until every caller imports them from there.
-__all__ = ["AuthorizationRequest", "PageError", "RedirectError", "RedirectTarget", "validate_request"]
+__all__ = ["AuthorizationRequest", "validate_request"]
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 RESPONSE_MODES = frozenset({"query", "form_post"})

@@ -16,6 +16,9 @@ from ..errors import (
     InvalidRequest,
     InvalidScope,
     OAuthError,
+    PageError,
+    RedirectError,
+    RedirectTarget,
 )
 from ..smart.launch import LaunchContext
 from ..smart.scopes import is_clinical
@@ -25,9 +28,6 @@ from ..store.identity import ConsentStore, Session, SessionStore, User, UserStor
 from .audit import audit
 from .authorize import (
     AuthorizationRequest,
-    PageError,
-    RedirectError,
-    RedirectTarget,
     response_params,
     validate_request,
 )

@@ -177,7 +177,7 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True,
         smart = [*smart_routes(settings.smart.fhir_path), mount(settings.smart.fhir_path, FhirMount(), kind="fhir")]
     portal = portal_routes() if settings.portal.gateway_config else []
     static = mount("/static", StaticFiles(packages=[("ostiary.web", "static")]), kind="static", name="static")
-    all_routes = [*home_routes(), *routes(), *declare("page", page_routes()), *session_routes(), *account_routes(),
+    all_routes = [*home_routes(), *routes(), *page_routes(), *session_routes(), *account_routes(),
                   *passkey_routes(), *declare("page", [*federation_routes(), *federation_account_routes()]),
                   *demo, *smart, *portal, static,
                   *password_reset_routes(), *email_account_routes()]

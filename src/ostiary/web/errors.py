@@ -40,8 +40,8 @@ from ..errors import (
 from ..fhir.errors import FhirError, fhir_response, operation_outcome
 from .kinds import Kind, kind_of
 
-__all__ = ["HTTP_ERROR_HANDLERS", "ErrorMiddleware", "error_response", "json_response", "parse_json_body",
-           "render_error"]
+__all__ = ["HTTP_ERROR_HANDLERS", "ErrorMiddleware", "error_page", "error_response", "json_response",
+           "parse_json_body", "render_error"]
 
 log = logging.getLogger("ostiary")
 MAX_JSON_BYTES = 64 * 1024
@@ -119,10 +119,14 @@ def _page(scope: Scope, error: str, description: str, status: int,
     return response
 
 
+def error_page(request: Request, err: PageError, status: int | None = None) -> Response:
+    """The page of `err`, for a route that adds to its answer (ends an interaction, clears a cookie);
+    any other route raises `err` and `render_error` answers with this same page."""
+    return _page(request.scope, err.error, err.description, status or err.status)
+
+
 async def _redirect(exc: RedirectError, scope: Scope, receive: Receive) -> Response:
     """The client's redirect URI, unless the client may not be sent errors yet (flow.refuse decides)."""
-    from starlette.requests import Request
-
     from .pages import authorization_response
 
     outcome = await scope["app"].state.provider.flow.refuse(exc, None, None, exc.client_id)
@@ -167,7 +171,7 @@ async def render_error(exc: Exception, scope: Scope, receive: Receive, realm: st
                              status=exc.status, headers=exc.headers)
     if isinstance(exc, PageError):
         if kind == "page":
-            return _page(scope, exc.error, exc.description, exc.status)
+            return error_page(Request(scope, receive), exc)
         if kind == "fhir":
             return fhir_response(operation_outcome(exc.status, exc.description), exc.status)
         return json_response({"error": exc.error, "error_description": exc.description}, status=exc.status)

@@ -33,7 +33,8 @@ from ..server.requests import parse_form
 from ..server.signin.outcomes import Redirect
 from ..store.federation import LinkExists
 from ..store.identity import User
-from .pages import csrf_token, error_page, respond
+from .errors import error_page
+from .pages import csrf_token, respond
 from .render import INTERACTION_COOKIE, SESSION_COOKIE, clear_cookie, get_cookie, page, set_cookie
 
 __all__ = ["federation_routes"]

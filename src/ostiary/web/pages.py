@@ -9,21 +9,18 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from ..app.provider import Provider
-from ..errors import OAuthError
-from ..server.authorize import (
-    PageError,
-    RedirectTarget,
-    query_redirect,
-)
+from ..errors import PageError, RedirectTarget
+from ..server.authorize import query_redirect
 from ..server.consent import client_display_name
 from ..server.flow import AuthorizationResponse
 from ..server.interaction import Interaction
 from ..server.requests import parse_form, parse_form_noting_repeats
 from ..server.signin.outcomes import ErrorPage, Finish, Outcome, ShowStep
 from ..server.signin.service import InteractionService
+from .errors import error_page
+from .kinds import KindRoute, page_route
 from .patient_context import patient_in_context
 from .patient_picker import render_patient_picker
 from .render import (
@@ -37,7 +34,7 @@ from .render import (
     set_cookie,
 )
 
-__all__ = ["Browser", "error_page", "interaction_form", "page_routes", "respond", "step_route"]
+__all__ = ["Browser", "interaction_form", "page_routes", "respond", "step_route"]
 
 
 def provider_of(request: Request) -> Provider:
@@ -48,10 +45,7 @@ def provider_of(request: Request) -> Provider:
 async def request_params(request: Request) -> tuple[dict[str, str], set[str]]:
     """Parameters of a GET (query) or POST (form) request, and the names given more than once."""
     if request.method == "POST":
-        try:
-            return parse_form_noting_repeats(await request.body(), request.headers.get("content-type"))
-        except OAuthError as exc:
-            raise PageError("invalid_request", exc.description or "malformed request") from None
+        return parse_form_noting_repeats(await request.body(), request.headers.get("content-type"))
     params: dict[str, str] = {}
     repeated: set[str] = set()
     for name, value in request.query_params.multi_items():
@@ -78,10 +72,6 @@ async def deliver(request: Request, outcome: AuthorizationResponse | PageError,
     return await _finish(request, authorization_response(request, outcome.target, outcome.params), interaction)
 
 
-def error_page(request: Request, err: PageError, status: int = 400) -> Response:
-    return page(request, "error.html", {"error": err.error, "description": err.description}, status=status)
-
-
 async def respond(request: Request, outcome: Outcome) -> Response:
     """The HTTP answer for what the sign-in service decided (the one place outcomes are rendered)."""
     p = provider_of(request)
@@ -106,10 +96,7 @@ async def respond(request: Request, outcome: Outcome) -> Response:
 
 async def authorize(request: Request) -> Response:
     p = provider_of(request)
-    try:
-        params, repeated = await request_params(request)
-    except PageError as err:
-        return error_page(request, err)
+    params, repeated = await request_params(request)
     return await respond(request, await p.signin.begin(params, repeated, get_cookie(request, SESSION_COOKIE)))
 
 
@@ -161,25 +148,21 @@ async def render_step(request: Request, step: ShowStep) -> Response:
     return page(request, "consent.html", ctx, status=status)
 
 
-async def interaction_form(request: Request) -> tuple[Interaction, dict[str, str]] | Response:
+async def interaction_form(request: Request) -> tuple[Interaction, dict[str, str]]:
     """The interaction of this URL, if it belongs to this browser (double-submit cookie), and the
-    CSRF-checked form of a POST."""
+    CSRF-checked form of a POST; raises PageError (or InvalidRequest for a malformed form) otherwise."""
     p = provider_of(request)
     interaction_id = request.path_params["interaction_id"]
     cookie = get_cookie(request, INTERACTION_COOKIE) or ""
     interaction = await p.signin.load(interaction_id)
     if interaction is None or not hmac.compare_digest(cookie.encode(), interaction_id.encode()):
-        return error_page(request, PageError(
-            "invalid_request", "This sign-in request has expired or was started in another browser. "
-                               "Go back to the application and start again."))
+        raise PageError("invalid_request", "This sign-in request has expired or was started in another browser. "
+                                           "Go back to the application and start again.")
     form: dict[str, str] = {}
     if request.method == "POST":
-        try:
-            form, _ = parse_form(await request.body(), request.headers.get("content-type"))
-        except OAuthError as exc:
-            return error_page(request, PageError("invalid_request", exc.description or "malformed form"))
+        form, _ = parse_form(await request.body(), request.headers.get("content-type"))
         if not hmac.compare_digest(form.get("csrf_token", "").encode(), csrf_token(request, interaction_id).encode()):
-            return error_page(request, PageError("invalid_request", "The form has expired. Please try again."), 403)
+            raise PageError("invalid_request", "The form has expired. Please try again.", 403)
     return interaction, form
 
 
@@ -198,10 +181,7 @@ def step_route(call: StepCall) -> Callable[[Request], Awaitable[Response]]:
     """A route of one interaction step: the interaction of this browser and its CSRF-checked form, ONE
     call of the sign-in service, the outcome rendered. Feature routes (passkeys, federation) use it too."""
     async def endpoint(request: Request) -> Response:
-        found = await interaction_form(request)
-        if isinstance(found, Response):
-            return found
-        interaction, form = found
+        interaction, form = await interaction_form(request)
         browser = Browser(get_cookie(request, SESSION_COOKIE), request.client.host if request.client else "unknown")
         return await respond(request, await call(provider_of(request).signin, interaction, form, browser))
     return endpoint
@@ -221,15 +201,15 @@ select_submit = step_route(lambda s, i, f, b: s.choose_account(i, f.get("choice"
 abort_submit = step_route(lambda s, i, _, b: s.abort(i))
 
 
-def page_routes() -> list[Route]:
+def page_routes() -> list[KindRoute]:
     return [
-        Route("/authorize", authorize, methods=["GET", "POST"]),
-        Route("/interaction/{interaction_id}", interaction_page, methods=["GET"]),
-        Route("/interaction/{interaction_id}/login", login_submit, methods=["POST"]),
-        Route("/interaction/{interaction_id}/factor", factor_submit, methods=["POST"]),
-        Route("/signin", local_signin, methods=["GET"]),
-        Route("/interaction/{interaction_id}/consent", consent_submit, methods=["POST"]),
-        Route("/interaction/{interaction_id}/patient", patient_submit, methods=["POST"]),
-        Route("/interaction/{interaction_id}/select", select_submit, methods=["POST"]),
-        Route("/interaction/{interaction_id}/abort", abort_submit, methods=["POST"]),
+        page_route("/authorize", authorize, methods=["GET", "POST"]),
+        page_route("/interaction/{interaction_id}", interaction_page, methods=["GET"]),
+        page_route("/interaction/{interaction_id}/login", login_submit, methods=["POST"]),
+        page_route("/interaction/{interaction_id}/factor", factor_submit, methods=["POST"]),
+        page_route("/signin", local_signin, methods=["GET"]),
+        page_route("/interaction/{interaction_id}/consent", consent_submit, methods=["POST"]),
+        page_route("/interaction/{interaction_id}/patient", patient_submit, methods=["POST"]),
+        page_route("/interaction/{interaction_id}/select", select_submit, methods=["POST"]),
+        page_route("/interaction/{interaction_id}/abort", abort_submit, methods=["POST"]),
     ]

@@ -130,19 +130,12 @@ async def remove(request: Request, service: PasskeyService) -> Response:
 
 
 async def signin_options(request: Request, service: PasskeyService) -> Response:
-    found = await interaction_form(request)
-    if isinstance(found, Response):
-        return JSONResponse({"error": "invalid_request", "error_description": "This sign-in request has expired."},
-                            status_code=400)
-    interaction, _ = found
+    interaction, _ = await interaction_form(request)  # PageError: answered as JSON (an api route)
     return JSONResponse(await service.authentication_options(interaction.id, None))
 
 
 async def signin(request: Request, service: PasskeyService) -> Response:
-    found = await interaction_form(request)
-    if isinstance(found, Response):
-        return found
-    interaction, form = found
+    interaction, form = await interaction_form(request)
     try:
         proof = await service.authenticate(interaction.id, None, form.get("credential", ""))
     except PasskeyError as exc:

@@ -12,11 +12,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ...errors import UnmetAuthenticationRequirements
+from ...errors import RedirectError, UnmetAuthenticationRequirements
 from ...store import Client
 from ...store.identity import Session, SessionStore, User, UserStore
 from ..audit import audit
-from ..authorize import AuthorizationRequest, RedirectError
+from ..authorize import AuthorizationRequest
 from ..client_auth import ClientLookup
 from ..credentials import digest, new_token
 from ..factors import Proof, combined_amr

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...errors import PageError
 from ...store.identity import User
-from ..authorize import PageError
 from ..flow import AuthorizationResponse
 from ..interaction import Interaction, Step
 

@@ -12,9 +12,10 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
+from ...errors import PageError, RedirectError
 from ...store.identity import Session, User
 from ..audit import audit
-from ..authorize import AuthorizationRequest, PageError, RedirectError
+from ..authorize import AuthorizationRequest
 from ..factors import FactorThrottled, Proof, SecondFactor
 from ..flow import AuthorizationFlow, AuthorizationResponse
 from ..interaction import Interaction, Step

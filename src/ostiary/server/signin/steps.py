@@ -23,11 +23,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from ...errors import ConsentRequired, LoginRequired, OAuthError
+from ...errors import ConsentRequired, LoginRequired, OAuthError, RedirectError
 from ...store import Client
 from ...store.identity import Session, User
 from ..audit import audit
-from ..authorize import AuthorizationRequest, RedirectError
+from ..authorize import AuthorizationRequest
 from ..consent import ConsentService
 from ..interaction import Interaction, Step
 from ..patient_access import PatientAccess
