@@ -28,7 +28,7 @@ from .federation import federation_routes
 from .federation_account import federation_account_routes
 from .fhir_mount import FhirMount
 from .home import home_routes
-from .kinds import api_route, declare, mount
+from .kinds import api_route, mount
 from .limits import RequestLimitsMiddleware
 from .pages import page_routes
 from .passkeys import passkey_routes
@@ -178,7 +178,7 @@ def make_app(settings: Settings, *, run_bootstrap: bool = True,
     portal = portal_routes() if settings.portal.gateway_config else []
     static = mount("/static", StaticFiles(packages=[("ostiary.web", "static")]), kind="static", name="static")
     all_routes = [*home_routes(), *routes(), *page_routes(), *session_routes(), *account_routes(),
-                  *passkey_routes(), *declare("page", [*federation_routes(), *federation_account_routes()]),
+                  *passkey_routes(), *federation_routes(), *federation_account_routes(),
                   *demo, *smart, *portal, static,
                   *password_reset_routes(), *email_account_routes()]
     app = Starlette(routes=all_routes, lifespan=lifespan, exception_handlers=HTTP_ERROR_HANDLERS)

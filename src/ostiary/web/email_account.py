@@ -69,8 +69,6 @@ async def confirm(request: Request) -> Response:
         return show_form(request, "email_confirm.html", {"action": CONFIRM_PATH, "token": token},
                          purpose="verify-email", cookie=_COOKIE)
     form = await check_form(request, purpose="verify-email", cookie=_COOKIE)
-    if isinstance(form, Response):
-        return form
     user = await mail.verification.confirm(form.get("token", ""))
     if user is None:
         return _back(request, *_INVALID, status=400)

@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from ..app.provider import Provider
 from ..config import FederationProvider
@@ -34,6 +33,7 @@ from ..server.signin.outcomes import Redirect
 from ..store.federation import LinkExists
 from ..store.identity import User
 from .errors import error_page
+from .kinds import KindRoute, page_route
 from .pages import csrf_token, respond
 from .render import INTERACTION_COOKIE, SESSION_COOKIE, clear_cookie, get_cookie, page, set_cookie
 
@@ -51,7 +51,7 @@ def provider_of(request: Request) -> Provider:
 
 def _failed(request: Request, label: str, status: int = 400) -> Response:
     return error_page(request, PageError("access_denied", f"Signing in with {label} did not work. Go back to "
-                                                          "the application and try again."), status)
+                                                          "the application and try again.", status))
 
 
 def _sealed(p: Provider, data: Mapping[str, Any]) -> str:
@@ -82,15 +82,14 @@ async def start(request: Request) -> Response:
     name = request.path_params["provider"]
     login = p.federation_login
     if login is None or name not in login.upstreams:
-        return error_page(request, PageError("invalid_request", "There is no such identity provider."), 404)
+        raise PageError("invalid_request", "There is no such identity provider.", 404)
     form, _ = parse_form(await request.body(), request.headers.get("content-type"))
     interaction_id = get_cookie(request, INTERACTION_COOKIE) or ""
     interaction = await _this_interaction(request, interaction_id)
     if interaction is None or not hmac.compare_digest(form.get("csrf_token", "").encode(),
                                                       csrf_token(request, interaction_id).encode()):
-        return error_page(request, PageError("invalid_request", "This sign-in request has expired or was started "
-                                                                "in another browser. Go back to the application "
-                                                                "and start again."), 403)
+        raise PageError("invalid_request", "This sign-in request has expired or was started in another browser. "
+                                           "Go back to the application and start again.", 403)
     req = interaction.request
     try:  # OIDC Core §3.1.2.1: a re-authentication asked of us is asked of the upstream too
         url, pending = await login.begin(name, interaction.id, login="login" in req.prompt or interaction.switching,
@@ -108,7 +107,7 @@ async def callback(request: Request) -> Response:
     name = request.path_params["provider"]
     login = p.federation_login
     if login is None or name not in login.upstreams:
-        return error_page(request, PageError("invalid_request", "There is no such identity provider."), 404)
+        raise PageError("invalid_request", "There is no such identity provider.", 404)
     label = login.upstreams[name].label
     data = _unsealed(p, get_cookie(request, FLOW_COOKIE))
     pending = PendingLogin.from_dict(data) if data else None
@@ -190,24 +189,22 @@ def _link_csrf(p: Provider, pending: Mapping[str, Any]) -> str:
     return p.sealer.mac("federation-link", f"{pending.get('interaction_id')}:{pending.get('at')}")
 
 
-async def _pending_link(request: Request) -> tuple[dict[str, Any], UpstreamIdentity, Interaction] | Response:
+async def _pending_link(request: Request) -> tuple[dict[str, Any], UpstreamIdentity, Interaction]:
     p = provider_of(request)
     pending = _unsealed(p, get_cookie(request, LINK_COOKIE))
     identity = _identity_of(pending) if pending else None
     if pending is None or identity is None or not isinstance(pending.get("at"), int) or \
             int(time.time()) - pending["at"] > p.settings.oidc.interaction_lifetime:
-        return error_page(request, PageError("invalid_request", "This sign-in has expired. Go back to the "
-                                                                "application and start again."))
+        raise PageError("invalid_request", "This sign-in has expired. Go back to the application and start again.")
     # Bound to this browser by the sealed cookie itself: the sign-in to an existing account in between
     # (/signin) runs an interaction of its own, so the interaction cookie may name that one by now.
     interaction = await p.flow.interaction(str(pending.get("interaction_id", "")))
     if interaction is None or p.federation_login is None or identity.provider not in p.federation_login.upstreams:
-        return error_page(request, PageError("invalid_request", "This sign-in has expired. Go back to the "
-                                                                "application and start again."))
+        raise PageError("invalid_request", "This sign-in has expired. Go back to the application and start again.")
     if request.method == "POST":
         form, _ = parse_form(await request.body(), request.headers.get("content-type"))
         if not hmac.compare_digest(form.get("csrf_token", "").encode(), _link_csrf(p, pending).encode()):
-            return error_page(request, PageError("invalid_request", "The form has expired. Please try again."), 403)
+            raise PageError("invalid_request", "The form has expired. Please try again.", 403)
         request.state.form = form
     return pending, identity, interaction
 
@@ -215,10 +212,7 @@ async def _pending_link(request: Request) -> tuple[dict[str, Any], UpstreamIdent
 async def link_page(request: Request) -> Response:
     """The choice after a first upstream sign-in (GET), and its answer (POST)."""
     p = provider_of(request)
-    found = await _pending_link(request)
-    if isinstance(found, Response):
-        return found
-    pending, identity, interaction = found
+    pending, identity, interaction = await _pending_link(request)
     config = _config(p, identity.provider)
     choice = request.state.form.get("choice") if request.method == "POST" else None
     if choice == "create" and config.provision:
@@ -241,10 +235,7 @@ async def link_page(request: Request) -> Response:
 async def confirm_page(request: Request) -> Response:
     """After signing in to an existing account: link the upstream identity to it, if the person confirms."""
     p = provider_of(request)
-    found = await _pending_link(request)
-    if isinstance(found, Response):
-        return found
-    pending, identity, interaction = found
+    pending, identity, interaction = await _pending_link(request)
     current = await p.flow.session(get_cookie(request, SESSION_COOKIE))
     # The account must have been signed in to after the upstream sign-in, and recently: a session that
     # was already there (someone else's, on a shared computer) does not count.
@@ -265,17 +256,17 @@ async def confirm_page(request: Request) -> Response:
             await p.federated_accounts.link(identity, user, int(time.time()))
         except LinkExists:
             audit("federation_failed", sub=user.id, provider=identity.provider, reason="identity already linked")
-            return error_page(request, PageError("invalid_request", f"This {label} account is already linked "
-                                                                    "to an account here."), 409)
+            raise PageError("invalid_request", f"This {label} account is already linked to an account here.",
+                            409) from None
         response = await _prove(request, interaction, identity, user.id)
     clear_cookie(request, response, LINK_COOKIE)
     return response
 
 
-def federation_routes() -> list[Route]:
+def federation_routes() -> list[KindRoute]:
     return [
-        Route("/federation/{provider}/start", start, methods=["POST"]),
-        Route("/federation/{provider}/callback", callback, methods=["GET"]),
-        Route("/federation/link", link_page, methods=["GET", "POST"]),
-        Route("/federation/link/confirm", confirm_page, methods=["GET", "POST"]),
+        page_route("/federation/{provider}/start", start, methods=["POST"]),
+        page_route("/federation/{provider}/callback", callback, methods=["GET"]),
+        page_route("/federation/link", link_page, methods=["GET", "POST"]),
+        page_route("/federation/link/confirm", confirm_page, methods=["GET", "POST"]),
     ]

@@ -6,12 +6,12 @@ import time
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from ..app.provider import Provider
 from ..server.federation.accounts import LastSignInMethod
 from ..store.identity import Session, User
 from .account_forms import Section, account_change, account_csrf, provider_of
+from .kinds import KindRoute, page_route
 from .render import page
 
 __all__ = ["federation_account_routes", "linked_identities_section"]
@@ -47,5 +47,5 @@ async def unlink(request: Request) -> Response:
     return RedirectResponse("/account", status_code=303)
 
 
-def federation_account_routes() -> list[Route]:
-    return [Route(UNLINK_ACTION, unlink, methods=["POST"])]
+def federation_account_routes() -> list[KindRoute]:
+    return [page_route(UNLINK_ACTION, unlink, methods=["POST"])]

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Scope
 
-__all__ = ["Kind", "KindMount", "KindRoute", "api_route", "declare", "kind_of", "mount", "page_route"]
+__all__ = ["Kind", "KindMount", "KindRoute", "api_route", "kind_of", "mount", "page_route"]
 
 Kind = Literal["page", "api", "fhir", "static"]
 KIND_KEY = "ostiary.kind"  # set in the scope by the route the router chose (a mount changes the path after)
@@ -85,12 +85,3 @@ def kind_of(scope: Scope) -> Kind:
         return "page" if _wants_html(scope) else "api"
     return kind
 
-
-def declare(kind: Kind, routes: Sequence[BaseRoute]) -> list[BaseRoute]:
-    """Routes built as plain Starlette routes, registered as `kind` (a module not converted yet)."""
-    out: list[BaseRoute] = []
-    for route in routes:
-        if isinstance(route, Route) and not isinstance(route, KindRoute):
-            route = KindRoute(route.path, route.endpoint, kind=kind, methods=sorted(route.methods or ()))
-        out.append(route)
-    return out

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..app.provider import Provider
-from ..errors import OAuthError
+from ..errors import PageError
 from ..server.email.reset import RESET_PATH, PasswordReset
 from ..server.requests import parse_form
 from .account_forms import SIGN_IN
@@ -43,19 +43,14 @@ def show_form(request: Request, template: str, context: dict[str, object], *, pu
     return response
 
 
-async def check_form(request: Request, *, purpose: str, cookie: str) -> dict[str, str] | Response:
-    """The posted form if its CSRF value matches the cookie; else the page saying it expired."""
-    try:
-        form, _ = parse_form(await request.body(), request.headers.get("content-type"))
-    except OAuthError as exc:
-        return page(request, "message.html", {"heading": "Malformed form", "text": exc.description or ""},
-                    status=400)
+async def check_form(request: Request, *, purpose: str, cookie: str) -> dict[str, str]:
+    """The posted form if its CSRF value matches the cookie; raises PageError (InvalidRequest when malformed)."""
+    form, _ = parse_form(await request.body(), request.headers.get("content-type"))
     p = _provider(request)
     nonce = get_cookie(request, cookie) or ""
     if not nonce or not hmac.compare_digest(form.get("csrf_token", "").encode(),
                                             p.sealer.mac(purpose, nonce).encode()):
-        return page(request, "message.html", {"heading": "The form has expired",
-                                              "text": "Go back, reload the page and try again."}, status=403)
+        raise PageError("invalid_request", "The form has expired. Go back, reload the page and try again.", 403)
     return form
 
 
@@ -72,8 +67,6 @@ async def forgot(request: Request) -> Response:
         return show_form(request, "password_forgot.html", {"action": FORGOT_PATH}, purpose="reset-ask",
                          cookie=_COOKIE)
     form = await check_form(request, purpose="reset-ask", cookie=_COOKIE)
-    if isinstance(form, Response):
-        return form
     address = request.client.host if request.client else "unknown"
     wait = await reset.request(form.get("identifier", ""), address)
     if wait:  # per client address: the same for every name typed
@@ -108,8 +101,6 @@ async def reset_password(request: Request) -> Response:
         return show_form(request, "password_reset.html", {"action": RESET_PATH, "token": token},
                          purpose="reset-set", cookie=_COOKIE)
     form = await check_form(request, purpose="reset-set", cookie=_COOKIE)
-    if isinstance(form, Response):
-        return form
     token, password = form.get("token", ""), form.get("password", "")
     if password != form.get("password_confirm", ""):
         return show_form(request, "password_reset.html", {"action": RESET_PATH, "token": token,
