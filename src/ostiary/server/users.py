@@ -107,24 +107,22 @@ class UserService:
 
     async def set_password(self, username: str, password: str) -> User:
         """An administrator's new password: the user's pending reset links stop working (docs/sign-in.md)."""
-        user = replace(await self._get(username), password_hash=await self.hash_password(password),
-                       updated_at=int(time.time()))
-        await self._store.update(user)
+        found = await self._get(username)
+        user = await self._store.set_password_hash(found.id, await self.hash_password(password), int(time.time()))
+        if user is None:
+            raise NotFound(f"no user {username!r}")
         voided = await self._links.delete_for_user(user.id, "reset") if self._links is not None else 0
         audit("password_set_by_administrator", sub=user.id, reset_links_voided=voided)
         return user
 
     async def store_password_hash(self, user_id: str, password_hash: str) -> User | None:
         """Replace the user's password with one hashed by `hash_password` (a reset); None if unknown."""
-        current = await self._store.get(user_id)
-        if current is None:
-            return None
-        user = replace(current, password_hash=password_hash, updated_at=int(time.time()))
-        return user if await self._store.update(user) else None
+        return await self._store.set_password_hash(user_id, password_hash, int(time.time()))
 
     async def set_disabled(self, username: str, disabled: bool) -> User:
-        user = replace(await self._get(username), disabled=disabled, updated_at=int(time.time()))
-        await self._store.update(user)
+        user = await self._store.set_disabled((await self._get(username)).id, disabled, int(time.time()))
+        if user is None:
+            raise NotFound(f"no user {username!r}")
         return user
 
     async def update_claims(self, username: str, claims: Mapping[str, Any]) -> User:
@@ -178,7 +176,8 @@ class UserService:
         audit("login_succeeded", sub=user.id, address=address)
         if self._hasher.check_needs_rehash(user.password_hash):
             rehashed = await self._limits.hashing.run(self._hasher.hash, password)
-            await self._store.update(replace(user, password_hash=rehashed))
+            # Only while the hash checked is still stored: a reset or new password meanwhile is kept.
+            await self._store.set_password_hash(user.id, rehashed, None, expected=user.password_hash)
         return LoginResult(user)
 
     def _verify(self, user: User | None, password: str) -> bool:

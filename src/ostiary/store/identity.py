@@ -52,6 +52,13 @@ class UserStore(Protocol):
         """Set the `email_verified` claim true (and `updated_at` to `now`) only while the user's `email`
         claim is still `email`, in one conditional write of the claims alone: an address changed meanwhile
         is never marked verified, and nothing written meanwhile is lost. The updated user, or None."""
+    async def set_password_hash(self, user_id: str, password_hash: str, now: int | None,
+                                expected: str | None = None) -> User | None:
+        """Write the password hash alone (and `updated_at` = `now` unless None), in one statement; with
+        `expected`, only while the stored hash is still that one (a re-hash at sign-in never undoes a new
+        password). Nothing else written meanwhile (disabled, claims) is lost. The updated user, or None."""
+    async def set_disabled(self, user_id: str, disabled: bool, now: int) -> User | None:
+        """Write the disabled mark alone (and `updated_at`), in one statement. The updated user, or None."""
     async def delete(self, user_id: str) -> bool:
         """Remove the user with their sessions and consents; False if unknown."""
 

@@ -112,6 +112,38 @@ async def test_user_confirm_email_loses_no_change_made_at_the_same_moment(stores
     assert confirmed.claims == {"email": "kept@example.org", "email_verified": True}
 
 
+async def test_user_password_and_disabled_writes_touch_only_their_field(stores: Stores) -> None:
+    # Lost updates: a reset, a re-hash at sign-in or `user disable` wrote back the whole user it had read, so
+    # a change made in between (a new password, a disabling, a new address) was undone.
+    user = make_user(updated_at=1_000)
+    await stores.users.create(user)
+    await stores.users.update(make_user(id=user.id, username=user.username, claims={"email": "new@example.org"},
+                                        updated_at=2_000))  # after the callers below "read" `user`
+    changed = await stores.users.set_password_hash(user.id, "$argon2id$h2", 3_000)
+    assert changed == await stores.users.get(user.id)
+    assert changed is not None and (changed.password_hash, changed.claims, changed.updated_at) == (
+        "$argon2id$h2", {"email": "new@example.org"}, 3_000)
+    # A re-hash (now None: updated_at kept) only while the hash it checked is still stored.
+    assert await stores.users.set_password_hash(user.id, "$argon2id$old-rehashed", None,
+                                                expected=user.password_hash) is None
+    rehashed = await stores.users.set_password_hash(user.id, "$argon2id$h2-rehashed", None, expected="$argon2id$h2")
+    assert rehashed is not None and (rehashed.password_hash, rehashed.updated_at) == ("$argon2id$h2-rehashed", 3_000)
+    disabled = await stores.users.set_disabled(user.id, True, 4_000)
+    assert disabled == await stores.users.get(user.id)
+    assert disabled is not None
+    assert (disabled.disabled, disabled.password_hash, disabled.claims, disabled.updated_at) == (
+        True, "$argon2id$h2-rehashed", {"email": "new@example.org"}, 4_000)
+    assert await stores.users.set_password_hash(uid("none-"), "$argon2id$x", 1) is None
+    assert await stores.users.set_disabled(uid("none-"), True, 1) is None
+    # At the same moment: both writes are kept.
+    other = make_user()
+    await stores.users.create(other)
+    await asyncio.gather(stores.users.set_disabled(other.id, True, 5_000),
+                         stores.users.set_password_hash(other.id, "$argon2id$both", 5_000))
+    got = await stores.users.get(other.id)
+    assert got is not None and (got.disabled, got.password_hash) == (True, "$argon2id$both")
+
+
 async def test_user_delete_removes_sessions_consents_and_access(stores: Stores) -> None:
     user, bystander = make_user(), make_user()
     for u in (user, bystander):

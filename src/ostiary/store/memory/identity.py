@@ -60,6 +60,24 @@ class MemoryUserStore:
             self._data.users[user_id] = user
         return _detached(user)
 
+    async def set_password_hash(self, user_id: str, password_hash: str, now: int | None,
+                                expected: str | None = None) -> User | None:
+        with self._data.lock:
+            user = self._data.users.get(user_id)
+            if user is None or (expected is not None and user.password_hash != expected):
+                return None
+            user = replace(user, password_hash=password_hash, updated_at=user.updated_at if now is None else now)
+            self._data.users[user_id] = user
+        return _detached(user)
+
+    async def set_disabled(self, user_id: str, disabled: bool, now: int) -> User | None:
+        with self._data.lock:
+            user = self._data.users.get(user_id)
+            if user is None:
+                return None
+            user = self._data.users[user_id] = replace(user, disabled=disabled, updated_at=now)
+        return _detached(user)
+
     async def delete(self, user_id: str) -> bool:
         d = self._data
         with d.lock:

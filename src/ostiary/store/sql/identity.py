@@ -96,6 +96,26 @@ class SqlUserStore:
                 return confirmed
         return None
 
+    async def set_password_hash(self, user_id: str, password_hash: str, now: int | None,
+                                expected: str | None = None) -> User | None:
+        where = [users.c.id == user_id] + ([users.c.password_hash == expected] if expected is not None else [])
+        values: dict[str, Any] = {"password_hash": password_hash}
+        if now is not None:
+            values["updated_at"] = now
+        return await self._write_fields(where, values)
+
+    async def set_disabled(self, user_id: str, disabled: bool, now: int) -> User | None:
+        return await self._write_fields([users.c.id == user_id], {"disabled": disabled, "updated_at": now})
+
+    async def _write_fields(self, where: Sequence[ColumnElement[bool]], values: dict[str, Any]) -> User | None:
+        """One conditional UPDATE of some columns; the row as written (read in the same transaction)."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(update(users).where(*where).values(**values))
+            if not result.rowcount:
+                return None
+            row = (await conn.execute(select(users).where(where[0]))).first()
+        return _user(row) if row else None
+
     async def delete(self, user_id: str) -> bool:
         async with self._engine.begin() as conn:
             await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
