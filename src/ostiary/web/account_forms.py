@@ -20,6 +20,7 @@ from ..app.provider import Provider
 from ..errors import PageError
 from ..server.requests import parse_form
 from ..store.identity import Session, User
+from .context import provider_of
 from .render import SESSION_COOKIE, get_cookie, page
 
 __all__ = [
@@ -50,11 +51,6 @@ class Section:
 
 
 AccountSection = Callable[[Request, Provider, Session, User], Awaitable[Section | None]]
-
-
-def provider_of(request: Request) -> Provider:
-    provider: Provider = request.app.state.provider
-    return provider
 
 
 def account_csrf(provider: Provider, session: Session) -> str:

@@ -20,6 +20,7 @@ from ..app.provider import Provider, open_provider
 from ..config import Settings, load_settings
 from ..server.requests import EndpointRequest, parse_form
 from .account import account_routes
+from .context import provider_of
 from .cors import CorsMiddleware, name_client
 from .demo import demo_routes
 from .email_account import email_account_routes
@@ -44,11 +45,6 @@ __all__ = ["create_app", "make_app"]
 log = logging.getLogger("ostiary")
 PURGE_INTERVAL = 600.0
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def provider_of(request: Request) -> Provider:
-    provider: Provider = request.app.state.provider
-    return provider
 
 
 async def endpoint_request(request: Request, url: str, repeatable: frozenset[str] = frozenset()) -> EndpointRequest:

@@ -32,6 +32,7 @@ from ..server.requests import parse_form
 from ..server.signin.outcomes import Redirect
 from ..store.federation import LinkExists
 from ..store.identity import User
+from .context import provider_of
 from .errors import error_page
 from .kinds import KindRoute, page_route
 from .pages import csrf_token, respond
@@ -42,11 +43,6 @@ __all__ = ["federation_routes"]
 FLOW_COOKIE = "ostiary_federation"
 LINK_COOKIE = "ostiary_federation_link"
 FRESH_SIGN_IN = 300  # seconds: linking needs a sign-in to the existing account this recent
-
-
-def provider_of(request: Request) -> Provider:
-    provider: Provider = request.app.state.provider
-    return provider
 
 
 def _failed(request: Request, label: str, status: int = 400) -> Response:

@@ -12,7 +12,6 @@ from urllib.parse import urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..app.provider import Provider
 from ..errors import PageError
 from ..server.audit import audit
 from ..server.consent import client_display_name
@@ -21,6 +20,7 @@ from ..smart.directory import display_name
 from ..smart.entitlements import Entitlement
 from ..smart.launch import LaunchContext, verify_context
 from ..store.identity import User
+from .context import provider_of
 from .kinds import KindRoute, page_route
 from .patient_picker import patient_summaries
 from .render import SESSION_COOKIE, get_cookie, page
@@ -29,11 +29,6 @@ __all__ = ["launcher_routes"]
 
 LAUNCH_ROLE = "launch"
 SIGN_IN = "/signin?" + urlencode({"return_to": "/smart/launcher"})
-
-
-def provider_of(request: Request) -> Provider:
-    provider: Provider = request.app.state.provider
-    return provider
 
 
 def _launcher_csrf(request: Request, session_digest: str) -> str:

@@ -10,7 +10,6 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..app.provider import Provider
 from ..errors import PageError, RedirectTarget
 from ..server.authorize import query_redirect
 from ..server.consent import client_display_name
@@ -19,6 +18,7 @@ from ..server.interaction import Interaction
 from ..server.requests import parse_form, parse_form_noting_repeats
 from ..server.signin.outcomes import ErrorPage, Finish, Outcome, ShowStep
 from ..server.signin.service import InteractionService
+from .context import provider_of
 from .errors import error_page
 from .kinds import KindRoute, page_route
 from .patient_context import patient_in_context
@@ -35,11 +35,6 @@ from .render import (
 )
 
 __all__ = ["Browser", "interaction_form", "page_routes", "respond", "step_route"]
-
-
-def provider_of(request: Request) -> Provider:
-    provider: Provider = request.app.state.provider
-    return provider
 
 
 async def request_params(request: Request) -> tuple[dict[str, str], set[str]]:

@@ -9,12 +9,12 @@ from urllib.parse import urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..app.provider import Provider
 from ..errors import InvalidRequest, MissingToken, PageError
 from ..server.consent import client_display_name
 from ..server.credentials import digest
 from ..server.logout import LogoutRequest
 from ..server.requests import parse_form
+from .context import provider_of
 from .errors import json_response
 from .kinds import KindRoute, api_route, page_route
 from .pages import request_params
@@ -23,11 +23,6 @@ from .render import SESSION_COOKIE, clear_cookie, get_cookie, page
 __all__ = ["session_routes"]
 
 FRONTCHANNEL_DELAY = 2  # seconds the signed-out page gives the front-channel logout iframes before moving on
-
-
-def provider_of(request: Request) -> Provider:
-    provider: Provider = request.app.state.provider
-    return provider
 
 
 async def bearer_token(request: Request) -> str:

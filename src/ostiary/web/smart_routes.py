@@ -5,11 +5,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..app.provider import Provider
 from ..errors import InsufficientScope, InvalidRequest, InvalidToken, NotFound
 from ..server.audit import audit
 from ..smart.configuration import smart_configuration
 from ..smart.launch import parse_launch_request, verify_context
+from .context import provider_of
 from .errors import json_response, parse_json_body
 from .kinds import KindRoute, api_route
 from .launcher import launcher_routes
@@ -18,11 +18,6 @@ from .session_routes import bearer_token
 __all__ = ["LAUNCH_SCOPE", "smart_routes"]
 
 LAUNCH_SCOPE = "ehr:launch"  # the scope an EHR's client needs to create launch contexts
-
-
-def provider_of(request: Request) -> Provider:
-    provider: Provider = request.app.state.provider
-    return provider
 
 
 async def configuration(request: Request) -> Response:
