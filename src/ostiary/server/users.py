@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -127,14 +127,17 @@ class UserService:
 
     async def update_claims(self, username: str, claims: Mapping[str, Any]) -> User:
         self._check_claims(claims)
-        current = await self._get(username)
-        merged = {**current.claims, **claims}
-        if "email_verified" not in claims and claims.get("email", current.claims.get("email")) != current.claims.get(
-                "email"):
-            merged["email_verified"] = None  # a new address is unverified until confirmed (docs/sign-in.md)
-        user = replace(current, claims={k: v for k, v in merged.items() if v is not None},
-                       updated_at=int(time.time()))
-        await self._store.update(user)
+
+        def merged(current: Mapping[str, Any]) -> Mapping[str, Any]:
+            result = {**current, **claims}
+            if "email_verified" not in claims and claims.get("email", current.get("email")) != current.get("email"):
+                result["email_verified"] = None  # a new address is unverified until confirmed (docs/sign-in.md)
+            return {k: v for k, v in result.items() if v is not None}
+
+        # The claims alone, as a compare-and-set: a password or disabling written meanwhile is kept.
+        user = await self._store.change_claims((await self._get(username)).id, merged, int(time.time()))
+        if user is None:
+            raise NotFound(f"no user {username!r}")
         return user
 
     async def login(self, username: str, password: str, address: str) -> LoginResult:

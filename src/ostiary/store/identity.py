@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["ConsentStore", "LoginThrottle", "Session", "SessionStore", "ThrottleRule", "User", "UserExists",
-           "UserStore"]
+__all__ = ["ClaimsChange", "ConsentStore", "LoginThrottle", "Session", "SessionStore", "ThrottleRule", "User",
+           "UserExists", "UserStore"]
 
 
 class UserExists(Exception):
@@ -41,6 +41,10 @@ class Session:
     clients: tuple[str, ...] = ()
 
 
+# The stored claims -> the claims to write, or None to write nothing (UserStore.change_claims).
+ClaimsChange = Callable[[Mapping[str, Any]], Mapping[str, Any] | None]
+
+
 class UserStore(Protocol):
     async def get(self, user_id: str) -> User | None: ...
     async def by_username(self, username: str) -> User | None: ...
@@ -48,10 +52,11 @@ class UserStore(Protocol):
     async def create(self, user: User) -> None:
         """Raises UserExists if the username is taken."""
     async def update(self, user: User) -> bool: ...
-    async def confirm_email(self, user_id: str, email: str, now: int) -> User | None:
-        """Set the `email_verified` claim true (and `updated_at` to `now`) only while the user's `email`
-        claim is still `email`, in one conditional write of the claims alone: an address changed meanwhile
-        is never marked verified, and nothing written meanwhile is lost. The updated user, or None."""
+    async def change_claims(self, user_id: str, change: ClaimsChange, now: int) -> User | None:
+        """Write the claims alone (and `updated_at` = `now`) as `change` makes them from the stored ones, as
+        one compare-and-set: nothing written meanwhile is lost, and `change` decides on the claims as they
+        are when written (it may run more than once: keep it pure; it returns None to write nothing).
+        The updated user, or None (unknown user, or `change` refused)."""
     async def set_password_hash(self, user_id: str, password_hash: str, now: int | None,
                                 expected: str | None = None) -> User | None:
         """Write the password hash alone (and `updated_at` = `now` unless None), in one statement; with

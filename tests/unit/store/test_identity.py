@@ -9,7 +9,7 @@ import pytest
 
 from ostiary.store.access import AccessFacts
 from ostiary.store.backend import Stores
-from ostiary.store.identity import Session, User, UserExists
+from ostiary.store.identity import ClaimsChange, Session, User, UserExists
 
 from .conftest import uid
 
@@ -69,11 +69,16 @@ async def test_user_update_keeps_creation_time(stores: Stores) -> None:
     assert await stores.users.update(make_user()) is False
 
 
-async def test_user_confirm_email_only_while_the_address_is_the_one_mailed(stores: Stores) -> None:
+def confirm(email: str) -> ClaimsChange:
+    """What the email confirmation writes (server/email/verify.py): only while the address is `email`."""
+    return lambda claims: {**claims, "email_verified": True} if claims.get("email") == email else None
+
+
+async def test_user_change_claims_decides_on_the_claims_written(stores: Stores) -> None:
     # docs/sign-in.md, email verification: a link confirms only the address it was sent to.
     user = make_user(claims={"name": "Ada", "email": "ada@example.org", "email_verified": False})
     await stores.users.create(user)
-    confirmed = await stores.users.confirm_email(user.id, "ada@example.org", 7_000)
+    confirmed = await stores.users.change_claims(user.id, confirm("ada@example.org"), 7_000)
     assert confirmed == await stores.users.get(user.id)
     assert confirmed is not None and confirmed.updated_at == 7_000 and confirmed.claims == {
         "name": "Ada", "email": "ada@example.org", "email_verified": True}
@@ -81,13 +86,13 @@ async def test_user_confirm_email_only_while_the_address_is_the_one_mailed(store
     # The address changed since the link was mailed: refused, nothing written.
     moved = make_user(id=user.id, username=user.username, claims={"email": "new@example.org"}, updated_at=8_000)
     await stores.users.update(moved)
-    assert await stores.users.confirm_email(user.id, "ada@example.org", 9_000) is None
+    assert await stores.users.change_claims(user.id, confirm("ada@example.org"), 9_000) is None
     got = await stores.users.get(user.id)
     assert got is not None and (got.claims, got.updated_at) == ({"email": "new@example.org"}, 8_000)
-    assert await stores.users.confirm_email(uid("none-"), "ada@example.org", 9_000) is None
+    assert await stores.users.change_claims(uid("none-"), confirm("ada@example.org"), 9_000) is None
 
 
-async def test_user_confirm_email_loses_no_change_made_at_the_same_moment(stores: Stores) -> None:
+async def test_user_change_claims_loses_no_change_made_at_the_same_moment(stores: Stores) -> None:
     # The lost update: the confirmation read the user and wrote the whole record back, so an administrator's
     # new address (or password, or disabling) written in between was undone, and the old address verified.
     for round_ in range(10):
@@ -95,7 +100,7 @@ async def test_user_confirm_email_loses_no_change_made_at_the_same_moment(stores
         await stores.users.create(user)
         moved = make_user(id=user.id, username=user.username, password_hash=f"$argon2id$new{round_}",
                           disabled=True, claims={"email": "new@example.org"})
-        await asyncio.gather(stores.users.confirm_email(user.id, "old@example.org", int(time.time())),
+        await asyncio.gather(stores.users.change_claims(user.id, confirm("old@example.org"), int(time.time())),
                              stores.users.update(moved))
         got = await stores.users.get(user.id)
         assert got is not None
@@ -107,9 +112,26 @@ async def test_user_confirm_email_loses_no_change_made_at_the_same_moment(stores
     await stores.users.create(user)
     await stores.users.update(make_user(id=user.id, username=user.username, password_hash="$argon2id$later",
                                         claims={"email": "kept@example.org"}))
-    confirmed = await stores.users.confirm_email(user.id, "kept@example.org", int(time.time()))
+    confirmed = await stores.users.change_claims(user.id, confirm("kept@example.org"), int(time.time()))
     assert confirmed is not None and confirmed.password_hash == "$argon2id$later"
     assert confirmed.claims == {"email": "kept@example.org", "email_verified": True}
+
+
+async def test_user_change_claims_at_once_all_kept(stores: Stores) -> None:
+    # Ten claim changes, a new password and a disabling at the same moment (`ostiary user update` racing a
+    # reset and `ostiary user disable`): every one is in the stored user.
+    user = make_user(claims={})
+    await stores.users.create(user)
+
+    def add(n: int) -> ClaimsChange:
+        return lambda claims: {**claims, f"c{n}": n}
+
+    await asyncio.gather(*(stores.users.change_claims(user.id, add(n), int(time.time())) for n in range(10)),
+                         stores.users.set_password_hash(user.id, "$argon2id$reset", int(time.time())),
+                         stores.users.set_disabled(user.id, True, int(time.time())))
+    got = await stores.users.get(user.id)
+    assert got is not None and got.claims == {f"c{n}": n for n in range(10)}
+    assert (got.password_hash, got.disabled) == ("$argon2id$reset", True)
 
 
 async def test_user_password_and_disabled_writes_touch_only_their_field(stores: Stores) -> None:

@@ -10,7 +10,7 @@ import time
 from typing import Literal
 
 from ...mailer import Mail, valid_address
-from ...store.identity import LoginThrottle, ThrottleRule, User, UserStore
+from ...store.identity import ClaimsChange, LoginThrottle, ThrottleRule, User, UserStore
 from ..audit import audit
 from .links import LinkMailer
 
@@ -19,6 +19,11 @@ __all__ = ["CONFIRM_PATH", "EmailVerification"]
 CONFIRM_PATH = "/account/email/confirm"
 
 SendResult = Literal["sent", "no_address", "verified", "failed"] | int  # int: seconds to wait
+
+
+def _verified(email: str) -> ClaimsChange:
+    """The claims with `email_verified` true, only while the address is still `email` (else nothing)."""
+    return lambda claims: {**claims, "email_verified": True} if claims.get("email") == email else None
 
 
 class EmailVerification:
@@ -58,7 +63,7 @@ class EmailVerification:
         link = await self._links.take(token, "verify")
         # One conditional write (only while the address is still the one mailed), never a whole record read
         # earlier: an administrator's change of address or password at the same moment is not lost.
-        user = await self._users.confirm_email(link.user_id, link.email, int(time.time())) if link else None
+        user = await self._users.change_claims(link.user_id, _verified(link.email), int(time.time())) if link else None
         if link is None or user is None:
             audit("email_verification_refused", sub=link.user_id if link else None)
             return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from ..identity import Session, ThrottleRule, User, UserExists
+from ..identity import ClaimsChange, Session, ThrottleRule, User, UserExists
 from .data import MemoryData, Throttled, copy_json
 
 __all__ = ["MemoryConsentStore", "MemoryLoginThrottle", "MemorySessionStore", "MemoryUserStore"]
@@ -51,13 +51,13 @@ class MemoryUserStore:
             self._data.users[user.id] = replace(_detached(user), created_at=old.created_at)
         return True
 
-    async def confirm_email(self, user_id: str, email: str, now: int) -> User | None:
+    async def change_claims(self, user_id: str, change: ClaimsChange, now: int) -> User | None:
         with self._data.lock:
             user = self._data.users.get(user_id)
-            if user is None or user.claims.get("email") != email:
+            claims = change(copy_json(user.claims)) if user is not None else None
+            if user is None or claims is None:
                 return None
-            user = replace(user, claims={**copy_json(user.claims), "email_verified": True}, updated_at=now)
-            self._data.users[user_id] = user
+            user = self._data.users[user_id] = replace(user, claims=copy_json(claims), updated_at=now)
         return _detached(user)
 
     async def set_password_hash(self, user_id: str, password_hash: str, now: int | None,

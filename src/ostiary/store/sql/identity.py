@@ -12,7 +12,7 @@ from sqlalchemy import Case, ColumnElement, case, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..identity import Session, ThrottleRule, User, UserExists
+from ..identity import ClaimsChange, Session, ThrottleRule, User, UserExists
 from .access import user_access
 from .dialect import insert_for
 from .schema import (
@@ -77,7 +77,7 @@ class SqlUserStore:
             result = await conn.execute(update(users).where(users.c.id == user.id).values(**values))
         return result.rowcount > 0
 
-    async def confirm_email(self, user_id: str, email: str, now: int) -> User | None:
+    async def change_claims(self, user_id: str, change: ClaimsChange, now: int) -> User | None:
         # Compare-and-set on the claims: written only if no one changed them since they were read.
         for _ in range(_CAS_TRIES):
             async with self._engine.connect() as conn:
@@ -85,15 +85,16 @@ class SqlUserStore:
             if row is None:
                 return None
             user = _user(row)
-            if user.claims.get("email") != email:
+            claims = change(user.claims)
+            if claims is None:
                 return None
-            confirmed = replace(user, claims={**user.claims, "email_verified": True}, updated_at=now)
-            text = orjson.dumps(dict(confirmed.claims)).decode()
+            changed = replace(user, claims=dict(claims), updated_at=now)
+            text = orjson.dumps(dict(claims)).decode()
             async with self._engine.begin() as conn:
                 result = await conn.execute(update(users).where(users.c.id == user_id, users.c.claims == row.claims)
                                             .values(claims=text, updated_at=now))
             if result.rowcount:
-                return confirmed
+                return changed
         return None
 
     async def set_password_hash(self, user_id: str, password_hash: str, now: int | None,
