@@ -8,7 +8,7 @@ from starlette.responses import Response
 from ..app.provider import Provider
 from ..server.email.verify import CONFIRM_PATH
 from ..store.identity import Session, User
-from .account_forms import Section, account_csrf, account_form
+from .account_forms import Section, account_csrf, account_form, provider_of
 from .kinds import KindRoute, page_route
 from .password_reset import check_form, show_form
 from .render import page
@@ -35,7 +35,7 @@ async def send_verification(request: Request) -> Response:
     if isinstance(answered, Response):
         return answered
     _, user, _ = answered
-    mail = request.app.state.provider.mail
+    mail = provider_of(request).mail
     if mail is None:
         return _back(request, "No mail is sent here", "Ask your administrator to verify your address.", 404)
     result = await mail.verification.send(user)
@@ -59,7 +59,7 @@ _INVALID = ("This link cannot be used", "It was already used, has expired, or yo
 
 
 async def confirm(request: Request) -> Response:
-    mail = request.app.state.provider.mail
+    mail = provider_of(request).mail
     if mail is None:
         return _back(request, "No mail is sent here", "Ask your administrator to verify your address.", 404)
     if request.method == "GET":  # a form, not the change itself: mail scanners open links

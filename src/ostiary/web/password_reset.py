@@ -12,11 +12,11 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..app.provider import Provider
 from ..errors import PageError
 from ..server.email.reset import RESET_PATH, PasswordReset
 from ..server.requests import parse_form
 from .account_forms import SIGN_IN
+from .context import provider_of
 from .kinds import KindRoute, page_route
 from .render import get_cookie, page, set_cookie
 
@@ -28,15 +28,10 @@ _NOT_OFFERED = {"heading": "Password reset is not available",
                 "text": "This server sends no mail. Ask your administrator to set a new password."}
 
 
-def _provider(request: Request) -> Provider:
-    provider: Provider = request.app.state.provider
-    return provider
-
-
 def show_form(request: Request, template: str, context: dict[str, object], *, purpose: str, cookie: str,
               status: int = 200) -> Response:
     """A form page whose CSRF value is a MAC of a random nonce cookie set with it (for people not signed in)."""
-    p = _provider(request)
+    p = provider_of(request)
     nonce = get_cookie(request, cookie) or secrets.token_urlsafe(16)
     response = page(request, template, {**context, "csrf_token": p.sealer.mac(purpose, nonce)}, status=status)
     set_cookie(request, response, cookie, nonce, 900)
@@ -46,7 +41,7 @@ def show_form(request: Request, template: str, context: dict[str, object], *, pu
 async def check_form(request: Request, *, purpose: str, cookie: str) -> dict[str, str]:
     """The posted form if its CSRF value matches the cookie; raises PageError (InvalidRequest when malformed)."""
     form, _ = parse_form(await request.body(), request.headers.get("content-type"))
-    p = _provider(request)
+    p = provider_of(request)
     nonce = get_cookie(request, cookie) or ""
     if not nonce or not hmac.compare_digest(form.get("csrf_token", "").encode(),
                                             p.sealer.mac(purpose, nonce).encode()):
@@ -55,7 +50,7 @@ async def check_form(request: Request, *, purpose: str, cookie: str) -> dict[str
 
 
 def _reset(request: Request) -> PasswordReset | None:
-    mail = _provider(request).mail
+    mail = provider_of(request).mail
     return mail.reset if mail is not None else None
 
 
