@@ -373,3 +373,20 @@ def test_a_pending_sign_in_survives_its_cookie_round_trip_and_rejects_garbage():
     pending = PendingLogin("hospital", "s", "n", "v", "i", 1, True, 60)
     assert PendingLogin.from_dict(orjson.loads(orjson.dumps(pending.to_dict()))) == pending
     assert PendingLogin.from_dict({"provider": "x"}) is None
+
+
+async def test_concurrent_unknown_kids_fetch_the_keys_once():
+    """A burst of callbacks with forged kids at the same moment (they all miss the cache before any fetch
+    returns) still costs the upstream one JWKS request within min_refetch, not one per request."""
+    idp = FakeIdp()
+
+    async def slow(request: httpx.Request) -> httpx.Response:  # the upstream takes a moment to answer
+        await asyncio.sleep(0.01)
+        return idp.handle(request)
+
+    upstream = UpstreamProvider(FederationProvider(id="hospital", issuer=idp.issuer, client_id=CLIENT_ID),
+                                httpx.AsyncClient(transport=httpx.MockTransport(slow)))
+    await upstream.keys(None)
+    upstream._metadata = upstream._keys = None  # both caches expired, so the discovery is fetched again too
+    await asyncio.gather(*(upstream.keys(f"forged-{i}") for i in range(5)))
+    assert idp.jwks_fetches == 2

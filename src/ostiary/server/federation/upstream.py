@@ -153,12 +153,11 @@ class UpstreamProvider:
         fresh_enough = cached is not None and cached[0] - self._ttl + self._min_refetch > now
         if cached is not None and cached[0] > now and (_has_kid(cached[1], kid) or fresh_enough):
             return cached[1]
+        meta = await self.metadata()  # before the lock: it takes the lock itself when it fetches
         async with self._lock:
             cached = self._keys
             if cached is not None and cached[0] - self._ttl + self._min_refetch > time.monotonic():
                 return cached[1]  # fetched moments ago (maybe by a racing request): do not ask again
-        meta = await self.metadata()
-        async with self._lock:
             status, doc = await fetch_json(self._http, "GET", meta.jwks_uri)
             if status != 200 or not isinstance(doc, Mapping):
                 raise UpstreamError(f"jwks_uri answered {status}")
