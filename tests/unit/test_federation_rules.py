@@ -375,6 +375,25 @@ def test_a_pending_sign_in_survives_its_cookie_round_trip_and_rejects_garbage():
     assert PendingLogin.from_dict({"provider": "x"}) is None
 
 
+@pytest.mark.parametrize(("secret", "methods", "headers", "form"), [
+    ("", ("client_secret_basic",), {}, {"client_id": "a b"}),  # public client: PKCE alone (RFC 6749 §3.2.1)
+    ("s:e&t", ("client_secret_basic", "client_secret_post"),
+     {"Authorization": "Basic " + base64.b64encode(b"a%20b:s%3Ae%26t").decode()}, {}),  # RFC 6749 §2.3.1
+    ("s:e&t", ("private_key_jwt",), {"Authorization": "Basic " + base64.b64encode(b"a%20b:s%3Ae%26t").decode()}, {}),
+    ("s:e&t", ("client_secret_post",), {}, {"client_id": "a b", "client_secret": "s:e&t"}),
+])
+def test_rfc6749_2_3_1_client_authentication_at_the_upstream_token_endpoint(secret, methods, headers, form):
+    """The method the upstream advertises; Basic form-urlencodes the id and secret, so a ':' in either
+    cannot shift where the id ends."""
+    from ostiary.server.federation.login import _client_auth
+
+    config = FederationProvider(id="hospital", issuer=IDP, client_id="a b", client_secret=secret)
+    got_headers: dict[str, str] = {}
+    got_form: dict[str, str] = {}
+    _client_auth(config, methods).apply("https://idp.example/token", got_headers, got_form)
+    assert (got_headers, got_form) == (headers, form)
+
+
 async def test_concurrent_unknown_kids_fetch_the_keys_once():
     """A burst of callbacks with forged kids at the same moment (they all miss the cache before any fetch
     returns) still costs the upstream one JWKS request within min_refetch, not one per request."""

@@ -9,7 +9,6 @@ and finish is a `PendingLogin`, which the web layer keeps sealed in a cookie.
 
 from __future__ import annotations
 
-import base64
 import hmac
 import secrets
 from collections.abc import Mapping
@@ -19,7 +18,10 @@ from urllib.parse import urlencode
 
 import httpx
 
+from ...client.auth_methods import ClientAuth, ClientSecretBasic, ClientSecretPost, NoClientAuth
 from ...client.pkce import Pkce, s256
+from ...client.secret import Secret
+from ...config import FederationProvider
 from ...store.protocols import ReplayCache
 from ..consent import visible_text
 from ..credentials import digest
@@ -172,14 +174,7 @@ class FederationLogin:
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri(config.id),
                 "code_verifier": pending.code_verifier}
         headers: dict[str, str] = {}
-        if not config.client_secret:
-            form["client_id"] = config.client_id  # a public client: PKCE alone (RFC 6749 §3.2.1)
-        elif "client_secret_basic" in methods or "client_secret_post" not in methods:
-            # RFC 6749 §2.3.1: form-urlencode the id and secret before Basic
-            pair = f"{_form_encode(config.client_id)}:{_form_encode(config.client_secret)}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
-        else:
-            form.update(client_id=config.client_id, client_secret=config.client_secret)
+        _client_auth(config, methods).apply(endpoint, headers, form)
         status, body = await fetch_json(self._http, "POST", endpoint, data=form, headers=headers)
         if status != 200 or not isinstance(body, dict):
             error = body.get("error") if isinstance(body, dict) else None
@@ -196,10 +191,13 @@ class FederationLogin:
         return body
 
 
-def _form_encode(value: str) -> str:
-    from urllib.parse import quote
-
-    return quote(value, safe="")
+def _client_auth(config: FederationProvider, methods: tuple[str, ...]) -> ClientAuth:
+    """How this server authenticates to the upstream's token endpoint (RFC 6749 §2.3.1)."""
+    if not config.client_secret:
+        return NoClientAuth(config.client_id)  # a public client: PKCE alone (RFC 6749 §3.2.1)
+    if "client_secret_basic" in methods or "client_secret_post" not in methods:
+        return ClientSecretBasic(config.client_id, Secret(config.client_secret))
+    return ClientSecretPost(config.client_id, Secret(config.client_secret))
 
 
 # RFC 8176 §2 registered values and the factor class each stands for (NIST SP 800-63B).
