@@ -43,6 +43,11 @@ def guessing_rule(login: ThrottleRule) -> ThrottleRule:
                         window=max(login.window, GUESS_WINDOW))
 
 
+def _guess_key(user_id: str) -> str:
+    """The throttle key counting a user's code guesses: one for both kinds of code."""
+    return f"mfa:{user_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class MfaStatus:
     totp: Literal["none", "pending", "active"]
@@ -132,7 +137,7 @@ class MfaService:
         removed, sessions ended)."""
         removed = await self._store.remove_totp(user_id)
         codes = await self._store.remove_recovery_codes(user_id)
-        await self._throttle.reset(f"mfa:{user_id}")
+        await self._throttle.reset(_guess_key(user_id))
         ended = await self._sessions.delete_for_user(user_id)
         audit("mfa_reset", sub=user_id, totp_removed=removed, recovery_codes_removed=codes, sessions_ended=ended)
         return removed, codes, ended
@@ -146,7 +151,7 @@ class MfaService:
 
     async def _admit(self, user_id: str) -> None:
         """Count one guess; raises FactorThrottled (nothing checked) while the user's guesses must wait."""
-        wait = await self._throttle.attempt(f"mfa:{user_id}", self._rule, int(time.time()))
+        wait = await self._throttle.attempt(_guess_key(user_id), self._rule, int(time.time()))
         if wait:
             audit("mfa_throttled", sub=user_id, retry_after=wait)
             raise FactorThrottled(wait)
@@ -166,7 +171,7 @@ class MfaService:
         if not await self._store.use_step(user_id, step):
             audit("mfa_totp_failed", sub=user_id, reason="code already used")
             return None
-        await self._throttle.reset(f"mfa:{user_id}")
+        await self._throttle.reset(_guess_key(user_id))
         audit("mfa_totp_used", sub=user_id)
         return Proof(user_id=user_id, amr=TOTP_AMR, classes=TOTP_PROOF)
 
@@ -177,6 +182,6 @@ class MfaService:
         if normalised is None or not await self._store.use_recovery_code(user_id, recovery.digest(normalised)):
             audit("mfa_recovery_code_failed", sub=user_id)
             return None
-        await self._throttle.reset(f"mfa:{user_id}")
+        await self._throttle.reset(_guess_key(user_id))
         audit("mfa_recovery_code_used", sub=user_id, left=await self._store.recovery_codes_left(user_id))
         return Proof(user_id=user_id, amr=RECOVERY_AMR, classes=RECOVERY_PROOF)
