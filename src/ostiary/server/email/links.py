@@ -46,16 +46,12 @@ def _digest(token: str) -> str | None:
 
 
 class LinkMailer:
-    def __init__(self, issuer: str, store: EmailLinkStore, mailer: Mailer | None, site_name: str) -> None:
+    def __init__(self, issuer: str, store: EmailLinkStore, mailer: Mailer, site_name: str) -> None:
         self._issuer = issuer
         self.store = store
         self._mailer = mailer
         self.site_name = site_name
         self._pending: set[asyncio.Task[None]] = set()
-
-    @property
-    def enabled(self) -> bool:
-        return self._mailer is not None
 
     async def issue(self, purpose: LinkPurpose, user: User, email: str, lifetime: int, path: str) -> str:
         """A new link for `user` at `email`, valid `lifetime` seconds: the URL to mail."""
@@ -75,8 +71,6 @@ class LinkMailer:
     async def send(self, mail: Mail, purpose: LinkPurpose, sub: str) -> bool:
         """Send now; a failure is audited (without the address's local part), never raised."""
         fields: dict[str, Any] = {"purpose": purpose, "sub": sub, "domain": mail.to.rpartition("@")[2][:255]}
-        if self._mailer is None:
-            return False
         try:
             await self._mailer.send(mail)
         except MailError as exc:
