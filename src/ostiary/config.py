@@ -35,7 +35,7 @@ from .config_sections import (
     TokenSettings,
 )
 from .config_sources import ConfigError, build, env_value
-from .federation_settings import FederationProvider, check_federation
+from .federation_settings import FederationProvider, check_federation, read_client_secret
 
 __all__ = [
     "BrandingSettings",
@@ -233,5 +233,8 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path}: {exc}") from None
     settings: Settings = build(Settings, data, env, "OSTIARY_")
+    if settings.federation:  # the upstream client secrets: from the environment or files, never the TOML
+        settings = dataclasses.replace(settings, federation=tuple(
+            dataclasses.replace(u, client_secret=read_client_secret(u, env)) for u in settings.federation))
     clean = {k: v for k, v in overrides.items() if v is not None}
     return settings.replace(**clean) if clean else validate(settings)

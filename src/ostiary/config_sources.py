@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from .federation_settings import FederationProvider, read_client_secret
-
 __all__ = ["ConfigError", "build", "env_value"]
 
 
@@ -79,7 +77,7 @@ def build(cls: type[Any], data: Mapping[str, Any], env: Mapping[str, str], prefi
         hint = hints[f.name]
         env_name = f"{prefix}{f.name.upper()}"
         if typing.get_origin(hint) is tuple and dataclasses.is_dataclass(typing.get_args(hint)[0]):
-            kwargs[f.name] = _build_tables(f.name, typing.get_args(hint)[0], data.get(f.name, []), env)
+            kwargs[f.name] = _build_tables(f.name, typing.get_args(hint)[0], data.get(f.name, []))
             continue
         if dataclasses.is_dataclass(hint):
             section = data.get(f.name, {})
@@ -98,14 +96,8 @@ def build(cls: type[Any], data: Mapping[str, Any], env: Mapping[str, str], prefi
     return cls(**kwargs)
 
 
-def _build_tables(name: str, cls: type[Any], tables: Any, env: Mapping[str, str]) -> tuple[Any, ...]:
+def _build_tables(name: str, cls: type[Any], tables: Any) -> tuple[Any, ...]:
     """``[[name]]`` tables (a TOML array of tables), each built like a section; values from the file only."""
     if not isinstance(tables, list) or not all(isinstance(t, Mapping) for t in tables):
         raise ConfigError(f"{name} must be a list of tables ([[{name}]])")
-    built = []
-    for table in tables:
-        item = build(cls, table, {}, "")
-        if cls is FederationProvider:
-            item = dataclasses.replace(item, client_secret=read_client_secret(item, env))
-        built.append(item)
-    return tuple(built)
+    return tuple(build(cls, table, {}, "") for table in tables)
