@@ -38,7 +38,7 @@ from ...store.passkeys import CeremonyChallenge, ChallengeStore, PasskeyCredenti
 from ..audit import audit
 from ..factors import Proof
 from .relying_party import RelyingParty
-from .responses import MalformedResponse, b64decode, b64encode, challenge_digest, parse, passkey_proof
+from .responses import MAX_ID_CHARS, MalformedResponse, b64decode, b64encode, challenge_digest, parse, passkey_proof
 
 __all__ = ["MAX_CREDENTIALS", "PasskeyError", "PasskeyService"]
 
@@ -202,10 +202,10 @@ class PasskeyService:
         return passkey_proof(credential.user_id, credential.backup_eligible, verified.user_verified)
 
     async def rename(self, user_id: str, credential_id: str, name: str) -> bool:
-        return await self.credentials.rename(user_id, credential_id[:1400], clean_name(name, "Passkey"))
+        return await self.credentials.rename(user_id, credential_id[:MAX_ID_CHARS], clean_name(name, "Passkey"))
 
     async def remove(self, user_id: str, credential_id: str) -> bool:
-        removed = await self.credentials.remove(user_id, credential_id[:1400])
+        removed = await self.credentials.remove(user_id, credential_id[:MAX_ID_CHARS])
         if removed:
             audit("passkey_removed", sub=user_id, credential=credential_id[:16])
         return removed
