@@ -97,9 +97,8 @@ class UserAuthentication:
             or (req.id_token_hint_sub is not None and req.id_token_hint_sub != session.user_id)
         )
 
-    async def due(self, req: AuthorizationRequest, client: Client | None,
-                                 current: tuple[Session, User] | None,
-                                 interaction: Interaction | None) -> Step | None:
+    async def due(self, req: AuthorizationRequest, client: Client | None, current: tuple[Session, User] | None,
+                  interaction: Interaction | None) -> Step | None:
         """"login", "second_factor" or None (authenticated at the level needed); raises RedirectError
         (unmet_authentication_requirements) when the level needed is beyond this user's factors."""
         proofs, in_session = self.proofs(req, current, interaction)
@@ -114,12 +113,11 @@ class UserAuthentication:
         raise self.unmet(req, f"the sign-in needs {need.floor}, beyond this user's enrolled factors")
 
     async def log_in(self, user: User, previous_cookie: str | None,
-                     proofs: Sequence[Proof] = ()) -> tuple[str, Session]:
+                     proofs: Sequence[Proof]) -> tuple[str, Session]:
         """A new session for `user` (always a new cookie value: no session fixation) recording what
         `proofs` prove; ends the previous one (whose applications it keeps when it was the same user's)."""
         previous = await self.sessions.delete(digest(previous_cookie)) if previous_cookie else None
         now = int(time.time())
-        proofs = tuple(proofs) or (Proof(user.id, ("pwd",), frozenset({"knowledge"})),)
         cookie = new_token(32)
         session = Session(digest=digest(cookie), sid=new_token(16), user_id=user.id,
                           auth_time=max(p.time if p.time is not None else now for p in proofs),
