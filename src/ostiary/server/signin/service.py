@@ -129,9 +129,9 @@ class InteractionService:
 
     async def second_factor(self, interaction: Interaction, form: Mapping[str, str], cookie: str | None) -> Outcome:
         """The second-factor page: only when it is due, only a factor the signing-in user has enrolled."""
-        if await self.due(interaction, cookie) != "second_factor":
-            return Redirect(self.page(interaction))
         current = await self.flow.session(cookie)
+        if await self.flow.pending(interaction, current) != "second_factor":
+            return Redirect(self.page(interaction))
         proofs, _ = self.flow.auth.proofs(interaction.request, current, interaction)
         user_id = proofs[0].user_id
         factor = self.factors.get(form.get("factor", ""))
