@@ -9,10 +9,10 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..app.provider import Provider
 from ..errors import PageError
 from ..server.authorize import AuthorizationRequest
 from ..smart.directory import display_name
+from .context import provider_of
 from .render import page
 
 __all__ = ["PICKER_PAGE", "patient_summaries", "render_patient_picker"]
@@ -32,7 +32,7 @@ def patient_summaries(patients: Sequence[Mapping[str, Any]]) -> list[dict[str, s
 async def render_patient_picker(request: Request, req: AuthorizationRequest, interaction_id: str,
                                 client_name: str, csrf: str, user_id: str, status: int = 200) -> Response:
     """The picker: exactly the patients this user may see, searchable and paged, none pre-selected."""
-    p: Provider = request.app.state.provider
+    p = provider_of(request)
     if p.directory is None:
         raise PageError("invalid_request", "No patient data is available to choose from.", 503)
     entitlement = await p.patient_access.entitlement(user_id)

@@ -23,6 +23,7 @@ from ..server.audit import audit
 from ..server.requests import parse_form
 from ..store import Client
 from ..store.identity import User
+from .context import provider_of
 from .kinds import KindRoute, page_route
 from .render import SESSION_COOKIE, get_cookie, page
 
@@ -31,11 +32,6 @@ __all__ = ["DEVELOP_ROLE", "portal_routes"]
 DEVELOP_ROLE = "develop"
 OWNER = "portal_owner"  # client.extra: the user who registered it here (never settable through metadata)
 SIGN_IN = "/signin?return_to=/developers"
-
-
-def _p(request: Request) -> Provider:
-    provider: Provider = request.app.state.provider
-    return provider
 
 
 def _apis(p: Provider) -> list[dict[str, Any]]:
@@ -59,7 +55,7 @@ def _app_view(client: Client) -> dict[str, Any]:
 
 async def _render(request: Request, *, issued: dict[str, str] | None = None, error: str | None = None,
                   status: int = 200) -> Response:
-    p = _p(request)
+    p = provider_of(request)
     current = await p.signin.signed_in("/developers", get_cookie(request, SESSION_COOKIE))
     context: dict[str, Any] = {"apis": _apis(p), "issued": issued, "error": error, "user": None}
     if current is None:  # signing in is the local sign-in's (second factor included): a link to it
@@ -81,7 +77,7 @@ async def developers(request: Request) -> Response:
 
 async def _developer_form(request: Request) -> tuple[User, dict[str, str], tuple[str, ...]] | Response:
     """The signed-in developer and the form they sent (CSRF checked), or the page that says why not."""
-    p = _p(request)
+    p = provider_of(request)
     current = await p.signin.signed_in("/developers", get_cookie(request, SESSION_COOKIE))
     if current is None:
         return await _render(request, error="Sign in first.", status=401)
@@ -98,7 +94,7 @@ async def _developer_form(request: Request) -> tuple[User, dict[str, str], tuple
 
 
 async def register_app(request: Request) -> Response:
-    p = _p(request)
+    p = provider_of(request)
     checked = await _developer_form(request)
     if isinstance(checked, Response):
         return checked
@@ -124,7 +120,7 @@ async def register_app(request: Request) -> Response:
 
 
 async def _owned_app(request: Request) -> tuple[User, Client] | Response:
-    p = _p(request)
+    p = provider_of(request)
     checked = await _developer_form(request)
     if isinstance(checked, Response):
         return checked
@@ -140,8 +136,8 @@ async def rotate_secret(request: Request) -> Response:
     owned = await _owned_app(request)
     if isinstance(owned, Response):
         return owned
-    client, secret = await _p(request).registry.rotate_secret(owned[1].client_id)
-    await _p(request).signal_change()
+    client, secret = await provider_of(request).registry.rotate_secret(owned[1].client_id)
+    await provider_of(request).signal_change()
     return await _render(request, issued={"client_id": client.client_id, "client_secret": secret,
                                           "name": client.client_name or client.client_id})
 
@@ -150,8 +146,8 @@ async def delete_app(request: Request) -> Response:
     owned = await _owned_app(request)
     if isinstance(owned, Response):
         return owned
-    await _p(request).registry.delete(owned[1].client_id)
-    await _p(request).signal_change()
+    await provider_of(request).registry.delete(owned[1].client_id)
+    await provider_of(request).signal_change()
     return RedirectResponse("/developers", status_code=303)
 
 
