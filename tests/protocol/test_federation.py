@@ -198,6 +198,8 @@ async def test_start_needs_the_interactions_csrf_value(database_url):
         assert r.status_code == 403
         r = await b.post("/federation/nowhere/start", data={"csrf_token": "x"})
         assert r.status_code == 404
+        r = await b.get("/federation/nowhere/callback?state=x&code=y")  # no such upstream to answer for
+        assert r.status_code == 404
 
 
 async def test_oidc_3_1_2_1_prompt_login_is_forwarded_and_an_old_upstream_session_refused(database_url, audit):

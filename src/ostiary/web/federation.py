@@ -26,7 +26,7 @@ from ..config import FederationProvider
 from ..errors import PageError
 from ..server.audit import audit
 from ..server.federation.accounts import federated_proof
-from ..server.federation.login import FederationFailed, PendingLogin, UpstreamIdentity
+from ..server.federation.login import FederationFailed, FederationLogin, PendingLogin, UpstreamIdentity
 from ..server.interaction import Interaction
 from ..server.requests import parse_form
 from ..server.signin.outcomes import Redirect
@@ -65,6 +65,14 @@ def _unsealed(p: Provider, value: str | None) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _named_upstream(p: Provider, request: Request) -> tuple[FederationLogin, str]:
+    """The federation sign-in and the configured upstream the URL names; 404 for any other name."""
+    name = request.path_params["provider"]
+    if p.federation_login is None or name not in p.federation_login.upstreams:
+        raise PageError("invalid_request", "There is no such identity provider.", 404)
+    return p.federation_login, name
+
+
 async def _this_interaction(request: Request, interaction_id: str) -> Interaction | None:
     """The interaction, if it is this browser's (its interaction cookie) and still pending."""
     cookie = get_cookie(request, INTERACTION_COOKIE) or ""
@@ -75,10 +83,7 @@ async def _this_interaction(request: Request, interaction_id: str) -> Interactio
 
 async def start(request: Request) -> Response:
     p = provider_of(request)
-    name = request.path_params["provider"]
-    login = p.federation_login
-    if login is None or name not in login.upstreams:
-        raise PageError("invalid_request", "There is no such identity provider.", 404)
+    login, name = _named_upstream(p, request)
     form, _ = parse_form(await request.body(), request.headers.get("content-type"))
     interaction_id = get_cookie(request, INTERACTION_COOKIE) or ""
     interaction = await _this_interaction(request, interaction_id)
@@ -100,10 +105,7 @@ async def start(request: Request) -> Response:
 
 async def callback(request: Request) -> Response:
     p = provider_of(request)
-    name = request.path_params["provider"]
-    login = p.federation_login
-    if login is None or name not in login.upstreams:
-        raise PageError("invalid_request", "There is no such identity provider.", 404)
+    login, name = _named_upstream(p, request)
     label = login.upstreams[name].label
     data = _unsealed(p, get_cookie(request, FLOW_COOKIE))
     pending = PendingLogin.from_dict(data) if data else None
