@@ -51,16 +51,15 @@ def missing(level: str, proofs: Sequence[Proof]) -> Missing | None:
     if not proofs:
         return "login"
     rank = LEVELS.index(level) if level in LEVELS else 0
+    # An upstream provider's own acr (only from one the administrator trusts for acr) meets its level.
+    if any(p.acr in LEVELS and LEVELS.index(p.acr) >= rank for p in proofs):
+        return None
     if rank >= LEVELS.index(MFA) and len(_classes(proofs)) < 2:
-        # An upstream provider's own acr counts only when the administrator trusts it for acr.
-        if not any(p.acr is not None and p.acr in LEVELS and LEVELS.index(p.acr) >= rank for p in proofs):
-            return "second_factor"
+        return "second_factor"
     if rank >= LEVELS.index(PHR) and not any(p.phishing_resistant for p in proofs):
-        if not any(p.acr is not None and p.acr in LEVELS and LEVELS.index(p.acr) >= rank for p in proofs):
-            return "phishing_resistant"
+        return "phishing_resistant"
     if rank >= LEVELS.index(PHRH) and not any(p.phishing_resistant and p.hardware_bound for p in proofs):
-        if not any(p.acr == PHRH for p in proofs):
-            return "hardware_bound"
+        return "hardware_bound"
     return None
 
 
