@@ -68,13 +68,19 @@ def _matches(origin: str, origins: Iterable[str]) -> bool:
 
 
 def name_client(scope: Scope, request: EndpointRequest) -> None:
-    """Record which client a form request names (for the actual response's CORS decision)."""
+    """Record which client a form request names (for the actual response's CORS decision).
+
+    Only a cross-origin request has a holder: without an `Origin` header the credentials are read
+    once, by the endpoint's client authentication, and not here.
+    """
+    holder = scope.get(SCOPE_KEY)
+    if not isinstance(holder, dict):
+        return
     try:
         presented = presented_method(request)
     except Exception:  # malformed credentials: the endpoint answers the error; no client is named
         return
-    holder = scope.get(SCOPE_KEY)
-    if presented is not None and isinstance(holder, dict):
+    if presented is not None:
         holder["client_id"] = presented.client_id
 
 
